@@ -1,0 +1,74 @@
+//! The search-space trait.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::{ArchGraph, Rng};
+
+/// A string that does not name an architecture of a space.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse `{input}` as a {space} architecture: {reason}")]
+pub struct ParseArchError {
+    /// The space's name.
+    pub space: String,
+    /// What was given.
+    pub input: String,
+    /// Why it is not an architecture.
+    pub reason: String,
+}
+
+/// A search space: the set of architectures a search chooses from, with a
+/// typed genome ([`SearchSpace::Arch`]) and the operations strategies need.
+///
+/// Required are sampling, mutation, the standard string both ways, the
+/// canonical key and the graph form; the rest have defaults.
+pub trait SearchSpace: Send + Sync {
+    /// The typed genome: plain data, cheap to clone.
+    type Arch: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static;
+
+    /// The space's kebab-case name (`nas-bench-201`).
+    fn name(&self) -> &str;
+
+    /// A uniformly random valid architecture.
+    fn sample(&self, rng: &mut Rng) -> Self::Arch;
+
+    /// A copy of `arch` with exactly one choice changed to another value,
+    /// uniformly among such changes that stay valid.
+    fn mutate(&self, arch: &Self::Arch, rng: &mut Rng) -> Self::Arch;
+
+    /// Every valid architecture one choice away from `arch`.
+    fn neighbours(&self, arch: &Self::Arch) -> Vec<Self::Arch>;
+
+    /// Formats `arch` in the space's standard string.
+    fn format(&self, arch: &Self::Arch) -> String;
+
+    /// Parses the space's standard string.
+    fn parse(&self, s: &str) -> Result<Self::Arch, ParseArchError>;
+
+    /// A key shared by exactly the architectures that compute the same
+    /// function (isomorphic cells, unreachable edges, ...).
+    fn canonical_key(&self, arch: &Self::Arch) -> String;
+
+    /// The architecture as a computation graph.
+    fn to_graph(&self, arch: &Self::Arch) -> ArchGraph;
+
+    /// A fixed-length numeric encoding (one-hot choices by default in the
+    /// spaces shipped here) for predictors.
+    fn encode(&self, arch: &Self::Arch) -> Vec<f32>;
+
+    /// The number of valid raw architectures, when finite and known.
+    fn size(&self) -> Option<u128> {
+        None
+    }
+
+    /// Every valid architecture once, when the space is small enough to list.
+    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = Self::Arch> + '_>> {
+        None
+    }
+
+    /// Human-readable facts about `arch` (index, parameters, ...), as
+    /// `(label, value)` pairs; empty by default.
+    fn describe(&self, _arch: &Self::Arch) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,370 @@
+//! The trial journal: every trial of every experiment in one SQLite file.
+//!
+//! Each finished trial is committed on its own, so a crash or `kill -9`
+//! loses at most the trial in flight. The file is in WAL mode with a busy
+//! timeout, so several processes (workers of one search, or a dashboard
+//! reading while a search writes) can share it. A trial number is unique
+//! within its experiment: two writers can never both record trial `n`.
+//!
+//! Schema (version 1):
+//! - `experiments(id, hash, seed, config, space, strategy, estimator,
+//!   created_at, finished_at)`; `config` is the resolved experiment TOML a
+//!   resumed run is rebuilt from;
+//! - `trials(experiment_id, trial, arch, arch_key, status, valid, test,
+//!   metrics, error, seed, experiment_hash, started_at, finished_at,
+//!   eval_seconds, elapsed)`; `metrics` and `error` are JSON.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nasforge_core::{EvalError, Evaluation, Metrics};
+use rusqlite::{Connection, OptionalExtension, params};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// A journal operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite reported an error.
+    #[error("journal {path}: {source}")]
+    Sqlite {
+        /// The journal file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The file is a journal of another schema version, or not a journal.
+    #[error("journal {path}: {reason}")]
+    Incompatible {
+        /// The journal file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One experiment in a journal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExperimentRecord {
+    /// Its id in the journal.
+    pub id: i64,
+    /// A hash of the resolved configuration (seed included).
+    pub hash: String,
+    /// The root seed.
+    pub seed: u64,
+    /// The resolved experiment TOML.
+    pub config: String,
+    /// The space's name.
+    pub space: String,
+    /// The strategy's name.
+    pub strategy: String,
+    /// The estimator's name.
+    pub estimator: String,
+    /// Unix seconds at creation.
+    pub created_at: f64,
+    /// Unix seconds when the budget was spent; `None` while unfinished.
+    pub finished_at: Option<f64>,
+}
+
+/// One finished trial.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrialRecord {
+    /// The trial's number in its experiment, from 0, in the order the
+    /// strategy was told.
+    pub trial: u64,
+    /// The architecture in its space's standard string.
+    pub arch: String,
+    /// The architecture's canonical key.
+    pub arch_key: String,
+    /// The metrics, or why there are none.
+    pub outcome: Evaluation,
+    /// The seed the estimator used for this trial.
+    pub seed: u64,
+    /// Unix seconds when the evaluation started.
+    pub started_at: f64,
+    /// Unix seconds when it finished.
+    pub finished_at: f64,
+    /// Seconds the evaluation took.
+    pub eval_seconds: f64,
+    /// Seconds of search (over all sessions of the experiment) at the end of
+    /// this trial; a seconds budget is counted on it.
+    pub elapsed: f64,
+}
+
+/// A journal file.
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let path = path.as_ref().to_owned();
+        let conn = Connection::open(&path).map_err(|source| JournalError::Sqlite { path: path.clone(), source })?;
+        let journal = Self { conn, path };
+        journal.init()?;
+        Ok(journal)
+    }
+
+    /// Opens an existing journal, failing if there is none at `path`.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let p = path.as_ref();
+        if !p.is_file() {
+            return Err(JournalError::Incompatible { path: p.to_owned(), reason: "no such journal file".into() });
+        }
+        Self::open(p)
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, JournalError> {
+        r.map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
+    }
+
+    fn init(&self) -> Result<(), JournalError> {
+        self.sql(self.conn.busy_timeout(Duration::from_secs(30)))?;
+        // WAL lets readers and one writer at a time work side by side;
+        // NORMAL sync keeps every committed trial across a process kill.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                    JournalError::Incompatible { path: self.path.clone(), reason: "not a SQLite file".into() }
+                }
+                source => JournalError::Sqlite { path: self.path.clone(), source },
+            })?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(JournalError::Incompatible { path: self.path.clone(), reason: format!("cannot enable WAL (mode {mode})") });
+        }
+        self.sql(self.conn.execute_batch(
+            "PRAGMA synchronous=NORMAL;
+             PRAGMA foreign_keys=ON;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS experiments (
+                 id INTEGER PRIMARY KEY,
+                 hash TEXT NOT NULL,
+                 seed INTEGER NOT NULL,
+                 config TEXT NOT NULL,
+                 space TEXT NOT NULL,
+                 strategy TEXT NOT NULL,
+                 estimator TEXT NOT NULL,
+                 created_at REAL NOT NULL,
+                 finished_at REAL
+             );
+             CREATE TABLE IF NOT EXISTS trials (
+                 experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+                 trial INTEGER NOT NULL,
+                 arch TEXT NOT NULL,
+                 arch_key TEXT NOT NULL,
+                 status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+                 valid REAL,
+                 test REAL,
+                 metrics TEXT,
+                 error TEXT,
+                 seed INTEGER NOT NULL,
+                 experiment_hash TEXT NOT NULL,
+                 started_at REAL NOT NULL,
+                 finished_at REAL NOT NULL,
+                 eval_seconds REAL NOT NULL,
+                 elapsed REAL NOT NULL,
+                 PRIMARY KEY (experiment_id, trial)
+             );",
+        ))?;
+        let version: Option<String> = self.sql(
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).optional(),
+        )?;
+        match version {
+            None => {
+                self.sql(self.conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                ))?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(JournalError::Incompatible {
+                    path: self.path.clone(),
+                    reason: format!("schema version {v}, this build reads {SCHEMA_VERSION}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a new experiment and returns its id.
+    pub fn create_experiment(&mut self, e: &ExperimentRecord) -> Result<i64, JournalError> {
+        self.sql(self.conn.execute(
+            "INSERT INTO experiments (hash, seed, config, space, strategy, estimator, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.hash, e.seed as i64, e.config, e.space, e.strategy, e.estimator, e.created_at],
+        ))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks an experiment finished.
+    pub fn finish_experiment(&mut self, id: i64, at: f64) -> Result<(), JournalError> {
+        self.sql(self.conn.execute("UPDATE experiments SET finished_at = ?2 WHERE id = ?1", params![id, at]))?;
+        Ok(())
+    }
+
+    /// Every experiment, oldest first.
+    pub fn experiments(&self) -> Result<Vec<ExperimentRecord>, JournalError> {
+        let mut stmt = self.sql(self.conn.prepare(
+            "SELECT id, hash, seed, config, space, strategy, estimator, created_at, finished_at
+             FROM experiments ORDER BY id",
+        ))?;
+        let rows = self.sql(stmt.query_map([], |r| {
+            Ok(ExperimentRecord {
+                id: r.get(0)?,
+                hash: r.get(1)?,
+                seed: r.get::<_, i64>(2)? as u64,
+                config: r.get(3)?,
+                space: r.get(4)?,
+                strategy: r.get(5)?,
+                estimator: r.get(6)?,
+                created_at: r.get(7)?,
+                finished_at: r.get(8)?,
+            })
+        }))?;
+        self.sql(rows.collect())
+    }
+
+    /// Appends a finished trial, committed on its own. Fails if the
+    /// experiment already has a trial with that number.
+    pub fn append(&mut self, experiment: i64, experiment_hash: &str, t: &TrialRecord) -> Result<(), JournalError> {
+        let (status, valid, test, metrics, error) = match &t.outcome {
+            Ok(m) => ("ok", Some(m.valid), m.test, Some(serde_json::to_string(m).expect("metrics serialise")), None),
+            Err(e) => ("failed", None, None, None, Some(serde_json::to_string(e).expect("errors serialise"))),
+        };
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "INSERT INTO trials (experiment_id, trial, arch, arch_key, status, valid, test, metrics, error,
+                                 seed, experiment_hash, started_at, finished_at, eval_seconds, elapsed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        ))?;
+        let r = stmt.execute(params![
+            experiment,
+            t.trial as i64,
+            t.arch,
+            t.arch_key,
+            status,
+            valid,
+            test,
+            metrics,
+            error,
+            t.seed as i64,
+            experiment_hash,
+            t.started_at,
+            t.finished_at,
+            t.eval_seconds,
+            t.elapsed
+        ]);
+        self.sql(r)?;
+        Ok(())
+    }
+
+    /// The trials of an experiment, in trial order.
+    pub fn trials(&self, experiment: i64) -> Result<Vec<TrialRecord>, JournalError> {
+        let mut stmt = self.sql(self.conn.prepare(
+            "SELECT trial, arch, arch_key, status, metrics, error, seed, started_at, finished_at, eval_seconds, elapsed
+             FROM trials WHERE experiment_id = ?1 ORDER BY trial",
+        ))?;
+        let rows = self.sql(stmt.query_map([experiment], |r| {
+            let status: String = r.get(3)?;
+            let json_err = |i: usize, e: serde_json::Error| {
+                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+            };
+            let outcome = if status == "ok" {
+                let m: String = r.get(4)?;
+                Ok(serde_json::from_str::<Metrics>(&m).map_err(|e| json_err(4, e))?)
+            } else {
+                let e: String = r.get(5)?;
+                Err(serde_json::from_str::<EvalError>(&e).map_err(|e| json_err(5, e))?)
+            };
+            Ok(TrialRecord {
+                trial: r.get::<_, i64>(0)? as u64,
+                arch: r.get(1)?,
+                arch_key: r.get(2)?,
+                outcome,
+                seed: r.get::<_, i64>(6)? as u64,
+                started_at: r.get(7)?,
+                finished_at: r.get(8)?,
+                eval_seconds: r.get(9)?,
+                elapsed: r.get(10)?,
+            })
+        }))?;
+        self.sql(rows.collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn experiment() -> ExperimentRecord {
+        ExperimentRecord {
+            id: 0,
+            hash: "h".into(),
+            seed: 3,
+            config: "seed = 3".into(),
+            space: "s".into(),
+            strategy: "st".into(),
+            estimator: "e".into(),
+            created_at: 1.0,
+            finished_at: None,
+        }
+    }
+
+    fn trial(n: u64, outcome: Evaluation) -> TrialRecord {
+        TrialRecord {
+            trial: n,
+            arch: format!("a{n}"),
+            arch_key: format!("k{n}"),
+            outcome,
+            seed: n + 100,
+            started_at: 1.0,
+            finished_at: 2.0,
+            eval_seconds: 1.0,
+            elapsed: n as f64,
+        }
+    }
+
+    #[test]
+    fn trials_round_trip_and_numbers_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut j = Journal::open(&path).unwrap();
+        let id = j.create_experiment(&experiment()).unwrap();
+        let ok = trial(0, Ok(Metrics { valid: 91.5, test: Some(93.0), extra: vec![("x".into(), 1.0)], ..Metrics::default() }));
+        let failed = trial(1, Err(EvalError::Invalid("all skip".into())));
+        j.append(id, "h", &ok).unwrap();
+        j.append(id, "h", &failed).unwrap();
+        assert!(j.append(id, "h", &ok).is_err(), "a trial number is recorded once");
+        drop(j);
+        // A second connection, as another process would open it.
+        let j = Journal::open_existing(&path).unwrap();
+        assert_eq!(j.trials(id).unwrap(), vec![ok, failed]);
+        let e = &j.experiments().unwrap()[0];
+        assert_eq!((e.seed, e.finished_at), (3, None));
+    }
+
+    #[test]
+    fn refuses_non_journals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not.sqlite");
+        std::fs::write(&path, "this is not a database, just some text padding it out to a page").unwrap();
+        let err = Journal::open(&path).unwrap_err().to_string();
+        assert!(err.contains("not.sqlite"), "{err}");
+        assert!(Journal::open_existing(dir.path().join("missing.sqlite")).is_err());
+    }
+}
