@@ -1,1 +1,213 @@
-fn main(){}
+//! The `nasforge` command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use nasforge_core::SearchSpace;
+use nasforge_experiment::{Progress, RunSummary};
+use nasforge_journal::Journal;
+
+/// Neural architecture search: run experiments described in TOML, keep
+/// every trial in a SQLite journal, resume killed runs.
+#[derive(Parser)]
+#[command(name = "nasforge", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the experiment an experiment file describes.
+    Run {
+        /// The experiment TOML file.
+        experiment: PathBuf,
+        /// Override the file's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the file's `journal`.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Print a JSON summary as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a killed or interrupted experiment to its budget.
+    Resume {
+        /// The journal file.
+        journal: PathBuf,
+        /// The experiment's id (default: the latest unfinished one).
+        #[arg(long)]
+        experiment: Option<i64>,
+        /// Print a JSON summary as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise the experiments of a journal.
+    Show {
+        /// The journal file.
+        journal: PathBuf,
+        /// Only this experiment (default: all; with --json, the latest).
+        #[arg(long)]
+        experiment: Option<i64>,
+        /// Print the (latest or chosen) experiment's JSON summary last.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe an architecture: canonical key, standard string, known facts.
+    Describe {
+        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins.
+        space: String,
+        /// The architecture in the space's standard string.
+        arch: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match dispatch(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run { experiment, seed, journal, json } => {
+            let mut config = nasforge_experiment::load(&experiment)?;
+            if let Some(seed) = seed {
+                config.seed = seed;
+            }
+            if let Some(journal) = journal {
+                config.journal = Some(journal);
+            }
+            let bar = progress_bar(config.budget.evaluations);
+            let mut on_trial = |p: Progress| update(&bar, p);
+            let summary = nasforge_experiment::run(&config, Some(&mut on_trial))?;
+            bar.finish_and_clear();
+            report(&summary, config.journal.as_deref(), json)
+        }
+        Command::Resume { journal, experiment, json } => {
+            let bar = progress_bar(None);
+            let mut on_trial = |p: Progress| update(&bar, p);
+            let summary = nasforge_experiment::resume(&journal, experiment, Some(&mut on_trial))?;
+            bar.finish_and_clear();
+            report(&summary, Some(&journal), json)
+        }
+        Command::Show { journal, experiment, json } => show(&journal, experiment, json),
+        Command::Describe { space, arch } => describe(&space, &arch),
+    }
+}
+
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total.unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} trials  {msg}")
+            .expect("a valid template"),
+    );
+    bar
+}
+
+fn update(bar: &ProgressBar, p: Progress) {
+    if let Some(total) = p.budget {
+        bar.set_length(total);
+    }
+    bar.set_position(p.trials);
+    if let Some(best) = p.best_valid {
+        bar.set_message(format!("best valid {best:.4}"));
+    }
+}
+
+fn json_line(summary: &RunSummary) -> Result<String> {
+    Ok(serde_json::to_string(summary)?)
+}
+
+fn report(summary: &RunSummary, journal: Option<&Path>, json: bool) -> Result<()> {
+    match &summary.best {
+        Some(b) => println!(
+            "best: {}  valid {:.4}  test {}",
+            b.arch,
+            b.valid,
+            b.test.map_or("n/a".into(), |t| format!("{t:.4}"))
+        ),
+        None => println!("best: none (no trial succeeded)"),
+    }
+    println!("trials: {} ({} failed)  seconds: {:.3}", summary.trials, summary.failed, summary.seconds);
+    if let (Some(j), Some(id)) = (journal, summary.experiment) {
+        println!("journal: {} (experiment {id})", j.display());
+    }
+    if json {
+        println!("{}", json_line(summary)?);
+    }
+    Ok(())
+}
+
+fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
+    let journal = Journal::open_existing(path)?;
+    let experiments = journal.experiments()?;
+    let chosen: Vec<_> = experiments.iter().filter(|e| only.is_none_or(|id| e.id == id)).collect();
+    if chosen.is_empty() {
+        bail!("{}: no experiment{}", path.display(), only.map(|id| format!(" with id {id}")).unwrap_or_default());
+    }
+    let mut last = None;
+    for e in &chosen {
+        let s = nasforge_experiment::summarize(&journal, e.id)?;
+        println!(
+            "experiment {} [{}] {} on {} with {} (seed {}): {} trials, {} failed, {:.3} s",
+            e.id,
+            if e.finished_at.is_some() { "finished" } else { "unfinished" },
+            e.strategy,
+            e.space,
+            e.estimator,
+            e.seed,
+            s.trials,
+            s.failed,
+            s.seconds
+        );
+        if let Some(b) = &s.best {
+            println!(
+                "  best by validation: {}  valid {:.4}  test {}",
+                b.arch,
+                b.valid,
+                b.test.map_or("n/a".into(), |t| format!("{t:.4}"))
+            );
+        }
+        last = Some(s);
+    }
+    if json {
+        println!("{}", json_line(&last.expect("at least one experiment"))?);
+    }
+    Ok(())
+}
+
+fn describe(space: &str, arch: &str) -> Result<()> {
+    fn print<S: SearchSpace>(space: &S, arch: &str) -> Result<()> {
+        let a = space.parse(arch)?;
+        println!("space: {}", space.name());
+        println!("standard string: {}", space.format(&a));
+        println!("canonical key: {}", space.canonical_key(&a));
+        for (label, value) in space.describe(&a) {
+            println!("{label}: {value}");
+        }
+        Ok(())
+    }
+    match space {
+        "nas-bench-201" => print(&nasforge_space_nb201::Nb201Space, arch),
+        "nas-bench-graph" => print(&nasforge_space_nbgraph::NbGraphSpace::standard(), arch),
+        "nas-bench-graph-proteins" => print(&nasforge_space_nbgraph::NbGraphSpace::proteins(), arch),
+        other => Err(anyhow::anyhow!(
+            "unknown space `{other}`; valid choices: {}",
+            nasforge_experiment::SPACES.join(", ")
+        ))
+        .context("nasforge describe"),
+    }
+}

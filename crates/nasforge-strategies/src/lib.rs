@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use nasforge_core::{Evaluation, Objective, SearchSpace, Strategy};
-use rand::{Rng as _, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// A strategy parameter out of its valid range.

@@ -190,11 +190,11 @@ impl NbGraphTable {
                 pickle::Value::Int(h) if *h >= 0 => *h as u64,
                 other => return Err(format_error(path, None, format!("key {other:?} is not a hash"))),
             };
-            if GnnCell::from_hash(hash, space.ops().len()).is_none() {
+            if !space.is_canonical_hash(hash) {
                 return Err(format_error(
                     path,
                     None,
-                    format!("key {hash} is not a canonical hash of the `{}` space (ops: {})", space.name(), space.ops().join(", ")),
+                    format!("key {hash} is not a canonical hash of the `{}` space (ops: {})", space.name(), space.op_names().join(", ")),
                 ));
             }
             let number = |name: &str| {

@@ -6,6 +6,10 @@
 //! `proteins` table), so 24 × 9^4 = 157,464 raw choices, of which the 24
 //! all-`skip` cells are invalid.
 //!
+//! Ops are always stored as digits of the 9-op list [`OPS`], also in the
+//! `proteins` space: its table is keyed with those digits and base 10
+//! (the reference hashes every table without its `use_proteins` switch).
+//!
 //! Many raw choices compute the same function. The benchmark canonicalises
 //! a cell before hashing it; [`GnnCell::canonical_hash`] reimplements that
 //! procedure step by step (link relabelling, moving `skip` nodes, sorting
@@ -31,11 +35,15 @@ pub const CANONICAL_LINKS: [[u8; 4]; 9] = [
 /// The operations of the full tables (cora, citeseer, pubmed, cs, ...), in
 /// hash-digit order. `gat` has 2 heads, `graph` is k-GNN.
 pub const OPS: [&str; 9] = ["gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip"];
-/// The operations of the `proteins` table, in hash-digit order.
-pub const PROTEINS_OPS: [&str; 5] = ["gcn", "sage", "arma", "fc", "skip"];
+/// The digits (into [`OPS`]) of the `proteins` table's 5 operations:
+/// `gcn, sage, arma, fc, skip`.
+pub const PROTEINS_OPS: [u8; 5] = [1, 4, 5, 7, 8];
+/// The digit of `skip`.
+pub const SKIP: u8 = 8;
+const ALL_OPS: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
 
-/// A cell: where each node reads from, and which op it applies. Ops are
-/// indices into the space's op list; `skip` is always the last one.
+/// A cell: where each node reads from, and which op it applies (a digit
+/// into [`OPS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GnnCell {
     /// `links[i]` is the input of node `i + 1`, in `0..=i`.
@@ -45,37 +53,34 @@ pub struct GnnCell {
 }
 
 impl GnnCell {
-    /// The benchmark's canonical hash, given the op-list length `n_ops`
-    /// (whose last op is `skip`), or `None` for an invalid (all-`skip`) cell.
-    pub fn canonical_hash(&self, n_ops: usize) -> Option<u64> {
-        let skip = (n_ops - 1) as u8;
-        if self.ops.iter().all(|&o| o == skip) {
+    /// The benchmark's canonical hash, or `None` for an invalid
+    /// (all-`skip`) cell.
+    pub fn canonical_hash(&self) -> Option<u64> {
+        if self.ops.iter().all(|&o| o == SKIP) {
             return None;
         }
         let (links, ops) = regularize(self.links, self.ops);
-        let (links, ops) = move_skip_ops(links, ops, skip);
+        let (links, ops) = move_skip_ops(links, ops);
         let ops = sort_symmetric(links, ops);
         let pattern = CANONICAL_LINKS.iter().position(|&l| l == links)?;
-        let base = n_ops as u64 + 1;
-        Some(ops.iter().fold(pattern as u64, |h, &o| h * base + u64::from(o)))
+        Some(ops.iter().fold(pattern as u64, |h, &o| h * 10 + u64::from(o)))
     }
 
     /// The canonical cell with this hash, when it is one.
-    pub fn from_hash(hash: u64, n_ops: usize) -> Option<GnnCell> {
-        let base = n_ops as u64 + 1;
+    pub fn from_hash(hash: u64) -> Option<GnnCell> {
         let mut rest = hash;
         let mut ops = [0u8; 4];
         for slot in ops.iter_mut().rev() {
-            let digit = rest % base;
-            if digit >= n_ops as u64 {
+            let digit = rest % 10;
+            if digit >= OPS.len() as u64 {
                 return None;
             }
             *slot = digit as u8;
-            rest /= base;
+            rest /= 10;
         }
         let links = *CANONICAL_LINKS.get(usize::try_from(rest).ok()?)?;
         let cell = GnnCell { links, ops };
-        (cell.canonical_hash(n_ops) == Some(hash)).then_some(cell)
+        (cell.canonical_hash() == Some(hash)).then_some(cell)
     }
 }
 
@@ -107,11 +112,11 @@ fn regularize(l: [u8; 4], o: [u8; 4]) -> ([u8; 4], [u8; 4]) {
 /// Step 2: move `skip` nodes to the front, so that equivalent placements of
 /// identities coincide. Mirrors the benchmark's `move_skip_op`, including
 /// its order of in-place updates, because the table's keys depend on it.
-fn move_skip_ops(mut link: [u8; 4], mut ops: [u8; 4], skip: u8) -> ([u8; 4], [u8; 4]) {
+fn move_skip_ops(mut link: [u8; 4], mut ops: [u8; 4]) -> ([u8; 4], [u8; 4]) {
     // Whether node k+1 carries the cell input unchanged (skips all the way).
     let passes_input = |link: &[u8; 4], ops: &[u8; 4], mut k: i32| {
         while k > -1 {
-            if ops[k as usize] != skip {
+            if ops[k as usize] != SKIP {
                 return false;
             }
             k = i32::from(link[k as usize]) - 1;
@@ -119,7 +124,7 @@ fn move_skip_ops(mut link: [u8; 4], mut ops: [u8; 4], skip: u8) -> ([u8; 4], [u8
         true
     };
     for i in 0..4 {
-        if ops[i] != skip {
+        if ops[i] != SKIP {
             continue;
         }
         let mut son = false;
@@ -200,10 +205,11 @@ fn sort_symmetric(link: [u8; 4], mut ops: [u8; 4]) -> [u8; 4] {
     ops
 }
 
-/// The NAS-Bench-Graph search space over one op list.
+/// The NAS-Bench-Graph search space over one op set.
 #[derive(Clone, Debug)]
 pub struct NbGraphSpace {
-    ops: &'static [&'static str],
+    /// The allowed op digits, ascending, `skip` last.
+    ops: &'static [u8],
 }
 
 impl Default for NbGraphSpace {
@@ -215,7 +221,7 @@ impl Default for NbGraphSpace {
 impl NbGraphSpace {
     /// The 9-op space of every table but `proteins`.
     pub fn standard() -> Self {
-        Self { ops: &OPS }
+        Self { ops: &ALL_OPS }
     }
 
     /// The 5-op space of the `proteins` table.
@@ -223,24 +229,34 @@ impl NbGraphSpace {
         Self { ops: &PROTEINS_OPS }
     }
 
-    /// The op names, in hash-digit order.
-    pub fn ops(&self) -> &'static [&'static str] {
-        self.ops
+    /// The names of the space's ops, in hash-digit order.
+    pub fn op_names(&self) -> Vec<&'static str> {
+        self.ops.iter().map(|&o| OPS[usize::from(o)]).collect()
     }
 
-    /// The canonical hash of `cell`, or `None` when it is invalid.
+    /// The canonical hash of `cell`, or `None` when it is not a valid cell
+    /// of this space.
     pub fn hash(&self, cell: &GnnCell) -> Option<u64> {
-        cell.canonical_hash(self.ops.len())
+        if !self.is_valid(cell) {
+            return None;
+        }
+        cell.canonical_hash()
     }
 
-    fn skip(&self) -> u8 {
-        (self.ops.len() - 1) as u8
+    /// Whether `hash` is the canonical hash of a cell of this space.
+    pub fn is_canonical_hash(&self, hash: u64) -> bool {
+        GnnCell::from_hash(hash).is_some_and(|c| self.is_valid(&c))
     }
 
     fn is_valid(&self, cell: &GnnCell) -> bool {
-        cell.ops.iter().any(|&o| o != self.skip())
+        cell.ops.iter().any(|&o| o != SKIP)
             && cell.links.iter().enumerate().all(|(i, &l)| usize::from(l) <= i)
-            && cell.ops.iter().all(|&o| usize::from(o) < self.ops.len())
+            && cell.ops.iter().all(|o| self.ops.contains(o))
+    }
+
+    /// The position of op digit `o` in this space's op set.
+    fn slot(&self, o: u8) -> usize {
+        self.ops.iter().position(|&x| x == o).expect("a valid cell's op is in the space")
     }
 
     /// The number of single-choice changes of a cell: the links of nodes
@@ -262,8 +278,8 @@ impl NbGraphSpace {
             out.links[node] = (cell.links[node] + shift) % (node as u8 + 1);
         } else {
             let c = c - 6;
-            let (node, shift) = (c / (self.ops.len() - 1), (c % (self.ops.len() - 1)) as u8 + 1);
-            out.ops[node] = (cell.ops[node] + shift) % self.ops.len() as u8;
+            let (node, shift) = (c / (self.ops.len() - 1), c % (self.ops.len() - 1) + 1);
+            out.ops[node] = self.ops[(self.slot(cell.ops[node]) + shift) % self.ops.len()];
         }
         out
     }
@@ -277,14 +293,14 @@ impl SearchSpace for NbGraphSpace {
     type Arch = GnnCell;
 
     fn name(&self) -> &str {
-        if self.ops.len() == OPS.len() { "nas-bench-graph" } else { "nas-bench-graph-proteins" }
+        if self.ops.len() == ALL_OPS.len() { "nas-bench-graph" } else { "nas-bench-graph-proteins" }
     }
 
     fn sample(&self, rng: &mut Rng) -> GnnCell {
         loop {
             let cell = GnnCell {
                 links: [0, rng.random_range(0..2), rng.random_range(0..3), rng.random_range(0..4)],
-                ops: [(); 4].map(|_| rng.random_range(0..self.ops.len()) as u8),
+                ops: [(); 4].map(|_| self.ops[rng.random_range(0..self.ops.len())]),
             };
             if self.is_valid(&cell) {
                 return cell;
@@ -307,7 +323,7 @@ impl SearchSpace for NbGraphSpace {
 
     fn format(&self, arch: &GnnCell) -> String {
         let links: Vec<String> = arch.links.iter().map(u8::to_string).collect();
-        let ops: Vec<&str> = arch.ops.iter().map(|&o| self.ops[usize::from(o)]).collect();
+        let ops: Vec<&str> = arch.ops.iter().map(|&o| OPS[usize::from(o)]).collect();
         format!("{}|{}", links.join(","), ops.join(","))
     }
 
@@ -317,8 +333,9 @@ impl SearchSpace for NbGraphSpace {
         let s_trim = s.trim();
         if !s_trim.is_empty() && s_trim.bytes().all(|b| b.is_ascii_digit()) {
             let hash: u64 = s_trim.parse().map_err(|_| self.parse_error(s, "hash out of range"))?;
-            return GnnCell::from_hash(hash, self.ops.len())
-                .ok_or_else(|| self.parse_error(s, "not a canonical NAS-Bench-Graph hash"));
+            return GnnCell::from_hash(hash)
+                .filter(|c| self.is_valid(c))
+                .ok_or_else(|| self.parse_error(s, "not a canonical hash of this space"));
         }
         let (links, ops) = s_trim
             .split_once('|')
@@ -335,9 +352,9 @@ impl SearchSpace for NbGraphSpace {
                 .ok()
                 .filter(|&l| usize::from(l) <= i)
                 .ok_or_else(|| self.parse_error(s, format!("link of node {} must be in 0..={i}", i + 1)))?;
-            cell.ops[i] = self.ops.iter().position(|&o| o == ops[i]).ok_or_else(|| {
-                self.parse_error(s, format!("unknown op `{}`; valid: {}", ops[i], self.ops.join(", ")))
-            })? as u8;
+            cell.ops[i] = *self.ops.iter().find(|&&o| OPS[usize::from(o)] == ops[i]).ok_or_else(|| {
+                self.parse_error(s, format!("unknown op `{}`; valid: {}", ops[i], self.op_names().join(", ")))
+            })?;
         }
         if !self.is_valid(&cell) {
             return Err(self.parse_error(s, "an all-`skip` cell is invalid"));
@@ -355,7 +372,7 @@ impl SearchSpace for NbGraphSpace {
         let mut consumed = [false; 5];
         let nodes: Vec<usize> = (0..4)
             .map(|i| {
-                let n = g.add_node(self.ops[usize::from(arch.ops[i])]);
+                let n = g.add_node(OPS[usize::from(arch.ops[i])]);
                 let from = usize::from(arch.links[i]);
                 consumed[from] = true;
                 g.add_edge(if from == 0 { input } else { from }, n);
@@ -377,7 +394,7 @@ impl SearchSpace for NbGraphSpace {
         let link_offsets = [0, 1, 3, 6];
         for i in 0..4 {
             v[link_offsets[i] + usize::from(arch.links[i])] = 1.0;
-            v[10 + i * n + usize::from(arch.ops[i])] = 1.0;
+            v[10 + i * n + self.slot(arch.ops[i])] = 1.0;
         }
         v
     }
@@ -387,11 +404,12 @@ impl SearchSpace for NbGraphSpace {
     }
 
     fn enumerate(&self) -> Option<Box<dyn Iterator<Item = GnnCell> + '_>> {
-        let n = self.ops.len() as u8;
+        let ops = self.ops;
+        let n = ops.len() as u32;
         let cells = (0..24u8).flat_map(move |l| {
             let links = [0, l % 2, (l / 2) % 3, l / 6];
-            (0..u32::from(n).pow(4)).map(move |code| {
-                let d = |p: u32| (code / u32::from(n).pow(p) % u32::from(n)) as u8;
+            (0..n.pow(4)).map(move |code| {
+                let d = |p: u32| ops[(code / n.pow(p) % n) as usize];
                 GnnCell { links, ops: [d(3), d(2), d(1), d(0)] }
             })
         });
@@ -400,7 +418,7 @@ impl SearchSpace for NbGraphSpace {
 
     fn describe(&self, arch: &GnnCell) -> Vec<(String, String)> {
         let hash = self.hash(arch).expect("parsed cells are valid");
-        let canonical = GnnCell::from_hash(hash, self.ops.len()).expect("a canonical hash decodes");
+        let canonical = GnnCell::from_hash(hash).expect("a canonical hash decodes");
         vec![
             ("benchmark hash".into(), hash.to_string()),
             ("canonical cell".into(), self.format(&canonical)),
@@ -426,7 +444,7 @@ mod tests {
         assert_eq!(hashes.len(), 26_206);
         // Every hash decodes to a cell that hashes to itself.
         for &h in &hashes {
-            let c = GnnCell::from_hash(h, 9).unwrap();
+            let c = GnnCell::from_hash(h).unwrap();
             assert_eq!(space.hash(&c), Some(h));
         }
     }
@@ -448,8 +466,8 @@ mod tests {
         // `88887`: links [0,1,2,3], ops skip, skip, skip, fc — canonicalised
         // by moving the skips, it is a single fc node on the input.
         let h = space.hash(&cell).unwrap();
-        assert_eq!(space.parse(&h.to_string()).unwrap().canonical_hash(9), Some(h));
-        assert_eq!(space.parse("88887").unwrap().canonical_hash(9), Some(88887));
+        assert_eq!(space.parse(&h.to_string()).unwrap().canonical_hash(), Some(h));
+        assert_eq!(space.parse("88887").unwrap().canonical_hash(), Some(88887));
     }
 
     #[test]
@@ -474,5 +492,8 @@ mod tests {
         assert_eq!(space.size(), Some(24 * 625 - 24));
         let hashes: HashSet<u64> = space.enumerate().unwrap().filter_map(|c| space.hash(&c)).collect();
         assert_eq!(hashes.len(), 2_021);
+        // gcn on every node of the input: the table's key 1111.
+        assert!(hashes.contains(&1111));
+        assert!(space.parse("0,0,0,0|gat,gcn,gcn,gcn").is_err());
     }
 }

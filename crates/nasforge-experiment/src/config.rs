@@ -1,0 +1,536 @@
+//! Experiment files: TOML in, a checked [`ExperimentConfig`] out.
+//!
+//! Parsing happens in passes over the same text so that every error keeps
+//! its position: first the top-level keys, then each section's `name`, then
+//! that section with the parameter struct of the named component (unknown
+//! keys rejected). Every error names the file, line, key and, where there
+//! is a choice, the valid values.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use nasforge_strategies::{RegularizedEvolutionConfig, RegularizedEvolutionParams};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+/// The environment variable that overrides an experiment's `data-root`.
+pub const DATA_ENV: &str = "NASFORGE_DATA";
+
+/// Search spaces an experiment can name.
+pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
+/// Strategies an experiment can name.
+pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution"];
+
+/// A mistake in an experiment file, located as precisely as possible.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or `journal:ID` for a stored config).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// The key, as `section.key`, when known.
+    pub key: Option<String>,
+    /// What is wrong, with the valid choices where there are some.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// The search space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpaceConfig {
+    /// `nas-bench-201`.
+    Nb201,
+    /// `nas-bench-graph` (9 ops).
+    NbGraph,
+    /// `nas-bench-graph-proteins` (5 ops).
+    NbGraphProteins,
+}
+
+impl SpaceConfig {
+    /// The space's name in experiment files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpaceConfig::Nb201 => "nas-bench-201",
+            SpaceConfig::NbGraph => "nas-bench-graph",
+            SpaceConfig::NbGraphProteins => "nas-bench-graph-proteins",
+        }
+    }
+
+    /// The estimators that can evaluate this space.
+    pub fn estimators(self) -> &'static [&'static str] {
+        match self {
+            SpaceConfig::Nb201 => &["nas-bench-201"],
+            SpaceConfig::NbGraph | SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
+        }
+    }
+}
+
+/// The strategy, with checked parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrategyConfig {
+    /// `random-search`.
+    RandomSearch,
+    /// `regularized-evolution`.
+    RegularizedEvolution(RegularizedEvolutionConfig),
+}
+
+impl StrategyConfig {
+    /// The strategy's name in experiment files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StrategyConfig::RandomSearch => "random-search",
+            StrategyConfig::RegularizedEvolution(_) => "regularized-evolution",
+        }
+    }
+}
+
+/// The estimator, with its data file resolved to an existing path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EstimatorConfig {
+    /// `nas-bench-201`: the NAS-Bench-201 CSV.
+    Nb201Table {
+        /// The CSV file.
+        path: PathBuf,
+    },
+    /// `nas-bench-graph`: a NAS-Bench-Graph `.bench` pickle.
+    NbGraphTable {
+        /// The pickle file.
+        path: PathBuf,
+    },
+}
+
+impl EstimatorConfig {
+    /// The estimator's name in experiment files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EstimatorConfig::Nb201Table { .. } => "nas-bench-201",
+            EstimatorConfig::NbGraphTable { .. } => "nas-bench-graph",
+        }
+    }
+
+    /// The data file.
+    pub fn path(&self) -> &Path {
+        match self {
+            EstimatorConfig::Nb201Table { path } | EstimatorConfig::NbGraphTable { path } => path,
+        }
+    }
+}
+
+/// When a search stops: whichever limit is reached first.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Budget {
+    /// Trials, failed ones included.
+    pub evaluations: Option<u64>,
+    /// Seconds of search, summed over resumed sessions.
+    pub seconds: Option<f64>,
+}
+
+/// A checked experiment: every name known, every value in range, every
+/// file present.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExperimentConfig {
+    /// The root seed; every random choice derives from it.
+    pub seed: u64,
+    /// The search space.
+    pub space: SpaceConfig,
+    /// The strategy.
+    pub strategy: StrategyConfig,
+    /// The estimator.
+    pub estimator: EstimatorConfig,
+    /// The budget.
+    pub budget: Budget,
+    /// The journal file; `None` keeps trials in memory only.
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)] // the sections are parsed in their own passes
+struct Top {
+    seed: Option<u64>,
+    journal: Option<String>,
+    data_root: Option<String>,
+    space: IgnoredAny,
+    strategy: IgnoredAny,
+    estimator: IgnoredAny,
+    budget: IgnoredAny,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: toml::Spanned<String>,
+}
+
+#[derive(Deserialize)]
+struct Names {
+    space: Named,
+    strategy: Named,
+    estimator: Named,
+}
+
+/// One pass: the sections in these shapes, the top-level keys ignored.
+#[derive(Deserialize)]
+#[allow(dead_code)] // each pass reads one section
+struct Sections<Sp, St, Es, Bu> {
+    space: Sp,
+    strategy: St,
+    estimator: Es,
+    budget: Bu,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NameOnly {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)]
+struct RegularizedEvolutionRaw {
+    name: String,
+    population: Option<usize>,
+    sample_size: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TableRaw {
+    name: String,
+    path: toml::Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetRaw {
+    evaluations: Option<u64>,
+    seconds: Option<f64>,
+}
+
+/// Where the text came from, to locate errors.
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error_at(&self, offset: Option<usize>, key: Option<String>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = match offset {
+            Some(o) => {
+                let before = &self.text[..o.min(self.text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        ConfigError { file: self.file.to_owned(), line, column, key, message: message.into() }
+    }
+
+    /// The `section.key` written on the line holding `offset`.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let start = self.text[..offset.min(self.text.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next().unwrap_or("");
+        let section = self.text[..start]
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.split(']').next()).map(str::trim));
+        match line.split_once('=') {
+            Some((k, _)) => {
+                let k = k.trim().trim_matches('"');
+                Some(section.map_or_else(|| k.to_owned(), |s| format!("{s}.{k}")))
+            }
+            None => line.trim().strip_prefix('[').and_then(|l| l.split(']').next()).map(|s| s.trim().to_owned()),
+        }
+    }
+
+    /// The offset of `key = ...` inside `[section]`, for errors found after
+    /// parsing.
+    fn find_key(&self, section: &str, key: &str) -> Option<usize> {
+        let mut offset = 0;
+        let mut inside = false;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim();
+            if let Some(header) = t.strip_prefix('[') {
+                inside = header.split(']').next().map(str::trim) == Some(section);
+            } else if inside
+                && t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+            {
+                return Some(offset + line.find(key).unwrap_or(0));
+            }
+            offset += line.len();
+        }
+        None
+    }
+
+    fn from_toml(&self, e: toml::de::Error) -> ConfigError {
+        let offset = e.span().map(|s| s.start);
+        // serde names the Rust type a section deserializes into; the user
+        // wrote a table.
+        let message = match e.message().split_once("expected struct ") {
+            Some((head, _)) => format!("{head}expected a table"),
+            None => e.message().to_owned(),
+        };
+        // "missing field `x`" points at the enclosing table: name the key.
+        let key = match (offset.and_then(|o| self.key_at(o)), message.strip_prefix("missing field `")) {
+            (Some(section), Some(rest)) if !section.contains('.') => {
+                Some(format!("{section}.{}", rest.split('`').next().unwrap_or("")))
+            }
+            (None, Some(rest)) => Some(rest.split('`').next().unwrap_or("").to_owned()),
+            (key, _) => key,
+        };
+        self.error_at(offset, key, message)
+    }
+
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        toml::from_str(self.text).map_err(|e| self.from_toml(e))
+    }
+}
+
+fn choice_error(src: &Source<'_>, what: &str, name: &toml::Spanned<String>, valid: &[&str]) -> ConfigError {
+    src.error_at(
+        Some(name.span().start),
+        Some(format!("{what}.name")),
+        format!("unknown {what} `{}`; valid choices: {}", name.get_ref(), valid.join(", ")),
+    )
+}
+
+/// Parses and checks an experiment file. Relative paths resolve against
+/// the file's folder, or against the data root (`data-root`, overridden by
+/// the `NASFORGE_DATA` environment variable) for data files.
+pub fn load(path: impl AsRef<Path>) -> Result<ExperimentConfig, ConfigError> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read the experiment file: {e}"),
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parse_str(&text, &file, base)
+}
+
+/// Parses and checks experiment TOML `text`; `file` names it in errors and
+/// `base` is the folder relative paths resolve against.
+pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig, ConfigError> {
+    let src = Source { file, text };
+    let top: Top = src.parse()?;
+    let names: Names = src.parse()?;
+
+    let space = match names.space.name.get_ref().as_str() {
+        "nas-bench-201" => SpaceConfig::Nb201,
+        "nas-bench-graph" => SpaceConfig::NbGraph,
+        "nas-bench-graph-proteins" => SpaceConfig::NbGraphProteins,
+        _ => return Err(choice_error(&src, "space", &names.space.name, SPACES)),
+    };
+    src.parse::<Sections<NameOnly, IgnoredAny, IgnoredAny, IgnoredAny>>()?;
+
+    let strategy = match names.strategy.name.get_ref().as_str() {
+        "random-search" => {
+            src.parse::<Sections<IgnoredAny, NameOnly, IgnoredAny, IgnoredAny>>()?;
+            StrategyConfig::RandomSearch
+        }
+        "regularized-evolution" => {
+            let raw = src.parse::<Sections<IgnoredAny, RegularizedEvolutionRaw, IgnoredAny, IgnoredAny>>()?.strategy;
+            let mut params = RegularizedEvolutionParams::default();
+            if let Some(p) = raw.population {
+                params = params.population(p);
+            }
+            if let Some(s) = raw.sample_size {
+                params = params.sample_size(s);
+            }
+            let checked = params.check().map_err(|e| {
+                src.error_at(src.find_key("strategy", e.key), Some(format!("strategy.{}", e.key)), e.reason)
+            })?;
+            StrategyConfig::RegularizedEvolution(checked)
+        }
+        _ => return Err(choice_error(&src, "strategy", &names.strategy.name, STRATEGIES)),
+    };
+
+    let estimator_name = names.estimator.name.get_ref().as_str();
+    if !space.estimators().contains(&estimator_name) {
+        let all = ["nas-bench-201", "nas-bench-graph"];
+        let message = if all.contains(&estimator_name) {
+            format!(
+                "estimator `{estimator_name}` cannot evaluate space `{}`; valid choices for it: {}",
+                space.name(),
+                space.estimators().join(", ")
+            )
+        } else {
+            format!("unknown estimator `{estimator_name}`; valid choices for space `{}`: {}", space.name(), space.estimators().join(", "))
+        };
+        return Err(src.error_at(Some(names.estimator.name.span().start), Some("estimator.name".into()), message));
+    }
+    let table = src.parse::<Sections<IgnoredAny, IgnoredAny, TableRaw, IgnoredAny>>()?.estimator;
+    let data_root = match (std::env::var_os(DATA_ENV), &top.data_root) {
+        (Some(env), _) if !env.is_empty() => Some(PathBuf::from(env)),
+        (_, Some(root)) => Some(base.join(root)),
+        _ => None,
+    };
+    let data_path = resolve(table.path.get_ref(), data_root.as_deref().unwrap_or(base));
+    if !data_path.is_file() {
+        let hint = match &data_root {
+            Some(root) => format!(" (data root {}; set {DATA_ENV} to move it)", root.display()),
+            None => String::new(),
+        };
+        return Err(src.error_at(
+            Some(table.path.span().start),
+            Some("estimator.path".into()),
+            format!("no such data file: {}{hint}", data_path.display()),
+        ));
+    }
+    let data_path = std::path::absolute(&data_path).unwrap_or(data_path);
+    let estimator = match estimator_name {
+        "nas-bench-201" => EstimatorConfig::Nb201Table { path: data_path },
+        _ => EstimatorConfig::NbGraphTable { path: data_path },
+    };
+
+    let raw_budget = src.parse::<Sections<IgnoredAny, IgnoredAny, IgnoredAny, BudgetRaw>>()?.budget;
+    let budget_error = |key: &str, message: &str| {
+        src.error_at(src.find_key("budget", key).or_else(|| src.find_key("budget", "")), Some(format!("budget.{key}")), message)
+    };
+    if raw_budget.evaluations.is_none() && raw_budget.seconds.is_none() {
+        return Err(budget_error("evaluations", "the budget needs `evaluations` or `seconds` (or both)"));
+    }
+    if raw_budget.evaluations == Some(0) {
+        return Err(budget_error("evaluations", "must be at least 1"));
+    }
+    if raw_budget.seconds.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+        return Err(budget_error("seconds", "must be a positive number of seconds"));
+    }
+
+    Ok(ExperimentConfig {
+        seed: top.seed.unwrap_or(0),
+        space,
+        strategy,
+        estimator,
+        budget: Budget { evaluations: raw_budget.evaluations, seconds: raw_budget.seconds },
+        journal: top.journal.map(|j| std::path::absolute(base.join(&j)).unwrap_or_else(|_| base.join(j))),
+    })
+}
+
+fn resolve(path: &str, base: &Path) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() { p.to_owned() } else { base.join(p) }
+}
+
+impl ExperimentConfig {
+    /// The configuration as experiment TOML with absolute paths: what the
+    /// journal stores, and what [`parse_str`] reads back unchanged.
+    pub fn to_toml(&self) -> String {
+        let mut doc = toml::Table::new();
+        doc.insert("seed".into(), toml::Value::Integer(self.seed as i64));
+        let section = |pairs: Vec<(&str, toml::Value)>| {
+            toml::Value::Table(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        };
+        let text = |s: &str| toml::Value::String(s.to_owned());
+        doc.insert("space".into(), section(vec![("name", text(self.space.name()))]));
+        let mut strategy = vec![("name", text(self.strategy.name()))];
+        if let StrategyConfig::RegularizedEvolution(c) = &self.strategy {
+            strategy.push(("population", toml::Value::Integer(c.params().population as i64)));
+            strategy.push(("sample-size", toml::Value::Integer(c.params().sample_size as i64)));
+        }
+        doc.insert("strategy".into(), section(strategy));
+        doc.insert(
+            "estimator".into(),
+            section(vec![
+                ("name", text(self.estimator.name())),
+                ("path", text(&self.estimator.path().display().to_string())),
+            ]),
+        );
+        let mut budget = Vec::new();
+        if let Some(e) = self.budget.evaluations {
+            budget.push(("evaluations", toml::Value::Integer(e as i64)));
+        }
+        if let Some(s) = self.budget.seconds {
+            budget.push(("seconds", toml::Value::Float(s)));
+        }
+        doc.insert("budget".into(), section(budget));
+        toml::to_string(&doc).expect("a TOML table serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nb201_csv() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/nas-bench-201/nb201_cifar10_v1_1.csv")
+    }
+
+    fn doc(strategy: &str, budget: &str) -> String {
+        format!(
+            "seed = 4\n\n[space]\nname = \"nas-bench-201\"\n\n[strategy]\n{strategy}\n\n[estimator]\nname = \"nas-bench-201\"\npath = \"{}\"\n\n[budget]\n{budget}\n",
+            nb201_csv().display()
+        )
+    }
+
+    fn err(text: &str) -> ConfigError {
+        parse_str(text, "x.toml", Path::new(".")).unwrap_err()
+    }
+
+    #[test]
+    fn a_valid_file_round_trips_through_its_stored_form() {
+        let text = doc("name = \"regularized-evolution\"\npopulation = 30\nsample-size = 7", "evaluations = 50");
+        let c = parse_str(&text, "x.toml", Path::new(".")).unwrap();
+        assert_eq!(c.seed, 4);
+        assert_eq!(c.budget.evaluations, Some(50));
+        let again = parse_str(&c.to_toml(), "journal:1", Path::new("/")).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn errors_name_line_key_and_choices() {
+        let e = err(&doc("name = \"regularised-evolution\"", "evaluations = 5"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(7), Some("strategy.name")));
+        assert!(e.message.contains("random-search, regularized-evolution"), "{e}");
+
+        let e = err(&doc("name = \"regularized-evolution\"\npopulaton = 3", "evaluations = 5"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(8), Some("strategy.populaton")));
+        assert!(e.message.contains("`population`") && e.message.contains("`sample-size`"), "{e}");
+
+        let e = err(&doc("name = \"regularized-evolution\"\npopulation = \"many\"", "evaluations = 5"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(8), Some("strategy.population")));
+
+        let e = err(&doc("name = \"regularized-evolution\"\npopulation = 4\nsample-size = 9", "evaluations = 5"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(9), Some("strategy.sample-size")));
+
+        let e = err(&doc("name = \"random-search\"", "evaluations = 0"));
+        assert_eq!(e.key.as_deref(), Some("budget.evaluations"));
+        let e = err(&doc("name = \"random-search\"", "seconds = -1.0"));
+        assert_eq!(e.key.as_deref(), Some("budget.seconds"));
+
+        let e = err(&doc("name = \"random-search\"", "evaluations = 5").replace("seed = 4", "sede = 4"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(1), Some("sede")));
+
+        let e = err(&doc("name = \"random-search\"", "evaluations = 5").replace("cifar10_v1_1", "nope"));
+        assert_eq!(e.key.as_deref(), Some("estimator.path"));
+        assert!(e.message.contains("no such data file"), "{e}");
+
+        let e = err(&doc("name = \"random-search\"", "evaluations = 5").replace("name = \"nas-bench-201\"\npath", "name = \"nas-bench-graph\"\npath"));
+        assert_eq!(e.key.as_deref(), Some("estimator.name"));
+        assert!(e.message.contains("valid choices for it: nas-bench-201"), "{e}");
+    }
+}

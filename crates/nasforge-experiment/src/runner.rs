@@ -1,0 +1,245 @@
+//! The search runner: the [`Evaluator`] strategies drive.
+//!
+//! It evaluates, counts the budget, tracks the best trial, writes each
+//! finished trial to the journal, and, when resuming, replays the journal:
+//! the strategy is rebuilt from its seed and re-proposes the same
+//! architectures, which are answered from the journal instead of being
+//! evaluated again. A proposal that differs from the journal stops the run
+//! with [`RunError::Diverged`].
+
+use std::collections::VecDeque;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use nasforge_core::{EvalContext, Evaluation, Evaluator, Estimator, Metrics, Objective, SearchSpace, SearchStopped, splitmix64};
+use nasforge_journal::{Journal, JournalError, TrialRecord};
+use serde::Serialize;
+
+use crate::Budget;
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The journal could not be written or read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A resumed run proposed another architecture than the journal holds.
+    #[error(
+        "the journal diverges from the replayed search at trial {trial}: the journal has `{journal}`, the strategy proposed `{proposed}` (was the code or the data changed since the run started?)"
+    )]
+    Diverged {
+        /// The trial number.
+        trial: u64,
+        /// What the journal holds.
+        journal: String,
+        /// What the strategy proposed.
+        proposed: String,
+    },
+}
+
+/// Progress after each trial, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// Trials done, replayed ones included.
+    pub trials: u64,
+    /// The evaluation budget, when there is one.
+    pub budget: Option<u64>,
+    /// The best validation score so far.
+    pub best_valid: Option<f64>,
+}
+
+/// The best trial of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BestTrial {
+    /// The architecture's standard string.
+    pub arch: String,
+    /// Its validation score.
+    pub valid: f64,
+    /// Its test score, when the estimator has one.
+    pub test: Option<f64>,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// The best trial by the objective (validation score).
+    pub best: Option<BestTrial>,
+    /// Trials done, failed ones included.
+    pub trials: u64,
+    /// Seconds of search, summed over resumed sessions.
+    pub seconds: f64,
+    /// Trials that failed.
+    #[serde(skip)]
+    pub failed: u64,
+    /// The experiment's id in the journal, when there is one.
+    #[serde(skip)]
+    pub experiment: Option<i64>,
+}
+
+/// Where finished trials go.
+struct Sink<'a> {
+    journal: &'a mut Journal,
+    experiment: i64,
+    hash: String,
+}
+
+/// Runs a search: give it to [`nasforge_core::Strategy::drive`], then call
+/// [`Runner::finish`].
+pub struct Runner<'a, S: SearchSpace> {
+    space: &'a S,
+    estimator: &'a mut dyn Estimator<S::Arch>,
+    budget: Budget,
+    seed: u64,
+    objective: Objective,
+    sink: Option<Sink<'a>>,
+    replay: VecDeque<TrialRecord>,
+    trials: u64,
+    failed: u64,
+    elapsed_before: f64,
+    clock: Instant,
+    best: Option<(S::Arch, f64, Metrics)>,
+    progress: Option<&'a mut dyn FnMut(Progress)>,
+    error: Option<RunError>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl<'a, S: SearchSpace> Runner<'a, S> {
+    /// A runner over `space` and `estimator` with the given budget; trial
+    /// seeds derive from `seed`.
+    pub fn new(space: &'a S, estimator: &'a mut dyn Estimator<S::Arch>, budget: Budget, seed: u64) -> Self {
+        Self {
+            space,
+            estimator,
+            budget,
+            seed,
+            objective: Objective::valid(),
+            sink: None,
+            replay: VecDeque::new(),
+            trials: 0,
+            failed: 0,
+            elapsed_before: 0.0,
+            clock: Instant::now(),
+            best: None,
+            progress: None,
+            error: None,
+        }
+    }
+
+    /// Writes every finished trial to `journal` under `experiment`.
+    pub fn with_journal(mut self, journal: &'a mut Journal, experiment: i64, hash: String) -> Self {
+        self.sink = Some(Sink { journal, experiment, hash });
+        self
+    }
+
+    /// Answers the first proposals from these journaled trials (a resume).
+    pub fn with_replay(mut self, trials: Vec<TrialRecord>) -> Self {
+        self.replay = trials.into();
+        self
+    }
+
+    /// Calls `f` after every trial.
+    pub fn with_progress(mut self, f: &'a mut dyn FnMut(Progress)) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.clock.elapsed().as_secs_f64()
+    }
+
+    fn record(&mut self, arch: &S::Arch, outcome: &Evaluation) {
+        self.trials += 1;
+        match outcome {
+            Ok(m) => {
+                if let Some(f) = self.objective.fitness(m) {
+                    if self.best.as_ref().is_none_or(|b| f > b.1) {
+                        self.best = Some((arch.clone(), f, m.clone()));
+                    }
+                }
+            }
+            Err(_) => self.failed += 1,
+        }
+        if let Some(p) = self.progress.as_mut() {
+            p(Progress {
+                trials: self.trials,
+                budget: self.budget.evaluations,
+                best_valid: self.best.as_ref().map(|b| b.2.valid),
+            });
+        }
+    }
+
+    fn trial_seed(&self, trial: u64) -> u64 {
+        splitmix64(nasforge_core::derive_seed(self.seed, "trial").wrapping_add(trial))
+    }
+
+    /// Ends the run: the summary, or the error that stopped it.
+    pub fn finish(self) -> Result<RunSummary, RunError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let seconds = self.elapsed();
+        Ok(RunSummary {
+            best: self.best.map(|(arch, _, m)| BestTrial { arch: self.space.format(&arch), valid: m.valid, test: m.test }),
+            trials: self.trials,
+            seconds,
+            failed: self.failed,
+            experiment: self.sink.map(|s| s.experiment),
+        })
+    }
+}
+
+impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
+    fn exhausted(&self) -> bool {
+        self.error.is_some()
+            || self.budget.evaluations.is_some_and(|n| self.trials >= n)
+            || self.budget.seconds.is_some_and(|s| self.replay.is_empty() && self.elapsed() >= s)
+    }
+
+    fn evaluate(&mut self, arch: &S::Arch) -> Result<Evaluation, SearchStopped> {
+        if self.exhausted() {
+            return Err(SearchStopped);
+        }
+        let trial = self.trials;
+        if let Some(rec) = self.replay.pop_front() {
+            let proposed = self.space.format(arch);
+            if rec.trial != trial || rec.arch != proposed {
+                self.error = Some(RunError::Diverged { trial, journal: rec.arch, proposed });
+                return Err(SearchStopped);
+            }
+            if self.replay.is_empty() {
+                // Live search time continues from where the journal ends.
+                self.elapsed_before = rec.elapsed;
+                self.clock = Instant::now();
+            }
+            self.record(arch, &rec.outcome);
+            return Ok(rec.outcome);
+        }
+        let ctx = EvalContext { trial, seed: self.trial_seed(trial) };
+        let started_at = self.sink.as_ref().map(|_| unix_now());
+        let t0 = Instant::now();
+        let outcome = self.estimator.evaluate(arch, ctx);
+        if let (Some(sink), Some(started_at)) = (self.sink.as_mut(), started_at) {
+            let eval_seconds = t0.elapsed().as_secs_f64();
+            let record = TrialRecord {
+                trial,
+                arch: self.space.format(arch),
+                arch_key: self.space.canonical_key(arch),
+                outcome: outcome.clone(),
+                seed: ctx.seed,
+                started_at,
+                finished_at: started_at + eval_seconds,
+                eval_seconds,
+                elapsed: self.elapsed_before + self.clock.elapsed().as_secs_f64(),
+            };
+            if let Err(e) = sink.journal.append(sink.experiment, &sink.hash, &record) {
+                // Nothing unjournaled counts: stop before telling the strategy.
+                self.error = Some(e.into());
+                return Err(SearchStopped);
+            }
+        }
+        self.record(arch, &outcome);
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,174 @@
+//! End-to-end searches: quality against the published reference figures,
+//! determinism, the journal, kill and resume, and clear errors for broken
+//! experiment files.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nasforge::experiment::{self, StrategyConfig};
+use rusqlite::Connection;
+
+/// The mean test score of the best-by-validation trial over seeds 1..=20.
+fn mean_best_test(file: &str, strategy: Option<StrategyConfig>) -> f64 {
+    let mut config = experiment::load(common::root().join("examples").join(file)).unwrap();
+    config.journal = None;
+    if let Some(s) = strategy {
+        config.strategy = s;
+    }
+    let total: f64 = (1..=20)
+        .map(|seed| {
+            config.seed = seed;
+            experiment::run(&config, None).unwrap().best.unwrap().test.unwrap()
+        })
+        .sum();
+    total / 20.0
+}
+
+#[test]
+fn regularized_evolution_reaches_the_reference_quality() {
+    // References: REA (P=20, S=5) 94.29 at 300 evaluations, random 93.93,
+    // optimum 94.37 on NB201; REA 0.802 ± 0.013 at 100 on Cora.
+    let rea = mean_best_test("nb201-regularized-evolution.toml", None);
+    let random = mean_best_test("nb201-regularized-evolution.toml", Some(StrategyConfig::RandomSearch));
+    assert!(rea >= 94.2, "REA mean test {rea}");
+    assert!(random < rea, "random {random} vs REA {rea}");
+    let cora = mean_best_test("nbgraph-cora-regularized-evolution.toml", None);
+    assert!(cora >= 0.795, "REA mean test on Cora {cora}");
+}
+
+/// The trial rows of a journal that must be reproducible (no timings).
+fn trial_rows(journal: &Path) -> Vec<(i64, String, String, String, Option<String>, i64)> {
+    let conn = Connection::open(journal).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT trial, arch, arch_key, status, metrics, seed FROM trials ORDER BY experiment_id, trial")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn same_seed_same_journal_and_other_seeds_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::nb201_experiment(dir.path(), "name = \"regularized-evolution\"", 200);
+    let file = file.to_str().unwrap();
+    let journals: Vec<_> = ["a", "a2", "b"]
+        .iter()
+        .zip([1, 1, 2])
+        .map(|(name, seed)| {
+            let j = dir.path().join(format!("{name}.sqlite"));
+            let out = common::nasforge(&["run", file, "--seed", &seed.to_string(), "--journal", j.to_str().unwrap(), "--json"]);
+            let summary = common::last_json(&out);
+            assert_eq!(summary["trials"], 200);
+            (j, summary)
+        })
+        .collect();
+    let (a, a2, b) = (trial_rows(&journals[0].0), trial_rows(&journals[1].0), trial_rows(&journals[2].0));
+    assert_eq!(a.len(), 200);
+    assert_eq!(a, a2, "same seed, same journal");
+    assert_ne!(a, b, "different seeds, different trajectories");
+    assert_eq!(journals[0].1["best"], journals[1].1["best"]);
+
+    // `show --json` reports what `run --json` did.
+    let shown = common::last_json(&common::nasforge(&["show", journals[0].0.to_str().unwrap(), "--json"]));
+    assert_eq!(shown["best"], journals[0].1["best"]);
+    assert_eq!(shown["trials"], 200);
+}
+
+#[test]
+fn kill_nine_then_resume_loses_nothing_and_matches_an_uninterrupted_run() {
+    const BUDGET: i64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::nb201_experiment(dir.path(), "name = \"regularized-evolution\"\npopulation = 20\nsample-size = 5", BUDGET as u64);
+    let killed = dir.path().join("killed.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nasforge"))
+        .args(["run", file.to_str().unwrap(), "--journal", killed.to_str().unwrap()])
+        .env("NASFORGE_DATA", common::data())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a few thousand trials are in, well before the budget.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done_at_kill = loop {
+        std::thread::sleep(Duration::from_millis(5));
+        let n: i64 = Connection::open(&killed)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM trials", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if n >= 2_000 || Instant::now() > deadline {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            break n;
+        }
+    };
+    let after_kill = trial_rows(&killed);
+    assert!(after_kill.len() as i64 >= done_at_kill && (after_kill.len() as i64) < BUDGET, "{}", after_kill.len());
+
+    let resumed = common::last_json(&common::nasforge(&["resume", killed.to_str().unwrap(), "--json"]));
+    let uninterrupted_journal = dir.path().join("whole.sqlite");
+    let whole = common::last_json(&common::nasforge(&[
+        "run",
+        file.to_str().unwrap(),
+        "--journal",
+        uninterrupted_journal.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(resumed["trials"], BUDGET);
+    assert_eq!(resumed["best"], whole["best"]);
+    let (resumed_rows, whole_rows) = (trial_rows(&killed), trial_rows(&uninterrupted_journal));
+    assert_eq!(&resumed_rows[..after_kill.len()], &after_kill[..], "finished trials survive unchanged");
+    assert_eq!(resumed_rows, whole_rows, "the resumed run is the uninterrupted run");
+}
+
+#[test]
+fn broken_experiment_files_give_one_clear_error_each() {
+    let corpus = common::root().join("tests/broken-configs");
+    let mut files: Vec<_> = std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expect = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).expect("an `# expect:` line");
+        let out = common::nasforge(&["run", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: should fail", file.display());
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", file.display());
+        assert_eq!(stderr.matches("error:").count(), 1, "{}: {stderr}", file.display());
+        assert!(stderr.contains(&*file.to_string_lossy()), "{}: the error names the file: {stderr}", file.display());
+        assert!(stderr.contains(expect), "{}:\n  expected: {expect}\n  got: {stderr}", file.display());
+    }
+}
+
+#[test]
+fn quickstart_runs_on_the_vendored_table_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("q.sqlite");
+    let out = Command::new(env!("CARGO_BIN_EXE_nasforge"))
+        .args(["run", "examples/quickstart.toml", "--journal", journal.to_str().unwrap(), "--json"])
+        .current_dir(common::root())
+        .env_remove("NASFORGE_DATA")
+        .output()
+        .unwrap();
+    let summary = common::last_json(&out);
+    assert_eq!(summary["trials"], 100);
+    assert!(summary["best"]["test"].as_f64().unwrap() > 0.75, "{summary}");
+}
+
+#[test]
+fn describe_prints_key_string_and_facts() {
+    let out = common::nasforge(&["describe", "nas-bench-201", "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("official index: 11472"), "{stdout}");
+    assert!(stdout.contains("canonical key: nor_conv_3x3(nor_conv_3x3(x))+x"), "{stdout}");
+    let out = common::nasforge(&["describe", "nas-bench-graph", "0,1,2,3|skip,skip,skip,fc"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("benchmark hash: 88887"));
+    let out = common::nasforge(&["describe", "nas-bench-201", "|bogus~0|"]);
+    assert!(!out.status.success());
+    let out = common::nasforge(&["describe", "darts", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valid choices: nas-bench-201"));
+}
