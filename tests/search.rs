@@ -100,11 +100,11 @@ fn kill_nine_then_resume_loses_nothing_and_matches_an_uninterrupted_run() {
             .and_then(|c| c.query_row("SELECT COUNT(*) FROM trials", [], |r| r.get(0)))
             .unwrap_or(0);
         if n >= 2_000 || Instant::now() > deadline {
-            child.kill().unwrap(); // SIGKILL on Unix
-            child.wait().unwrap();
             break n;
         }
     };
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
     let after_kill = trial_rows(&killed);
     assert!(after_kill.len() as i64 >= done_at_kill && (after_kill.len() as i64) < BUDGET, "{}", after_kill.len());
 

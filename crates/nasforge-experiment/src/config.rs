@@ -283,7 +283,7 @@ impl Source<'_> {
         None
     }
 
-    fn from_toml(&self, e: toml::de::Error) -> ConfigError {
+    fn toml_error(&self, e: toml::de::Error) -> ConfigError {
         let offset = e.span().map(|s| s.start);
         // serde names the Rust type a section deserializes into; the user
         // wrote a table.
@@ -303,7 +303,7 @@ impl Source<'_> {
     }
 
     fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        toml::from_str(self.text).map_err(|e| self.from_toml(e))
+        toml::from_str(self.text).map_err(|e| self.toml_error(e))
     }
 }
 

@@ -136,7 +136,9 @@ fn move_skip_ops(mut link: [u8; 4], mut ops: [u8; 4]) -> ([u8; 4], [u8; 4]) {
                 brother = true;
             }
         }
-        if son || !brother || (passes_input(&link, &ops, i as i32) && !son) {
+        // The reference writes `son or not brother or (check_dim and not son)`;
+        // the `not son` is implied there.
+        if son || !brother || passes_input(&link, &ops, i as i32) {
             (link, ops) = move_to_front(i, link, ops);
         }
     }
