@@ -25,21 +25,13 @@ fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let mut journal = Journal::open(dir.path().join("compose.sqlite"))?;
-    let experiment = journal.create_experiment(&ExperimentRecord {
-        id: 0,
-        hash: "compose-example".into(),
-        seed,
-        config: String::new(),
-        space: space.name().into(),
-        strategy: "regularized-evolution".into(),
-        estimator: "nas-bench-201".into(),
-        created_at: 0.0,
-        finished_at: None,
-    })?;
+    let record = ExperimentRecord::composed(space.name(), "regularized-evolution", "nas-bench-201", seed);
+    let hash = record.hash.clone();
+    let experiment = journal.create_experiment(&record)?;
 
     let budget = Budget { evaluations: Some(300), seconds: None };
     let mut runner =
-        Runner::new(&space, &mut estimator, budget, seed).with_journal(&mut journal, experiment, "compose-example".into());
+        Runner::new(&space, &mut estimator, budget, seed).with_journal(&mut journal, experiment, hash);
     strategy.drive(&space, &mut runner);
     let summary = runner.finish()?;
 

@@ -172,3 +172,35 @@ fn describe_prints_key_string_and_facts() {
     let out = common::nasforge(&["describe", "darts", "x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("valid choices: nas-bench-201"));
 }
+
+#[test]
+fn two_processes_share_one_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::nb201_experiment(dir.path(), "name = \"random-search\"", 5_000);
+    let journal = dir.path().join("shared.sqlite");
+    let children: Vec<_> = [1, 2]
+        .iter()
+        .map(|seed| {
+            Command::new(env!("CARGO_BIN_EXE_nasforge"))
+                .args(["run", file.to_str().unwrap(), "--seed", &seed.to_string(), "--journal", journal.to_str().unwrap()])
+                .env("NASFORGE_DATA", common::data())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let conn = Connection::open(&journal).unwrap();
+    let per_experiment: Vec<(i64, i64)> = conn
+        .prepare("SELECT experiment_id, COUNT(*) FROM trials GROUP BY experiment_id ORDER BY experiment_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(per_experiment, vec![(1, 5_000), (2, 5_000)]);
+}

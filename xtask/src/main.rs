@@ -80,18 +80,9 @@ fn rea_rate(table: &Arc<Nb201Table>, evaluations: u64, seed: u64, journal: Optio
     let t0 = Instant::now();
     let mut runner = Runner::new(&space, &mut estimator, budget, seed);
     if let Some(j) = journal {
-        let id = j.create_experiment(&ExperimentRecord {
-            id: 0,
-            hash: "bench".into(),
-            seed,
-            config: String::new(),
-            space: space.name().into(),
-            strategy: "regularized-evolution".into(),
-            estimator: "nas-bench-201".into(),
-            created_at: 0.0,
-            finished_at: None,
-        })?;
-        runner = runner.with_journal(j, id, "bench".into());
+        let record = ExperimentRecord::composed(space.name(), "regularized-evolution", "nas-bench-201", seed);
+        let id = j.create_experiment(&record)?;
+        runner = runner.with_journal(j, id, record.hash);
     }
     strategy.drive(&space, &mut runner);
     let summary = runner.finish()?;

@@ -28,11 +28,12 @@ pub use space::{ParseArchError, SearchSpace};
 pub use strategy::{Evaluator, SearchStopped, Strategy};
 pub use trainer::{TrainBudget, TrainReport, Trainer};
 
-/// The random number generator every seeded component uses.
+/// The random number generator spaces draw from.
 ///
-/// ChaCha8 is portable and its stream is fixed across platforms and
-/// versions of `rand_chacha`, which makes "same seed, same result" hold
-/// beyond one build.
+/// A trait object, so that spaces stay object-safe and independent of the
+/// generator; the strategies shipped here pass ChaCha8, whose stream is
+/// fixed across platforms and versions, which makes "same seed, same
+/// result" hold beyond one build.
 pub type Rng = dyn rand::RngCore;
 
 /// Derives an independent seed for a named sub-component from a root seed,

@@ -243,3 +243,65 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use nasforge_core::{EvalError, Strategy};
+    use nasforge_space_nb201::{Cell, Nb201Space, Op};
+    use nasforge_strategies::RandomSearch;
+
+    use super::*;
+
+    /// Scores a cell by its number of 3×3 convs; cells without any fail.
+    struct Convs;
+
+    impl Estimator<Cell> for Convs {
+        fn name(&self) -> &str {
+            "convs"
+        }
+        fn evaluate(&mut self, arch: &Cell, _ctx: EvalContext) -> Result<Metrics, EvalError> {
+            let n = arch.ops.iter().filter(|&&o| o == Op::NorConv3x3).count();
+            if n == 0 { Err(EvalError::Invalid("no conv".into())) } else { Ok(Metrics::with_valid(n as f64)) }
+        }
+    }
+
+    fn search(budget: Budget, replay: Vec<TrialRecord>) -> Result<RunSummary, RunError> {
+        let mut estimator = Convs;
+        let mut runner = Runner::new(&Nb201Space, &mut estimator, budget, 0).with_replay(replay);
+        RandomSearch::new(1).drive(&Nb201Space, &mut runner);
+        runner.finish()
+    }
+
+    #[test]
+    fn evaluation_budget_counts_failures_and_best_is_tracked() {
+        let s = search(Budget { evaluations: Some(500), seconds: None }, Vec::new()).unwrap();
+        assert_eq!(s.trials, 500);
+        assert!(s.failed > 50 && s.failed < 200, "{}", s.failed); // (4/5)^6 = 26% have no conv
+        // The best of 500 uniform cells has several convs (the mean is 1.2).
+        assert!(s.best.unwrap().valid >= 3.0);
+    }
+
+    #[test]
+    fn seconds_budget_stops_the_search() {
+        let s = search(Budget { evaluations: None, seconds: Some(0.05) }, Vec::new()).unwrap();
+        assert!(s.trials > 0 && s.seconds >= 0.05 && s.seconds < 5.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_replay_that_disagrees_with_the_strategy_is_an_error() {
+        let record = TrialRecord {
+            trial: 0,
+            arch: Nb201Space.format(&Cell::uniform(Op::None)),
+            arch_key: "zero".into(),
+            outcome: Ok(Metrics::with_valid(1.0)),
+            seed: 0,
+            started_at: 0.0,
+            finished_at: 0.0,
+            eval_seconds: 0.0,
+            elapsed: 0.0,
+        };
+        // RandomSearch(1)'s first proposal is not the all-none cell.
+        let err = search(Budget { evaluations: Some(10), seconds: None }, vec![record]).unwrap_err();
+        assert!(matches!(err, RunError::Diverged { trial: 0, .. }), "{err}");
+    }
+}

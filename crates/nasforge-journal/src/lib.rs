@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nasforge_core::{EvalError, Evaluation, Metrics};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -64,6 +64,28 @@ pub struct ExperimentRecord {
     pub created_at: f64,
     /// Unix seconds when the budget was spent; `None` while unfinished.
     pub finished_at: Option<f64>,
+}
+
+impl ExperimentRecord {
+    /// The record of an experiment composed in code rather than from a
+    /// TOML file: no stored config (so it cannot be resumed by `resume`),
+    /// created now.
+    pub fn composed(space: &str, strategy: &str, estimator: &str, seed: u64) -> Self {
+        let created_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            id: 0,
+            hash: format!("composed:{space}:{strategy}:{estimator}:{seed}"),
+            seed,
+            config: String::new(),
+            space: space.into(),
+            strategy: strategy.into(),
+            estimator: estimator.into(),
+            created_at,
+            finished_at: None,
+        }
+    }
 }
 
 /// One finished trial.
@@ -135,21 +157,33 @@ impl Journal {
         self.sql(self.conn.busy_timeout(Duration::from_secs(30)))?;
         // WAL lets readers and one writer at a time work side by side;
         // NORMAL sync keeps every committed trial across a process kill.
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-                    JournalError::Incompatible { path: self.path.clone(), reason: "not a SQLite file".into() }
+        // Switching to WAL does not wait on the busy handler, so two
+        // processes opening a new journal at once retry here.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mode: String = loop {
+            match self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                Ok(mode) => break mode,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                source => JournalError::Sqlite { path: self.path.clone(), source },
-            })?;
+                Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                    return Err(JournalError::Incompatible { path: self.path.clone(), reason: "not a SQLite file".into() });
+                }
+                Err(source) => return Err(JournalError::Sqlite { path: self.path.clone(), source }),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(JournalError::Incompatible { path: self.path.clone(), reason: format!("cannot enable WAL (mode {mode})") });
         }
-        self.sql(self.conn.execute_batch(
+        // The schema is created under a write lock taken up front
+        // (IMMEDIATE), which waits on the busy handler, so concurrent
+        // creators queue instead of failing.
+        self.sql(self.conn.execute_batch(&format!(
             "PRAGMA synchronous=NORMAL;
              PRAGMA foreign_keys=ON;
+             BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS experiments (
                  id INTEGER PRIMARY KEY,
@@ -179,25 +213,17 @@ impl Journal {
                  eval_seconds REAL NOT NULL,
                  elapsed REAL NOT NULL,
                  PRIMARY KEY (experiment_id, trial)
-             );",
-        ))?;
-        let version: Option<String> = self.sql(
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).optional(),
-        )?;
-        match version {
-            None => {
-                self.sql(self.conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                ))?;
-            }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => {
-                return Err(JournalError::Incompatible {
-                    path: self.path.clone(),
-                    reason: format!("schema version {v}, this build reads {SCHEMA_VERSION}"),
-                });
-            }
+             );
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
+             COMMIT;"
+        )))?;
+        let version: String =
+            self.sql(self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)))?;
+        if version != SCHEMA_VERSION.to_string() {
+            return Err(JournalError::Incompatible {
+                path: self.path.clone(),
+                reason: format!("schema version {version}, this build reads {SCHEMA_VERSION}"),
+            });
         }
         Ok(())
     }
