@@ -1,4 +1,15 @@
-//! Trainers on dfdx (placeholder root while the crate grows).
+//! Trainers on dfdx: networks built at run time from an architecture
+//! description, trained on real data on the CPU.
+//!
+//! This is the only crate of the workspace that depends on dfdx; the rest
+//! reach it through [`nasforge_core::Trainer`].
 
 mod gemm;
+pub mod nb201;
 pub mod ops;
+pub mod params;
+pub mod train;
+
+pub use nb201::{Nb201Net, Nb201Shape};
+pub use params::{OptimizerConfig, ParamStore};
+pub use train::{Evaluation, ImageTrainConfig, Nb201Trainer, Trained, evaluate, train_nb201};

@@ -1,0 +1,228 @@
+//! The NAS-Bench-201 network, built at run time from a [`Cell`].
+//!
+//! As in the benchmark: a 3×3 stem conv and BN, three stages of `N` cells
+//! with `C`, `2C`, `4C` channels joined by residual reduction blocks, then
+//! BN, ReLU, global average pooling and a linear classifier. Cell ops are
+//! ReLU-Conv-BN (1×1, 3×3), 3×3 average pooling without counting padding,
+//! identity, and zero (`x * 0`, which keeps the tape so gradients upstream
+//! never vanish silently).
+
+use dfdx::prelude::*;
+use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear};
+use crate::params::ParamStore;
+
+const BN_MOMENTUM: f32 = 0.1;
+const BN_EPS: f32 = 1e-5;
+
+#[derive(Clone, Copy, Debug)]
+struct Bn {
+    gamma: usize,
+    beta: usize,
+    stats: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ConvBn {
+    conv: Conv,
+    weight: usize,
+    bn: Bn,
+    relu_first: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum EdgeOp {
+    Zero,
+    Skip,
+    Pool,
+    ConvBn(ConvBn),
+}
+
+#[derive(Clone, Debug)]
+enum Block {
+    Cell([EdgeOp; 6]),
+    Reduction { a: ConvBn, b: ConvBn, shortcut: (Conv, usize) },
+}
+
+/// Macro-skeleton settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Nb201Shape {
+    /// Channels of the first stage (the benchmark: 16).
+    pub channels: usize,
+    /// Cells per stage (the benchmark: 5).
+    pub cells: usize,
+}
+
+/// A NAS-Bench-201 network with its parameters.
+pub struct Nb201Net {
+    /// Parameters and batch-norm statistics.
+    pub store: ParamStore,
+    stem: ConvBn,
+    blocks: Vec<Block>,
+    head_bn: Bn,
+    fc: (usize, usize),
+    classes: usize,
+}
+
+fn bn(store: &mut ParamStore, name: &str, ch: usize) -> Bn {
+    Bn {
+        gamma: store.constant(&format!("{name}.gamma"), &[ch], 1.0),
+        beta: store.constant(&format!("{name}.beta"), &[ch], 0.0),
+        stats: store.running_stats(ch),
+    }
+}
+
+fn conv_bn(store: &mut ParamStore, rng: &mut ChaCha8Rng, name: &str, conv: Conv, relu_first: bool) -> ConvBn {
+    let fan_in = (conv.in_ch / conv.groups) * conv.kernel * conv.kernel;
+    let shape = [conv.out_ch, conv.in_ch / conv.groups, conv.kernel, conv.kernel];
+    let weight = store.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), rng);
+    ConvBn { conv, weight, bn: bn(store, &format!("{name}.bn"), conv.out_ch), relu_first }
+}
+
+impl Nb201Net {
+    /// Builds the network for `cell` on inputs with `in_channels` and
+    /// `classes` outputs, initialised from `seed`.
+    pub fn new(cell: &Cell, shape: Nb201Shape, in_channels: usize, classes: usize, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut store = ParamStore::new(Cpu::default());
+        let c = shape.channels;
+        let stem = conv_bn(&mut store, &mut rng, "stem", Conv::new(in_channels, c, 3, 1), false);
+        let mut blocks = Vec::new();
+        let mut ch = c;
+        for stage in 0..3 {
+            if stage > 0 {
+                let name = format!("reduce{stage}");
+                let out = ch * 2;
+                let a = conv_bn(&mut store, &mut rng, &format!("{name}.a"), Conv::new(ch, out, 3, 2), true);
+                let b = conv_bn(&mut store, &mut rng, &format!("{name}.b"), Conv::new(out, out, 3, 1), true);
+                let sc = Conv::new(ch, out, 1, 1);
+                let w = store.uniform(&format!("{name}.shortcut.weight"), &[out, ch, 1, 1], 1.0 / (ch as f32).sqrt(), &mut rng);
+                blocks.push(Block::Reduction { a, b, shortcut: (sc, w) });
+                ch = out;
+            }
+            for i in 0..shape.cells {
+                let ops = std::array::from_fn(|e| {
+                    let name = format!("stage{stage}.cell{i}.edge{e}");
+                    match cell.ops[e] {
+                        Op::None => EdgeOp::Zero,
+                        Op::SkipConnect => EdgeOp::Skip,
+                        Op::AvgPool3x3 => EdgeOp::Pool,
+                        Op::NorConv1x1 => EdgeOp::ConvBn(conv_bn(&mut store, &mut rng, &name, Conv::new(ch, ch, 1, 1), true)),
+                        Op::NorConv3x3 => EdgeOp::ConvBn(conv_bn(&mut store, &mut rng, &name, Conv::new(ch, ch, 3, 1), true)),
+                    }
+                });
+                blocks.push(Block::Cell(ops));
+            }
+        }
+        let head_bn = bn(&mut store, "head.bn", ch);
+        let bound = 1.0 / (ch as f32).sqrt();
+        let fc = (store.uniform("fc.weight", &[classes, ch], bound, &mut rng), store.uniform("fc.bias", &[classes], bound, &mut rng));
+        Self { store, stem, blocks, head_bn, fc, classes }
+    }
+
+    /// Trainable parameters.
+    pub fn param_count(&self) -> usize {
+        self.store.count()
+    }
+
+    /// Logits `(batch, classes)` for images `x`; `train` uses batch
+    /// statistics in batch norm and updates the running ones.
+    pub fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
+        let store = &mut self.store;
+        let mut x = apply_conv_bn(store, &self.stem, x, train);
+        for block in &self.blocks {
+            x = match block {
+                Block::Cell(ops) => cell_forward(store, ops, x, train),
+                Block::Reduction { a, b, shortcut } => {
+                    let residual = conv2d(
+                        avg_pool2d(x.with_empty_tape(), Pool { kernel: 2, stride: 2, padding: 0 }),
+                        &store.params[shortcut.1],
+                        shortcut.0,
+                    );
+                    let y = apply_conv_bn(store, a, x, train);
+                    apply_conv_bn(store, b, y, train) + residual
+                }
+            };
+        }
+        let x = apply_bn(store, &self.head_bn, x, train).relu();
+        let pooled = x.mean::<(usize, usize), Axes2<2, 3>>();
+        linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes)
+    }
+}
+
+fn apply_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, b: &Bn, x: T4<T>, train: bool) -> T4<T> {
+    let (gamma, beta) = (store.params[b.gamma].clone(), store.params[b.beta].clone());
+    batch_norm2d(x, &gamma, &beta, &mut store.stats[b.stats], train, BN_MOMENTUM, BN_EPS)
+}
+
+fn apply_conv_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, cb: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
+    let x = if cb.relu_first { x.relu() } else { x };
+    let y = conv2d(x, &store.params[cb.weight], cb.conv);
+    apply_bn(store, &cb.bn, y, train)
+}
+
+fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[EdgeOp; 6], x: T4<T>, train: bool) -> T4<T> {
+    let mut nodes: [Option<T4<T>>; 4] = [Some(x), None, None, None];
+    // How many edges still read each node: the last reader takes the tape,
+    // earlier ones branch with an empty tape (same id, so gradients add up).
+    let mut readers = [3usize, 2, 1, 0];
+    for to in 1..4 {
+        let mut sum: Option<T4<T>> = None;
+        for (e, &(from, t)) in EDGE_NODES.iter().enumerate() {
+            if t != to {
+                continue;
+            }
+            readers[from] -= 1;
+            let input = if readers[from] == 0 {
+                nodes[from].take().expect("node computed before it is read")
+            } else {
+                nodes[from].as_ref().expect("node computed before it is read").with_empty_tape()
+            };
+            let y = match &ops[e] {
+                EdgeOp::Zero => input * 0.0,
+                EdgeOp::Skip => input,
+                EdgeOp::Pool => avg_pool2d(input, Pool { kernel: 3, stride: 1, padding: 1 }),
+                EdgeOp::ConvBn(cb) => apply_conv_bn(store, cb, input, train),
+            };
+            sum = Some(match sum {
+                None => y,
+                Some(s) => s + y,
+            });
+        }
+        nodes[to] = sum;
+    }
+    nodes[3].take().expect("node 3 has inputs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_count_matches_the_benchmark_formula() {
+        for op in [Op::None, Op::SkipConnect, Op::NorConv1x1, Op::NorConv3x3, Op::AvgPool3x3] {
+            let cell = Cell::uniform(op);
+            let net = Nb201Net::new(&cell, Nb201Shape { channels: 16, cells: 5 }, 3, 10, 0);
+            assert_eq!(net.param_count(), cell.param_count(16, 5, 3, 10), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn every_parameter_gets_a_gradient_even_through_zero_edges() {
+        let dev = Cpu::default();
+        let mut cell = Cell::uniform(Op::NorConv3x3);
+        cell.ops[5] = Op::None; // 2→3 is zero: node 2's convs only reach the loss through `x * 0`
+        let mut net = Nb201Net::new(&cell, Nb201Shape { channels: 4, cells: 1 }, 1, 3, 1);
+        let x: T4<NoneTape> = dev.sample_normal_like(&(2, 1, 8, 8));
+        let logits = net.forward(x.leaky_trace(), true);
+        let grads = logits.sum().backward();
+        for (p, (name, _)) in net.store.params.iter().zip(&net.store.meta) {
+            // get() panics when no gradient was recorded for the parameter.
+            let g = grads.get(p).as_vec();
+            assert!(g.iter().all(|v| v.is_finite()), "{name}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Parameters, optimisers and checkpoints for runtime-shaped networks.
+//!
+//! dfdx's `Sgd`/`Adam` and its save/load need compile-time-shaped models,
+//! so networks here keep a flat list of parameter tensors and this module
+//! updates each with dfdx's own per-tensor kernels
+//! (`SgdConfig::try_update`, `AdamConfig::try_update`) and checkpoints them
+//! with `safetensors`.
+
+use std::path::Path;
+
+use dfdx::optim::{AdamConfig, Momentum, SgdConfig, WeightDecay};
+use dfdx::prelude::*;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{Param, RunningStats};
+
+/// The parameters and batch-norm statistics of one network.
+#[derive(Clone, Debug)]
+pub struct ParamStore {
+    dev: Cpu,
+    /// The parameter tensors, in creation order.
+    pub params: Vec<Param>,
+    /// `(name, shape)` of each parameter.
+    pub meta: Vec<(String, Vec<usize>)>,
+    /// Batch-norm running statistics, in creation order.
+    pub stats: Vec<RunningStats>,
+}
+
+impl ParamStore {
+    /// An empty store on `dev`.
+    pub fn new(dev: Cpu) -> Self {
+        Self { dev, params: Vec::new(), meta: Vec::new(), stats: Vec::new() }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Cpu {
+        &self.dev
+    }
+
+    fn push(&mut self, name: &str, shape: &[usize], values: Vec<f32>) -> usize {
+        self.params.push(self.dev.tensor_from_vec(values, (shape.iter().product(),)));
+        self.meta.push((name.to_owned(), shape.to_vec()));
+        self.params.len() - 1
+    }
+
+    /// A parameter drawn from U(-bound, bound): PyTorch's default for conv
+    /// and linear layers is `bound = 1/sqrt(fan_in)`.
+    pub fn uniform(&mut self, name: &str, shape: &[usize], bound: f32, rng: &mut impl Rng) -> usize {
+        let n = shape.iter().product();
+        let values = (0..n).map(|_| rng.random_range(-bound..=bound)).collect();
+        self.push(name, shape, values)
+    }
+
+    /// A parameter filled with `value`.
+    pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> usize {
+        let n = shape.iter().product();
+        self.push(name, shape, vec![value; n])
+    }
+
+    /// Adds batch-norm statistics for `channels`; returns their index.
+    pub fn running_stats(&mut self, channels: usize) -> usize {
+        self.stats.push(RunningStats::new(channels));
+        self.stats.len() - 1
+    }
+
+    /// Number of trainable scalars.
+    pub fn count(&self) -> usize {
+        self.params.iter().map(|p| p.shape().0).sum()
+    }
+
+    /// Saves parameters and statistics as safetensors.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        for (p, (name, shape)) in self.params.iter().zip(&self.meta) {
+            buffers.push((name.clone(), shape.clone(), bytes(&p.as_vec())));
+        }
+        for (i, s) in self.stats.iter().enumerate() {
+            buffers.push((format!("bn{i}.running_mean"), vec![s.mean.len()], bytes(&s.mean)));
+            buffers.push((format!("bn{i}.running_var"), vec![s.var.len()], bytes(&s.var)));
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = buffers
+            .iter()
+            .map(|(n, s, b)| {
+                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| e.to_string())?;
+                Ok((n.clone(), view))
+            })
+            .collect::<Result<_, String>>()?;
+        safetensors::serialize_to_file(views, &None, path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Loads parameters and statistics saved by [`ParamStore::save`] from a
+    /// network of the same architecture; names and shapes must match.
+    pub fn load(&mut self, path: &Path) -> Result<(), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
+            let t = st.tensor(name).map_err(|_| format!("{}: no tensor `{name}` (another architecture?)", path.display()))?;
+            if t.shape() != shape || t.dtype() != safetensors::Dtype::F32 {
+                return Err(format!("{}: `{name}` has shape {:?}, expected {shape:?}", path.display(), t.shape()));
+            }
+            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        };
+        for (p, (name, shape)) in self.params.iter_mut().zip(&self.meta) {
+            p.copy_from(&read(name, shape)?);
+        }
+        for (i, s) in self.stats.iter_mut().enumerate() {
+            s.mean = read(&format!("bn{i}.running_mean"), &[s.mean.len()])?;
+            s.var = read(&format!("bn{i}.running_var"), &[s.var.len()])?;
+        }
+        Ok(())
+    }
+}
+
+/// An optimiser's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// SGD with (optionally Nesterov) momentum and L2 weight decay.
+    Sgd {
+        /// Initial learning rate.
+        lr: f64,
+        /// Momentum (0 for none).
+        #[serde(default)]
+        momentum: f64,
+        /// Nesterov momentum.
+        #[serde(default)]
+        nesterov: bool,
+        /// L2 weight decay.
+        #[serde(default, rename = "weight-decay")]
+        weight_decay: f64,
+    },
+    /// Adam with L2 weight decay.
+    Adam {
+        /// Initial learning rate.
+        lr: f64,
+        /// L2 weight decay.
+        #[serde(default, rename = "weight-decay")]
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerConfig {
+    /// The initial learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adam { lr, .. } => *lr,
+        }
+    }
+}
+
+/// An optimiser's state over a [`ParamStore`].
+pub struct Optimizer {
+    config: OptimizerConfig,
+    moment1: Gradients<f32, Cpu>,
+    moment2: Gradients<f32, Cpu>,
+    steps: i32,
+}
+
+impl Optimizer {
+    /// Fresh state.
+    pub fn new(config: OptimizerConfig) -> Self {
+        Self { config, moment1: Gradients::leaky(), moment2: Gradients::leaky(), steps: 0 }
+    }
+
+    /// One update of every parameter with learning rate `lr`.
+    pub fn step(&mut self, params: &mut [Param], grads: &mut Gradients<f32, Cpu>, lr: f64) -> Result<(), CpuError> {
+        self.steps += 1;
+        let wd = |w: f64| (w > 0.0).then_some(WeightDecay::L2(w));
+        for p in params.iter_mut() {
+            let g = grads.get_or_alloc_mut(p)?;
+            match &self.config {
+                OptimizerConfig::Sgd { momentum, nesterov, weight_decay, .. } => {
+                    let cfg = SgdConfig {
+                        lr,
+                        momentum: (*momentum > 0.0)
+                            .then_some(if *nesterov { Momentum::Nesterov(*momentum) } else { Momentum::Classic(*momentum) }),
+                        weight_decay: wd(*weight_decay),
+                    };
+                    let v = self.moment1.get_or_alloc_mut(p)?;
+                    cfg.try_update(p, v, g)?;
+                }
+                OptimizerConfig::Adam { weight_decay, .. } => {
+                    let cfg = AdamConfig { lr, weight_decay: wd(*weight_decay), ..AdamConfig::default() };
+                    let m1 = self.moment1.get_or_alloc_mut(p)?;
+                    let m2 = self.moment2.get_or_alloc_mut(p)?;
+                    cfg.try_update(self.steps, p, m1, m2, g)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

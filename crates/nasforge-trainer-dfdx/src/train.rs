@@ -1,0 +1,314 @@
+//! Training and evaluation of image classifiers (the NAS-Bench-201
+//! network), behind [`nasforge_core::Trainer`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dfdx::prelude::*;
+use nasforge_core::{EvalError, Metrics, TrainBudget, TrainReport, Trainer, splitmix64};
+use nasforge_datasets::{ImageSplits, Images};
+use nasforge_space_nb201::Cell;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::nb201::{Nb201Net, Nb201Shape};
+use crate::ops::T4;
+use crate::params::{Optimizer, OptimizerConfig};
+
+/// How to train an image classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageTrainConfig {
+    /// The macro skeleton (C, N).
+    pub shape: Nb201Shape,
+    /// Images per step.
+    pub batch_size: usize,
+    /// The optimiser.
+    pub optimizer: OptimizerConfig,
+    /// Cosine-anneal the learning rate to 0 over the planned steps.
+    pub cosine: bool,
+    /// Bins of the expected calibration error.
+    pub ece_bins: usize,
+}
+
+impl Default for ImageTrainConfig {
+    fn default() -> Self {
+        Self {
+            shape: Nb201Shape { channels: 16, cells: 1 },
+            batch_size: 128,
+            optimizer: OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4 },
+            cosine: true,
+            ece_bins: 15,
+        }
+    }
+}
+
+/// Accuracy, loss and calibration of a classifier on one split.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Expected calibration error (confidence = max softmax probability).
+    pub ece: f64,
+}
+
+/// Accumulates predictions for [`Evaluation`].
+struct Scorer {
+    bins: Vec<(f64, f64, usize)>,
+    correct: usize,
+    loss: f64,
+    n: usize,
+}
+
+impl Scorer {
+    fn new(bins: usize) -> Self {
+        Self { bins: vec![(0.0, 0.0, 0); bins.max(1)], correct: 0, loss: 0.0, n: 0 }
+    }
+
+    fn add(&mut self, logits: &[f32], label: usize) {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let z: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        let (pred, _) = logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &l)| if l > b.1 { (i, l) } else { b });
+        let confidence = 1.0 / z; // exp(max - max) / z
+        self.loss += z.ln() - f64::from(logits[label] - max);
+        let hit = pred == label;
+        self.correct += usize::from(hit);
+        let k = self.bins.len();
+        let bin = ((confidence * k as f64) as usize).min(k - 1);
+        let b = &mut self.bins[bin];
+        b.0 += confidence;
+        b.1 += f64::from(u8::from(hit));
+        b.2 += 1;
+        self.n += 1;
+    }
+
+    fn finish(&self) -> Evaluation {
+        let n = self.n.max(1) as f64;
+        let ece = self.bins.iter().filter(|b| b.2 > 0).map(|b| (b.0 - b.1).abs() / n).sum();
+        Evaluation { accuracy: self.correct as f64 / n, loss: self.loss / n, ece }
+    }
+}
+
+fn batch_tensor(dev: &Cpu, data: &Images, idx: &[usize]) -> T4<NoneTape> {
+    let mut pixels = Vec::with_capacity(idx.len() * data.image_len());
+    for &i in idx {
+        pixels.extend_from_slice(data.image(i));
+    }
+    let (c, h, w) = data.shape;
+    dev.tensor_from_vec(pixels, (idx.len(), c, h, w))
+}
+
+/// Evaluates `net` on `data` (batch-norm running statistics, no tape).
+pub fn evaluate(net: &mut Nb201Net, data: &Images, bins: usize) -> Evaluation {
+    let dev = net.store.device().clone();
+    let mut scorer = Scorer::new(bins);
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(500) {
+        let logits = net.forward(batch_tensor(&dev, data, chunk), false).as_vec();
+        for (row, &i) in logits.chunks(data.classes).zip(chunk) {
+            scorer.add(row, data.labels[i] as usize);
+        }
+    }
+    scorer.finish()
+}
+
+/// Everything a training run produced, the network included.
+pub struct Trained {
+    /// The report the trainer trait returns.
+    pub report: TrainReport,
+    /// The trained network (for checkpoints).
+    pub net: Nb201Net,
+    /// Validation figures.
+    pub valid: Evaluation,
+    /// Test figures.
+    pub test: Evaluation,
+}
+
+/// Trains the NAS-Bench-201 network of `cell` on `data` within `budget`;
+/// every random choice (initialisation, batch order) derives from `seed`.
+/// `on_step(step, planned_steps, loss)` is called after each step.
+pub fn train_nb201(
+    cell: &Cell,
+    data: &ImageSplits,
+    config: &ImageTrainConfig,
+    budget: &TrainBudget,
+    seed: u64,
+    on_step: &mut dyn FnMut(u64, Option<u64>, f64),
+) -> Result<Trained, EvalError> {
+    let start = Instant::now();
+    let train = &data.train;
+    if train.is_empty() || config.batch_size == 0 {
+        return Err(EvalError::Other("no training data or a zero batch size".into()));
+    }
+    let mut net = Nb201Net::new(cell, config.shape, train.shape.0, train.classes, splitmix64(seed));
+    let mut optimizer = Optimizer::new(config.optimizer.clone());
+    let dev = net.store.device().clone();
+    let steps_per_epoch = train.len().div_ceil(config.batch_size) as u64;
+    let planned = match (budget.epochs, budget.steps) {
+        (Some(e), Some(s)) => Some(s.min(u64::from(e) * steps_per_epoch)),
+        (Some(e), None) => Some(u64::from(e) * steps_per_epoch),
+        (None, Some(s)) => Some(s),
+        (None, None) => None,
+    };
+    if planned.is_none() && budget.seconds.is_none() {
+        return Err(EvalError::Other("the training budget needs epochs, steps or seconds".into()));
+    }
+    let lr0 = config.optimizer.lr();
+    let mut loss_curve = Vec::new();
+    let mut step = 0u64;
+    let mut epoch = 0u64;
+    'epochs: loop {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(splitmix64(seed ^ splitmix64(epoch + 1))));
+        let (mut epoch_loss, mut batches) = (0.0, 0usize);
+        for idx in order.chunks(config.batch_size) {
+            if planned.is_some_and(|p| step >= p) || budget.seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s) {
+                if batches > 0 {
+                    loss_curve.push(epoch_loss / batches as f64);
+                }
+                break 'epochs;
+            }
+            let lr = match planned {
+                Some(p) if config.cosine => 0.5 * lr0 * (1.0 + (std::f64::consts::PI * step as f64 / p as f64).cos()),
+                _ => lr0,
+            };
+            let x = batch_tensor(&dev, train, idx);
+            let mut onehot = vec![0.0f32; idx.len() * train.classes];
+            for (r, &i) in idx.iter().enumerate() {
+                onehot[r * train.classes + train.labels[i] as usize] = 1.0;
+            }
+            let targets = dev.tensor_from_vec(onehot, (idx.len(), train.classes));
+            let logits = net.forward(x.leaky_trace(), true);
+            let loss = cross_entropy_with_logits_loss(logits, targets);
+            let loss_value = f64::from(loss.array());
+            if !loss_value.is_finite() {
+                return Err(EvalError::Diverged(format!("loss {loss_value} at step {step} (epoch {epoch})")));
+            }
+            let mut grads = loss.backward();
+            optimizer.step(&mut net.store.params, &mut grads, lr).map_err(|e| EvalError::Other(e.to_string()))?;
+            epoch_loss += loss_value;
+            batches += 1;
+            step += 1;
+            on_step(step, planned, loss_value);
+        }
+        loss_curve.push(epoch_loss / batches.max(1) as f64);
+        epoch += 1;
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let valid = evaluate(&mut net, &data.valid, config.ece_bins);
+    let test = evaluate(&mut net, &data.test, config.ece_bins);
+    let metrics = Metrics {
+        valid: valid.accuracy,
+        test: Some(test.accuracy),
+        params_m: Some(net.param_count() as f64 / 1e6),
+        cost_s: Some(train_seconds),
+        extra: vec![
+            ("valid_loss".into(), valid.loss),
+            ("valid_ece".into(), valid.ece),
+            ("test_ece".into(), test.ece),
+            ("train_loss".into(), loss_curve.last().copied().unwrap_or(f64::NAN)),
+        ],
+        ..Metrics::default()
+    };
+    Ok(Trained { report: TrainReport { metrics, loss_curve, steps: step }, net, valid, test })
+}
+
+/// Trains NAS-Bench-201 cells on one image dataset.
+pub struct Nb201Trainer {
+    data: Arc<ImageSplits>,
+    config: ImageTrainConfig,
+}
+
+impl Nb201Trainer {
+    /// A trainer over `data` with `config`.
+    pub fn new(data: Arc<ImageSplits>, config: ImageTrainConfig) -> Self {
+        Self { data, config }
+    }
+}
+
+impl Trainer<Cell> for Nb201Trainer {
+    fn name(&self) -> &str {
+        "dfdx-nb201"
+    }
+
+    fn train(&mut self, arch: &Cell, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+        train_nb201(arch, &self.data, &self.config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nasforge_space_nb201::Op;
+
+    use super::*;
+
+    fn quick() -> ImageTrainConfig {
+        ImageTrainConfig { shape: Nb201Shape { channels: 4, cells: 1 }, batch_size: 32, ..ImageTrainConfig::default() }
+    }
+
+    #[test]
+    fn same_seed_same_loss_curve_and_digits_are_learned() {
+        let data = nasforge_datasets::digits(0);
+        let budget = TrainBudget { epochs: Some(3), ..TrainBudget::default() };
+        let cell = Cell::uniform(Op::NorConv3x3);
+        let a = train_nb201(&cell, &data, &quick(), &budget, 5, &mut |_, _, _| {}).unwrap();
+        let b = train_nb201(&cell, &data, &quick(), &budget, 5, &mut |_, _, _| {}).unwrap();
+        assert_eq!(a.report.loss_curve, b.report.loss_curve);
+        let without_time = |m: &Metrics| Metrics { cost_s: None, ..m.clone() };
+        assert_eq!(without_time(&a.report.metrics), without_time(&b.report.metrics));
+        assert!(a.test.accuracy > 0.8, "{:?}", a.test);
+        let c = train_nb201(&cell, &data, &quick(), &budget, 6, &mut |_, _, _| {}).unwrap();
+        assert_ne!(a.report.loss_curve, c.report.loss_curve);
+    }
+
+    #[test]
+    fn the_zero_cell_stays_at_chance() {
+        let data = nasforge_datasets::digits(0);
+        let budget = TrainBudget { epochs: Some(2), ..TrainBudget::default() };
+        let t = train_nb201(&Cell::uniform(Op::None), &data, &quick(), &budget, 1, &mut |_, _, _| {}).unwrap();
+        assert!(t.test.accuracy < 0.2, "{:?}", t.test);
+    }
+
+    #[test]
+    fn divergence_is_a_typed_failure() {
+        let data = nasforge_datasets::digits(0);
+        let mut config = quick();
+        // Large enough that the classifier's logits overflow f32.
+        config.optimizer = OptimizerConfig::Sgd { lr: 1e38, momentum: 0.9, nesterov: false, weight_decay: 0.0 };
+        config.cosine = false;
+        let budget = TrainBudget { steps: Some(50), ..TrainBudget::default() };
+        let err = train_nb201(&Cell::uniform(Op::NorConv3x3), &data, &config, &budget, 1, &mut |_, _, _| {}).err();
+        assert!(matches!(err, Some(EvalError::Diverged(_))), "{err:?}");
+    }
+
+    #[test]
+    fn checkpoints_round_trip() {
+        let data = nasforge_datasets::digits(0);
+        let budget = TrainBudget { steps: Some(5), ..TrainBudget::default() };
+        let cell = Cell::uniform(Op::NorConv1x1);
+        let mut t = train_nb201(&cell, &data, &quick(), &budget, 2, &mut |_, _, _| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.safetensors");
+        t.net.store.save(&path).unwrap();
+        let mut fresh = Nb201Net::new(&cell, quick().shape, 1, 10, 99);
+        fresh.store.load(&path).unwrap();
+        assert_eq!(evaluate(&mut fresh, &data.test, 15), evaluate(&mut t.net, &data.test, 15));
+        let mut other = Nb201Net::new(&Cell::uniform(Op::NorConv3x3), quick().shape, 1, 10, 0);
+        assert!(other.store.load(&path).is_err());
+    }
+
+    #[test]
+    fn ece_of_perfectly_calibrated_and_overconfident_predictions() {
+        let mut s = Scorer::new(10);
+        // Confident and right: confidence ≈ 1, accuracy 1, ECE ≈ 0.
+        s.add(&[20.0, 0.0], 0);
+        assert!(s.finish().ece < 1e-6);
+        let mut s = Scorer::new(10);
+        // Confident and wrong: ECE ≈ 1.
+        s.add(&[20.0, 0.0], 1);
+        assert!((s.finish().ece - 1.0).abs() < 1e-6);
+    }
+}
