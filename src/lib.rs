@@ -10,3 +10,5 @@ pub use nasforge_space_nb201 as nb201;
 pub use nasforge_space_nbgraph as nbgraph;
 pub use nasforge_strategies as strategies;
 pub use nasforge_tabular as tabular;
+pub use nasforge_datasets as datasets;
+pub use nasforge_trainer_dfdx as trainer_dfdx;

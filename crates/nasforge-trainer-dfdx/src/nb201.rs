@@ -12,7 +12,7 @@ use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear};
+use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, sum_all};
 use crate::params::ParamStore;
 
 const BN_MOMENTUM: f32 = 0.1;
@@ -170,7 +170,7 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[Edg
     // earlier ones branch with an empty tape (same id, so gradients add up).
     let mut readers = [3usize, 2, 1, 0];
     for to in 1..4 {
-        let mut sum: Option<T4<T>> = None;
+        let mut terms = Vec::with_capacity(3);
         for (e, &(from, t)) in EDGE_NODES.iter().enumerate() {
             if t != to {
                 continue;
@@ -187,12 +187,9 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[Edg
                 EdgeOp::Pool => avg_pool2d(input, Pool { kernel: 3, stride: 1, padding: 1 }),
                 EdgeOp::ConvBn(cb) => apply_conv_bn(store, cb, input, train),
             };
-            sum = Some(match sum {
-                None => y,
-                Some(s) => s + y,
-            });
+            terms.push(y);
         }
-        nodes[to] = sum;
+        nodes[to] = Some(sum_all(terms));
     }
     nodes[3].take().expect("node 3 has inputs")
 }
@@ -208,6 +205,17 @@ mod tests {
             let net = Nb201Net::new(&cell, Nb201Shape { channels: 16, cells: 5 }, 3, 10, 0);
             assert_eq!(net.param_count(), cell.param_count(16, 5, 3, 10), "{op:?}");
         }
+    }
+
+    #[test]
+    fn skip_only_cells_train_without_aliasing_trouble() {
+        // node 2 = x + x and node 3 = x + x + 2x: the same tensor summed with
+        // itself, which dfdx's binary `+` refuses.
+        let dev = Cpu::default();
+        let mut net = Nb201Net::new(&Cell::uniform(Op::SkipConnect), Nb201Shape { channels: 4, cells: 2 }, 1, 3, 1);
+        let x: T4<NoneTape> = dev.sample_normal_like(&(2, 1, 8, 8));
+        let grads = net.forward(x.leaky_trace(), true).sum().backward();
+        assert!(grads.get(&x).as_vec().iter().any(|&v| v != 0.0));
     }
 
     #[test]

@@ -52,6 +52,43 @@ where
     out.put_tape(tape)
 }
 
+/// The elementwise sum of same-shaped tensors, in one pass. Unlike chained
+/// `+`, inputs may share an id (a node summed with its own identity), and
+/// each occurrence receives the output gradient.
+pub fn sum_all<T: Tape<f32, Cpu> + Merge<T>>(inputs: Vec<T4<T>>) -> T4<T> {
+    let shape = *inputs.first().expect("sum_all needs an input").shape();
+    let dev = inputs[0].device().clone();
+    let mut tape = T::default();
+    let mut ghosts = Vec::with_capacity(inputs.len());
+    let mut out: Vec<f32> = Vec::new();
+    for t in inputs {
+        assert_eq!(*t.shape(), shape, "sum_all shapes");
+        let (t, t_tape) = t.split_tape();
+        tape = tape.merge(t_tape);
+        if out.is_empty() {
+            out = t.as_vec();
+        } else {
+            let v = t.as_vec();
+            out.iter_mut().zip(&v).for_each(|(o, x)| *o += x);
+        }
+        ghosts.push(t.ghost());
+    }
+    let out = dev.tensor_from_vec(out, shape);
+    if T::OWNS_TAPE {
+        let out_ghost = out.ghost();
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&out_ghost)?;
+            let g = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+            for ghost in &ghosts {
+                let gx = grads.get_or_alloc_mut(ghost)?;
+                gx.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            }
+            Ok(())
+        });
+    }
+    out.put_tape(tape)
+}
+
 /// A 2-d convolution's geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv {
@@ -99,8 +136,20 @@ impl Conv {
     }
 }
 
+/// For kernel column `kx`: the output columns `lo..hi` whose input column
+/// `ox * stride + off` lies inside the image, and that offset.
+fn valid_cols(c: &Conv, kx: usize, w: usize, wo: usize) -> (usize, usize, isize) {
+    let off = (kx * c.dilation) as isize - c.padding as isize;
+    let s = c.stride as isize;
+    let lo = if off >= 0 { 0 } else { ((-off + s - 1) / s) as usize };
+    let last = w as isize - 1 - off; // largest ox * s that stays inside
+    let hi = if last < 0 { 0 } else { ((last / s) as usize + 1).min(wo) };
+    (lo.min(hi), hi, off)
+}
+
 /// Copies one group's receptive fields of one image into `col`
-/// (`(c, ky, kx) × (oy, ox)`).
+/// (`(c, ky, kx) × (oy, ox)`). Whole runs of in-image pixels are copied at
+/// once; only the padded margins are zero-filled.
 fn im2col(x: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, col: &mut [f32]) {
     let (ho, wo) = c.out_size(h, w);
     let k = c.kernel;
@@ -108,6 +157,7 @@ fn im2col(x: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, col: &mut [f32]
         for ky in 0..k {
             for kx in 0..k {
                 let row = ((ch * k + ky) * k + kx) * ho * wo;
+                let (lo, hi, off) = valid_cols(c, kx, w, wo);
                 for oy in 0..ho {
                     let iy = (oy * c.stride + ky * c.dilation) as isize - c.padding as isize;
                     let dst = &mut col[row + oy * wo..row + (oy + 1) * wo];
@@ -116,9 +166,15 @@ fn im2col(x: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, col: &mut [f32]
                         continue;
                     }
                     let src = &x[(ch * h + iy as usize) * w..(ch * h + iy as usize + 1) * w];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        let ix = (ox * c.stride + kx * c.dilation) as isize - c.padding as isize;
-                        *d = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    if c.stride == 1 {
+                        let start = (lo as isize + off) as usize;
+                        dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                    } else {
+                        for (ox, d) in dst[lo..hi].iter_mut().enumerate() {
+                            *d = src[(((ox + lo) * c.stride) as isize + off) as usize];
+                        }
                     }
                 }
             }
@@ -134,16 +190,20 @@ fn col2im_add(col: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, gx: &mut 
         for ky in 0..k {
             for kx in 0..k {
                 let row = ((ch * k + ky) * k + kx) * ho * wo;
+                let (lo, hi, off) = valid_cols(c, kx, w, wo);
                 for oy in 0..ho {
                     let iy = (oy * c.stride + ky * c.dilation) as isize - c.padding as isize;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
                     let dst = &mut gx[(ch * h + iy as usize) * w..(ch * h + iy as usize + 1) * w];
-                    for (ox, &g) in col[row + oy * wo..row + (oy + 1) * wo].iter().enumerate() {
-                        let ix = (ox * c.stride + kx * c.dilation) as isize - c.padding as isize;
-                        if ix >= 0 && ix < w as isize {
-                            dst[ix as usize] += g;
+                    let src = &col[row + oy * wo + lo..row + oy * wo + hi];
+                    if c.stride == 1 {
+                        let start = (lo as isize + off) as usize;
+                        dst[start..start + src.len()].iter_mut().zip(src).for_each(|(d, g)| *d += g);
+                    } else {
+                        for (ox, g) in src.iter().enumerate() {
+                            dst[(((ox + lo) * c.stride) as isize + off) as usize] += g;
                         }
                     }
                 }
@@ -164,16 +224,16 @@ pub fn conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T> {
     let xd = x.as_vec();
     let wd = weight.as_vec();
     let mut out = vec![0.0f32; b * c.out_ch * hw_o];
-    out.par_chunks_mut(c.out_ch * hw_o).enumerate().for_each(|(bi, ob)| {
+    let col_len = if c.pointwise() { 0 } else { ck * hw_o };
+    out.par_chunks_mut(c.out_ch * hw_o).enumerate().for_each_init(|| vec![0.0f32; col_len], |col, (bi, ob)| {
         let xb = &xd[bi * cin * h * w..(bi + 1) * cin * h * w];
-        let mut col = if c.pointwise() { Vec::new() } else { vec![0.0; ck * hw_o] };
         for g in 0..c.groups {
             let xg = &xb[g * cin_g * h * w..(g + 1) * cin_g * h * w];
             let rhs = if c.pointwise() {
                 View::rows(xg, cin_g, hw_o)
             } else {
-                im2col(xg, &c, cin_g, h, w, &mut col);
-                View::rows(&col, ck, hw_o)
+                im2col(xg, &c, cin_g, h, w, col);
+                View::rows(col, ck, hw_o)
             };
             let lhs = View::rows(&wd[g * cout_g * ck..(g + 1) * cout_g * ck], cout_g, ck);
             matmul(lhs, rhs, &mut ob[g * cout_g * hw_o..], hw_o, false, 1);
@@ -182,8 +242,7 @@ pub fn conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T> {
     let params = vec![weight.clone()];
     finish_op(x, (b, c.out_ch, ho, wo), out, params, move |g_out, g_x| {
         // Input gradient: Wᵀ × dOut per image and group, folded back.
-        g_x.par_chunks_mut(cin * h * w).enumerate().for_each(|(bi, gxb)| {
-            let mut dcol = if c.pointwise() { Vec::new() } else { vec![0.0; ck * hw_o] };
+        g_x.par_chunks_mut(cin * h * w).enumerate().for_each_init(|| vec![0.0f32; col_len], |dcol, (bi, gxb)| {
             for g in 0..c.groups {
                 let go = View::rows(&g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..], cout_g, hw_o);
                 let wt = View::rows(&wd[g * cout_g * ck..(g + 1) * cout_g * ck], cout_g, ck).t();
@@ -191,8 +250,8 @@ pub fn conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T> {
                 if c.pointwise() {
                     matmul(wt, go, gxg, hw_o, true, 1);
                 } else {
-                    matmul(wt, go, &mut dcol, hw_o, false, 1);
-                    col2im_add(&dcol, &c, cin_g, h, w, gxg);
+                    matmul(wt, go, dcol, hw_o, false, 1);
+                    col2im_add(dcol, &c, cin_g, h, w, gxg);
                 }
             }
         });
@@ -201,7 +260,7 @@ pub fn conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T> {
         let gw = (0..b)
             .into_par_iter()
             .fold(
-                || (vec![0.0f32; wlen], if c.pointwise() { Vec::new() } else { vec![0.0; ck * hw_o] }),
+                || (vec![0.0f32; wlen], vec![0.0f32; col_len]),
                 |(mut acc, mut col), bi| {
                     let xb = &xd[bi * cin * h * w..(bi + 1) * cin * h * w];
                     for g in 0..c.groups {
@@ -253,37 +312,69 @@ impl Pool {
     }
 }
 
+/// For each output position along one axis: the clipped input window.
+fn windows(n: usize, out: usize, p: Pool) -> Vec<std::ops::Range<usize>> {
+    (0..out)
+        .map(|o| {
+            let start = (o * p.stride) as isize - p.padding as isize;
+            let lo = start.max(0) as usize;
+            let hi = ((start + p.kernel as isize).min(n as isize)).max(0) as usize;
+            lo.min(hi)..hi
+        })
+        .collect()
+}
+
 /// Average pooling that divides by the number of in-image inputs
-/// (PyTorch's `count_include_pad=False`, as NAS-Bench-201 uses).
+/// (PyTorch's `count_include_pad=False`, as NAS-Bench-201 uses). The window
+/// sum is separable: rows first, then columns.
 pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: T4<T>, p: Pool) -> T4<T> {
     let (b, c, h, w) = *x.shape();
     let (ho, wo) = p.out_size(h, w);
+    let (wy, wx) = (windows(h, ho, p), windows(w, wo, p));
     let xd = x.as_vec();
     let mut out = vec![0.0f32; b * c * ho * wo];
-    out.par_chunks_mut(ho * wo).zip(xd.par_chunks(h * w)).for_each(|(o, xp)| {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let (ys, xs) = p.window(oy, ox, h, w);
-                let n = (ys.len() * xs.len()).max(1) as f32;
-                let s: f32 = ys.flat_map(|y| xs.clone().map(move |x| (y, x))).map(|(y, x)| xp[y * w + x]).sum();
-                o[oy * wo + ox] = s / n;
+    out.par_chunks_mut(ho * wo).zip(xd.par_chunks(h * w)).for_each_init(
+        || vec![0.0f32; h * wo],
+        |rows, (o, xp)| {
+            for y in 0..h {
+                let src = &xp[y * w..(y + 1) * w];
+                for (ox, r) in wx.iter().enumerate() {
+                    rows[y * wo + ox] = src[r.clone()].iter().sum();
+                }
             }
-        }
-    });
+            for (oy, ry) in wy.iter().enumerate() {
+                let dst = &mut o[oy * wo..(oy + 1) * wo];
+                for y in ry.clone() {
+                    dst.iter_mut().zip(&rows[y * wo..(y + 1) * wo]).for_each(|(d, s)| *d += s);
+                }
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    *d /= (ry.len() * wx[ox].len()).max(1) as f32;
+                }
+            }
+        },
+    );
     finish_op(x, (b, c, ho, wo), out, Vec::new(), move |g_out, g_x| {
-        g_x.par_chunks_mut(h * w).zip(g_out.par_chunks(ho * wo)).for_each(|(gx, go)| {
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let (ys, xs) = p.window(oy, ox, h, w);
-                    let g = go[oy * wo + ox] / (ys.len() * xs.len()).max(1) as f32;
-                    for y in ys {
-                        for x in xs.clone() {
-                            gx[y * w + x] += g;
+        g_x.par_chunks_mut(h * w).zip(g_out.par_chunks(ho * wo)).for_each_init(
+            || vec![0.0f32; h * wo],
+            |rows, (gx, go)| {
+                // Adjoint of the column pass, then of the row pass.
+                rows.fill(0.0);
+                for (oy, ry) in wy.iter().enumerate() {
+                    for y in ry.clone() {
+                        for ox in 0..wo {
+                            rows[y * wo + ox] += go[oy * wo + ox] / (ry.len() * wx[ox].len()).max(1) as f32;
                         }
                     }
                 }
-            }
-        });
+                for y in 0..h {
+                    let dst = &mut gx[y * w..(y + 1) * w];
+                    for (ox, r) in wx.iter().enumerate() {
+                        let g = rows[y * wo + ox];
+                        dst[r.clone()].iter_mut().for_each(|d| *d += g);
+                    }
+                }
+            },
+        );
         Vec::new()
     })
 }
@@ -356,14 +447,20 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
     let hw = h * w;
     let n = (b * hw) as f64;
     let xd = x.as_vec();
-    let channel = move |ch: usize| (0..b).flat_map(move |bi| (bi * c + ch) * hw..(bi * c + ch + 1) * hw);
+    // Planes of one channel are `c * hw` apart; sums run per plane in f32
+    // (vectorisable) and are combined in f64.
+    let planes = move |ch: usize| (0..b).map(move |bi| (bi * c + ch) * hw);
     let (mean, inv_std): (Vec<f32>, Vec<f32>) = if train {
         let moments: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let s: f64 = channel(ch).map(|i| f64::from(xd[i])).sum();
+                let s: f64 = planes(ch).map(|p| f64::from(xd[p..p + hw].iter().sum::<f32>())).sum();
                 let m = s / n;
-                let v = channel(ch).map(|i| (f64::from(xd[i]) - m).powi(2)).sum::<f64>() / n;
+                let mf = m as f32;
+                let v = planes(ch)
+                    .map(|p| f64::from(xd[p..p + hw].iter().map(|&v| (v - mf) * (v - mf)).sum::<f32>()))
+                    .sum::<f64>()
+                    / n;
                 (m, v)
             })
             .collect();
@@ -391,9 +488,12 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
         let sums: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                channel(ch).fold((0.0, 0.0), |(s, sx), i| {
-                    let xhat = f64::from((xd[i] - mean[ch]) * inv_std[ch]);
-                    (s + f64::from(g_out[i]), sx + f64::from(g_out[i]) * xhat)
+                let (m, s) = (mean[ch], inv_std[ch]);
+                planes(ch).fold((0.0, 0.0), |(sum, sum_x), p| {
+                    let (dy, xp) = (&g_out[p..p + hw], &xd[p..p + hw]);
+                    let a: f32 = dy.iter().sum();
+                    let bx: f32 = dy.iter().zip(xp).map(|(&d, &v)| d * (v - m) * s).sum();
+                    (sum + f64::from(a), sum_x + f64::from(bx))
                 })
             })
             .collect();
@@ -574,6 +674,23 @@ pub(crate) mod tests {
             let err = grad_check((2, 3, 6, 5), &[], 1e-3, &|x, _| max_pool2d(x, p));
             assert!(err < 1e-3, "max {p:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sum_all_handles_repeated_inputs() {
+        let dev = Cpu::default();
+        let x: T4<NoneTape> = dev.tensor_from_vec(vec![1.0, 2.0], (1, 1, 1, 2));
+        let t = x.leaky_trace();
+        let branch = t.with_empty_tape();
+        let y = sum_all(vec![t, branch.with_empty_tape(), branch]);
+        assert_eq!(y.as_vec(), vec![3.0, 6.0]);
+        let g = y.sum().backward();
+        assert_eq!(g.get(&x).as_vec(), vec![3.0, 3.0]);
+        let err = grad_check((2, 3, 4, 4), &[], 1e-2, &|x, _| {
+            let y = x.with_empty_tape().relu();
+            sum_all(vec![x.with_empty_tape(), y, x])
+        });
+        assert!(err < 1e-3, "{err}");
     }
 
     #[test]
