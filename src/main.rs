@@ -58,6 +58,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train one architecture for real, as a training file describes.
+    Train {
+        /// The training TOML file.
+        file: PathBuf,
+        /// Override the file's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print a JSON summary as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Describe an architecture: canonical key, standard string, known facts.
     Describe {
         /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins.
@@ -102,6 +113,33 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Show { journal, experiment, json } => show(&journal, experiment, json),
         Command::Describe { space, arch } => describe(&space, &arch),
+        Command::Train { file, seed, json } => {
+            let mut job = nasforge_experiment::load_train_job(&file)?;
+            if let Some(seed) = seed {
+                job.seed = seed;
+            }
+            let bar = progress_bar(None);
+            let summary = nasforge_experiment::train(&job, &mut |step, planned, loss| {
+                if let Some(total) = planned {
+                    bar.set_length(total);
+                }
+                bar.set_position(step);
+                bar.set_message(format!("loss {loss:.4}"));
+            })?;
+            bar.finish_and_clear();
+            println!(
+                "valid {:.4}  test {:.4}  ece {:.4}  params {}  seconds {:.1}",
+                summary.valid, summary.test, summary.ece, summary.params, summary.seconds
+            );
+            println!("loss per epoch: {:?}", summary.loss_curve.iter().map(|l| (l * 1e4).round() / 1e4).collect::<Vec<_>>());
+            if let Some(path) = &job.checkpoint {
+                println!("checkpoint: {}", path.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -111,7 +149,7 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     }
     let bar = ProgressBar::new(total.unwrap_or(0));
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} trials  {msg}")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}  {msg}")
             .expect("a valid template"),
     );
     bar

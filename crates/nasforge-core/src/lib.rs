@@ -26,7 +26,7 @@ pub use estimator::{EvalContext, EvalError, Estimator};
 pub use metrics::{Evaluation, Goal, Metric, Metrics, Objective};
 pub use space::{ParseArchError, SearchSpace};
 pub use strategy::{Evaluator, SearchStopped, Strategy};
-pub use trainer::{TrainBudget, TrainReport, Trainer};
+pub use trainer::{TrainBudget, TrainReport, Trainer, TrainingEstimator};
 
 /// The random number generator spaces draw from.
 ///

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EvalError, Metrics};
+use crate::{EvalContext, EvalError, Estimator, Metrics};
 
 /// How much training a trainer may spend on one network. Whichever limit is
 /// reached first ends training; `None` means no limit of that kind.
@@ -37,4 +37,29 @@ pub trait Trainer<A>: Send {
     /// Builds the network for `arch`, trains it within `budget` with all
     /// randomness drawn from `seed`, and evaluates it.
     fn train(&mut self, arch: &A, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError>;
+}
+
+/// Any trainer as an estimator: each evaluation trains the architecture for
+/// `budget` with the trial's seed and reports the trained metrics, so every
+/// strategy can search with real training.
+pub struct TrainingEstimator<T> {
+    trainer: T,
+    budget: TrainBudget,
+}
+
+impl<T> TrainingEstimator<T> {
+    /// Wraps `trainer`, training each candidate for `budget`.
+    pub fn new(trainer: T, budget: TrainBudget) -> Self {
+        Self { trainer, budget }
+    }
+}
+
+impl<A, T: Trainer<A>> Estimator<A> for TrainingEstimator<T> {
+    fn name(&self) -> &str {
+        self.trainer.name()
+    }
+
+    fn evaluate(&mut self, arch: &A, ctx: EvalContext) -> Result<Metrics, EvalError> {
+        self.trainer.train(arch, &self.budget, ctx.seed).map(|r| r.metrics)
+    }
 }

@@ -13,6 +13,8 @@ use nasforge_strategies::{RegularizedEvolutionConfig, RegularizedEvolutionParams
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use crate::training::{DatasetConfig, TrainerConfig, data_root, parse_dataset, parse_trainer, training_tables};
+
 /// The environment variable that overrides an experiment's `data-root`.
 pub const DATA_ENV: &str = "NASFORGE_DATA";
 
@@ -77,7 +79,7 @@ impl SpaceConfig {
     /// The estimators that can evaluate this space.
     pub fn estimators(self) -> &'static [&'static str] {
         match self {
-            SpaceConfig::Nb201 => &["nas-bench-201"],
+            SpaceConfig::Nb201 => &["nas-bench-201", "dfdx-train"],
             SpaceConfig::NbGraph | SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
         }
     }
@@ -102,9 +104,17 @@ impl StrategyConfig {
     }
 }
 
-/// The estimator, with its data file resolved to an existing path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The estimator, with its data resolved to existing paths.
+#[derive(Clone, Debug, PartialEq)]
 pub enum EstimatorConfig {
+    /// `dfdx-train`: train every candidate for real (needs `[dataset]` and
+    /// `[trainer]`).
+    Train {
+        /// The data.
+        dataset: DatasetConfig,
+        /// The training of each candidate.
+        trainer: TrainerConfig,
+    },
     /// `nas-bench-201`: the NAS-Bench-201 CSV.
     Nb201Table {
         /// The CSV file.
@@ -123,13 +133,7 @@ impl EstimatorConfig {
         match self {
             EstimatorConfig::Nb201Table { .. } => "nas-bench-201",
             EstimatorConfig::NbGraphTable { .. } => "nas-bench-graph",
-        }
-    }
-
-    /// The data file.
-    pub fn path(&self) -> &Path {
-        match self {
-            EstimatorConfig::Nb201Table { path } | EstimatorConfig::NbGraphTable { path } => path,
+            EstimatorConfig::Train { .. } => "dfdx-train",
         }
     }
 }
@@ -172,6 +176,8 @@ struct Top {
     strategy: IgnoredAny,
     estimator: IgnoredAny,
     budget: IgnoredAny,
+    dataset: Option<IgnoredAny>,
+    trainer: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -228,13 +234,13 @@ struct BudgetRaw {
 }
 
 /// Where the text came from, to locate errors.
-struct Source<'a> {
-    file: &'a str,
-    text: &'a str,
+pub(crate) struct Source<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
 }
 
 impl Source<'_> {
-    fn error_at(&self, offset: Option<usize>, key: Option<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error_at(&self, offset: Option<usize>, key: Option<String>, message: impl Into<String>) -> ConfigError {
         let (line, column) = match offset {
             Some(o) => {
                 let before = &self.text[..o.min(self.text.len())];
@@ -266,7 +272,7 @@ impl Source<'_> {
 
     /// The offset of `key = ...` inside `[section]`, for errors found after
     /// parsing.
-    fn find_key(&self, section: &str, key: &str) -> Option<usize> {
+    pub(crate) fn find_key(&self, section: &str, key: &str) -> Option<usize> {
         let mut offset = 0;
         let mut inside = false;
         for line in self.text.split_inclusive('\n') {
@@ -302,12 +308,12 @@ impl Source<'_> {
         self.error_at(offset, key, message)
     }
 
-    fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+    pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         toml::from_str(self.text).map_err(|e| self.toml_error(e))
     }
 }
 
-fn choice_error(src: &Source<'_>, what: &str, name: &toml::Spanned<String>, valid: &[&str]) -> ConfigError {
+pub(crate) fn choice_error(src: &Source<'_>, what: &str, name: &toml::Spanned<String>, valid: &[&str]) -> ConfigError {
     src.error_at(
         Some(name.span().start),
         Some(format!("{what}.name")),
@@ -371,7 +377,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
 
     let estimator_name = names.estimator.name.get_ref().as_str();
     if !space.estimators().contains(&estimator_name) {
-        let all = ["nas-bench-201", "nas-bench-graph"];
+        let all = ["nas-bench-201", "nas-bench-graph", "dfdx-train"];
         let message = if all.contains(&estimator_name) {
             format!(
                 "estimator `{estimator_name}` cannot evaluate space `{}`; valid choices for it: {}",
@@ -383,28 +389,49 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         };
         return Err(src.error_at(Some(names.estimator.name.span().start), Some("estimator.name".into()), message));
     }
-    let table = src.parse::<Sections<IgnoredAny, IgnoredAny, TableRaw, IgnoredAny>>()?.estimator;
-    let data_root = match (std::env::var_os(DATA_ENV), &top.data_root) {
-        (Some(env), _) if !env.is_empty() => Some(PathBuf::from(env)),
-        (_, Some(root)) => Some(base.join(root)),
-        _ => None,
-    };
-    let data_path = resolve(table.path.get_ref(), data_root.as_deref().unwrap_or(base));
-    if !data_path.is_file() {
-        let hint = match &data_root {
-            Some(root) => format!(" (data root {}; set {DATA_ENV} to move it)", root.display()),
-            None => String::new(),
+    let data_root = data_root(base, top.data_root.as_deref());
+    let estimator = if estimator_name == "dfdx-train" {
+        src.parse::<Sections<IgnoredAny, IgnoredAny, NameOnly, IgnoredAny>>()?;
+        let missing = |section: &str| {
+            src.error_at(
+                Some(names.estimator.name.span().start),
+                Some(section.to_owned()),
+                format!("the `dfdx-train` estimator needs a `[{section}]` section"),
+            )
         };
-        return Err(src.error_at(
-            Some(table.path.span().start),
-            Some("estimator.path".into()),
-            format!("no such data file: {}{hint}", data_path.display()),
-        ));
-    }
-    let data_path = std::path::absolute(&data_path).unwrap_or(data_path);
-    let estimator = match estimator_name {
-        "nas-bench-201" => EstimatorConfig::Nb201Table { path: data_path },
-        _ => EstimatorConfig::NbGraphTable { path: data_path },
+        if top.dataset.is_none() {
+            return Err(missing("dataset"));
+        }
+        if top.trainer.is_none() {
+            return Err(missing("trainer"));
+        }
+        EstimatorConfig::Train { dataset: parse_dataset(&src, base, data_root.as_deref())?, trainer: parse_trainer(&src)? }
+    } else {
+        if let Some(section) = [("dataset", top.dataset.is_some()), ("trainer", top.trainer.is_some())].iter().find(|s| s.1) {
+            return Err(src.error_at(
+                src.text.find(&format!("[{}]", section.0)),
+                Some(section.0.to_owned()),
+                format!("`[{}]` is only read by the `dfdx-train` estimator", section.0),
+            ));
+        }
+        let table = src.parse::<Sections<IgnoredAny, IgnoredAny, TableRaw, IgnoredAny>>()?.estimator;
+        let data_path = resolve(table.path.get_ref(), data_root.as_deref().unwrap_or(base));
+        if !data_path.is_file() {
+            let hint = match &data_root {
+                Some(root) => format!(" (data root {}; set {DATA_ENV} to move it)", root.display()),
+                None => String::new(),
+            };
+            return Err(src.error_at(
+                Some(table.path.span().start),
+                Some("estimator.path".into()),
+                format!("no such data file: {}{hint}", data_path.display()),
+            ));
+        }
+        let data_path = std::path::absolute(&data_path).unwrap_or(data_path);
+        match estimator_name {
+            "nas-bench-201" => EstimatorConfig::Nb201Table { path: data_path },
+            _ => EstimatorConfig::NbGraphTable { path: data_path },
+        }
     };
 
     let raw_budget = src.parse::<Sections<IgnoredAny, IgnoredAny, IgnoredAny, BudgetRaw>>()?.budget;
@@ -431,7 +458,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
     })
 }
 
-fn resolve(path: &str, base: &Path) -> PathBuf {
+pub(crate) fn resolve(path: &str, base: &Path) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() { p.to_owned() } else { base.join(p) }
 }
@@ -453,13 +480,20 @@ impl ExperimentConfig {
             strategy.push(("sample-size", toml::Value::Integer(c.params().sample_size as i64)));
         }
         doc.insert("strategy".into(), section(strategy));
-        doc.insert(
-            "estimator".into(),
-            section(vec![
-                ("name", text(self.estimator.name())),
-                ("path", text(&self.estimator.path().display().to_string())),
-            ]),
-        );
+        match &self.estimator {
+            EstimatorConfig::Nb201Table { path } | EstimatorConfig::NbGraphTable { path } => {
+                doc.insert(
+                    "estimator".into(),
+                    section(vec![("name", text(self.estimator.name())), ("path", text(&path.display().to_string()))]),
+                );
+            }
+            EstimatorConfig::Train { dataset, trainer } => {
+                doc.insert("estimator".into(), section(vec![("name", text(self.estimator.name()))]));
+                let (d, t) = training_tables(dataset, trainer);
+                doc.insert("dataset".into(), toml::Value::Table(d));
+                doc.insert("trainer".into(), toml::Value::Table(t));
+            }
+        }
         let mut budget = Vec::new();
         if let Some(e) = self.budget.evaluations {
             budget.push(("evaluations", toml::Value::Integer(e as i64)));

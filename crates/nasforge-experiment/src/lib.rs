@@ -11,11 +11,12 @@
 
 mod config;
 mod runner;
+mod training;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use nasforge_core::{Estimator, SearchSpace, Strategy, derive_seed};
+use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_seed};
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord};
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
@@ -28,6 +29,9 @@ pub use config::{
     load, parse_str,
 };
 pub use runner::{BestTrial, Progress, RunError, RunSummary, Runner};
+pub use training::{
+    DATASETS, DatasetConfig, DatasetKind, OPTIMIZERS, TrainError, TrainJob, TrainSummary, TrainerConfig, load_train_job, train,
+};
 
 /// Anything that can stop an experiment.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,9 @@ pub enum ExperimentError {
     /// The run stopped on an error.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// A dataset could not be loaded.
+    #[error(transparent)]
+    Data(#[from] nasforge_datasets::DataError),
     /// The journal holds no such experiment.
     #[error("{0}")]
     NoExperiment(String),
@@ -138,16 +145,22 @@ fn execute(
     start: Start,
     progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<RunSummary, ExperimentError> {
-    match config.space {
-        SpaceConfig::Nb201 => {
-            let table = Arc::new(Nb201Table::load(config.estimator.path())?);
+    match (&config.estimator, config.space) {
+        (EstimatorConfig::Nb201Table { path }, _) => {
+            let table = Arc::new(Nb201Table::load(path)?);
             drive(&Nb201Space, &mut Nb201Estimator::new(table), config, journal, start, progress)
         }
-        SpaceConfig::NbGraph | SpaceConfig::NbGraphProteins => {
-            let space =
-                if config.space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
-            let table = Arc::new(NbGraphTable::load(config.estimator.path(), space.clone())?);
+        (EstimatorConfig::NbGraphTable { path }, space) => {
+            let space = if space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
+            let table = Arc::new(NbGraphTable::load(path, space.clone())?);
             drive(&space, &mut NbGraphEstimator::new(table), config, journal, start, progress)
+        }
+        (EstimatorConfig::Train { dataset, trainer }, _) => {
+            // The split is the experiment's, the same for every candidate.
+            let data = training::load_shared(dataset, derive_seed(config.seed, "data-split"))?;
+            let trainer_impl = nasforge_trainer_dfdx::Nb201Trainer::new(data, trainer.image.clone());
+            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
+            drive(&Nb201Space, &mut estimator, config, journal, start, progress)
         }
     }
 }

@@ -12,7 +12,7 @@ use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, sum_all};
+use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, relu_conv2d, sum_all};
 use crate::params::ParamStore;
 
 const BN_MOMENTUM: f32 = 0.1;
@@ -159,8 +159,8 @@ fn apply_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, b: &Bn, x: T4<T>, train: 
 }
 
 fn apply_conv_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, cb: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
-    let x = if cb.relu_first { x.relu() } else { x };
-    let y = conv2d(x, &store.params[cb.weight], cb.conv);
+    let weight = &store.params[cb.weight];
+    let y = if cb.relu_first { relu_conv2d(x, weight, cb.conv) } else { conv2d(x, weight, cb.conv) };
     apply_bn(store, &cb.bn, y, train)
 }
 

@@ -1,0 +1,82 @@
+//! Real training through the command line: `nasforge train`, and a search
+//! whose estimator trains every candidate (on the small digits set, so the
+//! suite stays fast; Fashion-MNIST runs are in the examples).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const TRAINER: &str = "[trainer]\nchannels = 4\ncells = 1\nbatch-size = 32\nepochs = 2\nlr = 0.1\n";
+
+#[test]
+fn train_reports_accuracy_calibration_and_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "train.toml",
+        &format!(
+            "seed = 3\ncheckpoint = \"net.safetensors\"\n\n[space]\nname = \"nas-bench-201\"\n\
+             arch = \"|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|\"\n\n\
+             [dataset]\nname = \"digits\"\n\n{TRAINER}"
+        ),
+    );
+    let run = || common::last_json(&common::nasforge(&["train", file.to_str().unwrap(), "--json"]));
+    let a = run();
+    for key in ["valid", "test", "ece", "params", "seconds"] {
+        assert!(a.get(key).is_some(), "{key} missing in {a}");
+    }
+    assert!(a["test"].as_f64().unwrap() > 0.8, "{a}");
+    assert!((0.0..1.0).contains(&a["ece"].as_f64().unwrap()));
+    assert!(dir.path().join("net.safetensors").is_file());
+    let b = run();
+    for key in ["valid", "test", "ece", "params"] {
+        assert_eq!(a[key], b[key], "same seed, same {key}");
+    }
+}
+
+#[test]
+fn a_search_with_real_training_journals_every_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "search.toml",
+        &format!(
+            "seed = 1\njournal = \"j.sqlite\"\n\n[space]\nname = \"nas-bench-201\"\n\n[strategy]\nname = \"regularized-evolution\"\n\
+             population = 3\nsample-size = 2\n\n[estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"digits\"\n\n{TRAINER}\n\
+             [budget]\nevaluations = 5\n"
+        ),
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 5);
+    let best = summary["best"]["valid"].as_f64().unwrap();
+    assert!(best > 0.3 && best <= 1.0, "{summary}");
+    // The stored config rebuilds the trainer: resume replays, adds nothing.
+    let again = common::last_json(&common::nasforge(&["resume", dir.path().join("j.sqlite").to_str().unwrap(), "--json"]));
+    assert_eq!(again["best"], summary["best"]);
+    assert_eq!(again["trials"], 5);
+}
+
+#[test]
+fn broken_training_files_name_the_key_and_the_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[space]\nname = \"nas-bench-201\"\narch = \"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\"\n\n";
+    for (text, expect) in [
+        (format!("{base}[dataset]\nname = \"imagenet\"\n\n{TRAINER}"), "valid choices: fashion-mnist, idx, digits"),
+        (format!("{base}[dataset]\nname = \"digits\"\n\n{TRAINER}optimizer = \"lamb\"\n"), "key `trainer.optimizer`"),
+        (format!("{base}[dataset]\nname = \"digits\"\n\n[trainer]\nchannels = 4\n"), "needs `epochs`, `steps` or `seconds`"),
+        (format!("{base}[dataset]\nname = \"idx\"\npath = \"/no/such\"\n\n{TRAINER}"), "no such data folder"),
+        (base.replace("none~2", "conv~2") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "key `space.arch`"),
+    ] {
+        let file = write(dir.path(), "bad.toml", &text);
+        let out = common::nasforge(&["train", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && !stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains(expect), "expected `{expect}` in: {stderr}");
+    }
+}
