@@ -42,6 +42,20 @@ enum Top {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Train steps of the NB201 network (all nor_conv_3x3, C=16, N=1,
+    /// batch 64, 3×32×32) in dfdx and in PyTorch: ms/step and the ratio.
+    Trainer {
+        /// Threads for both.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Timed steps (after 2 warm-up steps); the median is reported.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// The Python with torch (default: `target/torch-venv`, created
+        /// with `pip install torch` when missing).
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Regularized evolution on the NAS-Bench-201 table: evaluations/s.
     Tabular {
         /// The NAS-Bench-201 CSV.
@@ -61,6 +75,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root).context("entering the repository root")?;
     match Cli::parse().command {
         Top::Bench { which: Bench::Tabular { csv, evaluations, repeats } } => bench_tabular(&csv, evaluations, repeats),
+        Top::Bench { which: Bench::Trainer { threads, steps, python } } => bench_trainer(threads, steps, python),
         Top::Nb201Order { csv } => nb201_order(&csv),
     }
 }
@@ -171,4 +186,89 @@ fn nb201_order(csv: &Path) -> Result<()> {
     std::fs::write(out, text)?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// Peak resident memory of this process, in MiB (Linux `VmHWM`).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn bench_trainer(threads: usize, steps: usize, python: Option<PathBuf>) -> Result<()> {
+    use nasforge_space_nb201::{Cell, Op};
+    use nasforge_trainer_dfdx::dfdx::prelude::*;
+    use nasforge_trainer_dfdx::params::Optimizer;
+    use nasforge_trainer_dfdx::{Nb201Net, Nb201Shape, OptimizerConfig};
+
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    let batch = 64;
+    let mut net = Nb201Net::new(&Cell::uniform(Op::NorConv3x3), Nb201Shape { channels: 16, cells: 1 }, 3, 10, 0);
+    let mut opt = Optimizer::new(OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
+    let dev = net.store.device().clone();
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(batch, 3, 32, 32));
+    let mut onehot = vec![0.0f32; batch * 10];
+    for i in 0..batch {
+        onehot[i * 10 + (i * 7) % 10] = 1.0;
+    }
+    let y: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(onehot, (batch, 10));
+    let mut times = Vec::new();
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        let logits = net.forward(x.leaky_trace(), true);
+        let loss = cross_entropy_with_logits_loss(logits, y.clone());
+        let mut grads = loss.backward();
+        opt.step(&mut net.store.params, &mut grads, 0.1).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let ours = median(times);
+    println!("nb201 all-nor_conv_3x3, C=16, N=1, batch {batch}, 3x32x32, {threads} threads, median of {steps} steps");
+    println!("params: {}", net.param_count());
+    println!("dfdx_ms_per_step: {ours:.1}");
+    if let Some(rss) = peak_rss_mb() {
+        println!("dfdx_peak_rss_mb: {rss:.0}");
+    }
+    let Some(python) = torch_python(python)? else {
+        println!("PyTorch unavailable: no ratio");
+        return Ok(());
+    };
+    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(script.path(), include_str!("nb201_torch.py"))?;
+    let out = Command::new(&python)
+        .arg(script.path())
+        .args([threads.to_string(), batch.to_string(), steps.to_string()])
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()?;
+    if !out.status.success() {
+        bail!("the PyTorch peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned());
+    let torch_ms: f64 = field("ms_per_step: ").context("no PyTorch timing")?.parse()?;
+    println!("torch_params: {}", field("params: ").unwrap_or_default());
+    println!("torch_ms_per_step: {torch_ms:.1}");
+    println!("torch_peak_rss_mb: {}", field("peak_rss_mb: ").unwrap_or_default());
+    // steps/s ratio = (1/ours) / (1/torch)
+    println!("ratio: {:.2}", torch_ms / ours);
+    Ok(())
+}
+
+/// A Python that imports torch: the one given, else `target/torch-venv`
+/// (created with `pip install torch` on first use); `None` if impossible.
+fn torch_python(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    let works = |py: &Path| Command::new(py).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
+    if let Some(py) = given {
+        return Ok(works(&py).then_some(py));
+    }
+    let venv = Path::new("target/torch-venv");
+    let py = venv.join("bin/python");
+    if works(&py) {
+        return Ok(Some(py));
+    }
+    println!("installing PyTorch into {} (PyPI's wheel with its CUDA libraries: several GB) ...", venv.display());
+    let ok = Command::new("python3").args(["-m", "venv"]).arg(venv).status().is_ok_and(|s| s.success())
+        && Command::new(&py).args(["-m", "pip", "install", "-q", "torch"]).status().is_ok_and(|s| s.success());
+    Ok((ok && works(&py)).then_some(py))
 }

@@ -293,12 +293,15 @@ pub fn graph_npz(path: impl AsRef<Path>, split: GraphSplit) -> Result<Graph, Dat
     let bad_index = |what: &str| data_error(path, format!("{what} index out of range"));
     let mut features = vec![0.0f32; nodes * feature_dim];
     for row in 0..nodes {
-        for k in attr_indptr[row] as usize..attr_indptr[row + 1] as usize {
-            let col = *attr_indices.get(k).ok_or_else(|| bad_index("attribute"))? as usize;
+        let span = attr_indptr[row] as usize..attr_indptr[row + 1] as usize;
+        let (cols, vals) = (attr_indices.get(span.clone()), attr_data.get(span));
+        let (Some(cols), Some(vals)) = (cols, vals) else { return Err(bad_index("attribute")) };
+        for (&col, &v) in cols.iter().zip(vals) {
+            let col = col as usize;
             if col >= feature_dim {
                 return Err(bad_index("attribute column"));
             }
-            features[row * feature_dim + col] = attr_data[k];
+            features[row * feature_dim + col] = v;
         }
         let r = &mut features[row * feature_dim..(row + 1) * feature_dim];
         let sum: f32 = r.iter().sum();

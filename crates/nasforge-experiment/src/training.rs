@@ -165,7 +165,7 @@ pub(crate) fn parse_trainer(src: &Source<'_>) -> Result<TrainerConfig, ConfigErr
         return Err(error("lr", format!("must be a positive number, got {lr}")));
     }
     let weight_decay = raw.weight_decay.unwrap_or(5e-4);
-    if !(weight_decay >= 0.0) {
+    if weight_decay.is_nan() || weight_decay < 0.0 {
         return Err(error("weight-decay", format!("must be at least 0, got {weight_decay}")));
     }
     let optimizer = match raw.optimizer.as_ref().map(|o| o.get_ref().as_str()).unwrap_or("sgd") {
@@ -186,7 +186,7 @@ pub(crate) fn parse_trainer(src: &Source<'_>) -> Result<TrainerConfig, ConfigErr
     if raw.epochs.is_none() && raw.steps.is_none() && raw.seconds.is_none() {
         return Err(error("epochs", "the trainer needs `epochs`, `steps` or `seconds`".into()));
     }
-    if raw.epochs == Some(0) || raw.steps == Some(0) || raw.seconds.is_some_and(|s| !(s > 0.0)) {
+    if raw.epochs == Some(0) || raw.steps == Some(0) || raw.seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
         let key = if raw.epochs == Some(0) { "epochs" } else if raw.steps == Some(0) { "steps" } else { "seconds" };
         return Err(error(key, "must be positive".into()));
     }

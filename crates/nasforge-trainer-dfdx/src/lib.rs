@@ -5,6 +5,9 @@
 //! reach it through [`nasforge_core::Trainer`].
 
 mod gemm;
+
+/// The engine, re-exported for callers that build tensors themselves.
+pub use dfdx;
 pub mod nb201;
 pub mod ops;
 pub mod params;

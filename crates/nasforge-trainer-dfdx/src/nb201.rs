@@ -42,6 +42,7 @@ enum EdgeOp {
 }
 
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // built once per network, never moved in a hot loop
 enum Block {
     Cell([EdgeOp; 6]),
     Reduction { a: ConvBn, b: ConvBn, shortcut: (Conv, usize) },

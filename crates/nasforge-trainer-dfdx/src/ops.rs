@@ -585,6 +585,10 @@ pub(crate) mod tests {
 
     use super::*;
 
+    type Taped = T4<OwnedTape<f32, Cpu>>;
+    /// An op under test: taped input and parameters to taped output.
+    pub(crate) type TapedOp<'a> = dyn Fn(Taped, &[Param]) -> Taped + 'a;
+
     pub(crate) fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
@@ -596,7 +600,7 @@ pub(crate) mod tests {
         x_shape: (usize, usize, usize, usize),
         param_lens: &[usize],
         eps: f32,
-        f: &dyn Fn(T4<OwnedTape<f32, Cpu>>, &[Param]) -> Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+        f: &TapedOp<'_>,
     ) -> f64 {
         let dev = Cpu::default();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
