@@ -5,6 +5,11 @@
 //! - `nb201-order CSV`: regenerates the NAS-Bench-201 official index order
 //!   shipped with the space crate, from a NAS-Bench-201 CSV.
 
+// Large activation buffers are allocated and freed every step; mimalloc
+// keeps their pages instead of returning them to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -16,7 +16,7 @@ fn time(name: &str, f: &mut dyn FnMut()) {
 
 fn main() {
     let dev = Cpu::default();
-    let shape = (128, 16, 28, 28);
+    let shape = (64, 16, 32, 32);
     let x: T4<NoneTape> = dev.sample_normal_like(&shape);
     let w: Param = dev.sample_normal_like(&(16 * 16 * 9,));
     let w1: Param = dev.sample_normal_like(&(16 * 16,));

@@ -22,6 +22,17 @@ pub type T2<T> = Tensor<(usize, usize), f32, Cpu, T>;
 /// A parameter: a flat tensor, shaped by the op that reads it.
 pub type Param = Tensor<(usize,), f32, Cpu>;
 
+/// The tensor's values, copied with one `memcpy`.
+///
+/// dfdx's `as_vec` walks an index iterator element by element, which cost
+/// 7 % of a training step. Inputs here are always contiguous (built from a
+/// `Vec`, or produced by an op), where the two agree.
+pub fn values<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
+    let mut v = vec![0.0f32; t.shape().num_elements()];
+    t.copy_into(&mut v);
+    v
+}
+
 /// Registers an op's output on `x`'s tape. `backward(grad_out, grad_x)`
 /// accumulates into `grad_x` and returns the gradients of `params`, in
 /// order.
@@ -66,9 +77,9 @@ pub fn sum_all<T: Tape<f32, Cpu> + Merge<T>>(inputs: Vec<T4<T>>) -> T4<T> {
         let (t, t_tape) = t.split_tape();
         tape = tape.merge(t_tape);
         if out.is_empty() {
-            out = t.as_vec();
+            out = values(&t);
         } else {
-            let v = t.as_vec();
+            let v = values(&t);
             out.iter_mut().zip(&v).for_each(|(o, x)| *o += x);
         }
         ghosts.push(t.ghost());
@@ -232,11 +243,11 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
     let (ho, wo) = c.out_size(h, w);
     let (hw_o, cin_g, cout_g) = (ho * wo, cin / c.groups, c.out_ch / c.groups);
     let ck = cin_g * c.kernel * c.kernel;
-    let mut xd = x.as_vec();
+    let mut xd = values(&x);
     if relu {
         xd.par_chunks_mut(h * w).for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
     }
-    let wd = weight.as_vec();
+    let wd = values(&weight);
     let mut out = vec![0.0f32; b * c.out_ch * hw_o];
     let col_len = if c.pointwise() { 0 } else { ck * hw_o };
     out.par_chunks_mut(c.out_ch * hw_o).enumerate().for_each_init(|| vec![0.0f32; col_len], |col, (bi, ob)| {
@@ -366,7 +377,7 @@ pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: T4<T>, p: Pool) -> T4<T> {
     let (b, c, h, w) = *x.shape();
     let (ho, wo) = p.out_size(h, w);
     let (wy, wx) = (windows(h, ho, p), windows(w, wo, p));
-    let xd = x.as_vec();
+    let xd = values(&x);
     let mut out = vec![0.0f32; b * c * ho * wo];
     out.par_chunks_mut(ho * wo).zip(xd.par_chunks(h * w)).for_each_init(
         || vec![0.0f32; h * wo],
@@ -418,7 +429,7 @@ pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: T4<T>, p: Pool) -> T4<T> {
 pub fn max_pool2d<T: Tape<f32, Cpu>>(x: T4<T>, p: Pool) -> T4<T> {
     let (b, c, h, w) = *x.shape();
     let (ho, wo) = p.out_size(h, w);
-    let xd = x.as_vec();
+    let xd = values(&x);
     let mut out = vec![0.0f32; b * c * ho * wo];
     let mut arg = vec![0u32; b * c * ho * wo];
     out.par_chunks_mut(ho * wo).zip(arg.par_chunks_mut(ho * wo)).zip(xd.par_chunks(h * w)).for_each(|((o, a), xp)| {
@@ -481,7 +492,7 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
     let (b, c, h, w) = *x.shape();
     let hw = h * w;
     let n = (b * hw) as f64;
-    let xd = x.as_vec();
+    let xd = values(&x);
     // Planes of one channel are `c * hw` apart; sums run per plane in f32
     // (vectorisable) and are combined in f64.
     let planes = move |ch: usize| (0..b).map(move |bi| (bi * c + ch) * hw);
@@ -508,7 +519,7 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
     } else {
         (stats.mean.clone(), stats.var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect())
     };
-    let (gd, bd) = (gamma.as_vec(), beta.as_vec());
+    let (gd, bd) = (values(&gamma), values(&beta));
     let mut out = vec![0.0f32; xd.len()];
     out.par_chunks_mut(hw).zip(xd.par_chunks(hw)).enumerate().for_each(|(plane, (o, xp))| {
         let ch = plane % c;
@@ -532,21 +543,24 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
                 })
             })
             .collect();
-        g_x.par_chunks_mut(hw).enumerate().for_each(|(plane, gx)| {
-            let ch = plane % c;
-            let (m, s, g) = (mean[ch], inv_std[ch], gd[ch]);
-            let (sum_dy, sum_dy_xhat) = (sums[ch].0 as f32, sums[ch].1 as f32);
-            let base = plane * hw;
-            for (j, gxv) in gx.iter_mut().enumerate() {
-                let dy = g_out[base + j];
-                *gxv += if train {
-                    let xhat = (xd[base + j] - m) * s;
-                    g * s * (dy - sum_dy / n as f32 - xhat * sum_dy_xhat / n as f32)
+        let nf = n as f32;
+        g_x.par_chunks_mut(hw).zip(g_out.par_chunks(hw)).zip(xd.par_chunks(hw)).enumerate().for_each(
+            |(plane, ((gx, dy), xp))| {
+                let ch = plane % c;
+                let (m, s, g) = (mean[ch], inv_std[ch], gd[ch]);
+                if train {
+                    // dx = γ·σ⁻¹·(dy − Σdy/n − x̂·Σ(dy·x̂)/n), with x̂ = (x − μ)σ⁻¹.
+                    let (a, b) = ((sums[ch].0 as f32) / nf, (sums[ch].1 as f32) / nf);
+                    for ((d, &dy), &v) in gx.iter_mut().zip(dy).zip(xp) {
+                        *d += g * s * (dy - a - (v - m) * s * b);
+                    }
                 } else {
-                    g * s * dy
-                };
-            }
-        });
+                    for (d, &dy) in gx.iter_mut().zip(dy) {
+                        *d += g * s * dy;
+                    }
+                }
+            },
+        );
         vec![sums.iter().map(|s| s.1 as f32).collect(), sums.iter().map(|s| s.0 as f32).collect()]
     })
 }
@@ -556,8 +570,8 @@ pub fn linear<T: Tape<f32, Cpu>>(x: T2<T>, weight: &Param, bias: &Param, out_dim
     let (n, in_dim) = *x.shape();
     assert_eq!(weight.shape().0, out_dim * in_dim, "linear weight length");
     assert_eq!(bias.shape().0, out_dim, "linear bias length");
-    let xd = x.as_vec();
-    let (wd, bd) = (weight.as_vec(), bias.as_vec());
+    let xd = values(&x);
+    let (wd, bd) = (values(&weight), values(&bias));
     let mut out = vec![0.0f32; n * out_dim];
     for row in out.chunks_mut(out_dim) {
         row.copy_from_slice(&bd);
