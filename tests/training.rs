@@ -80,3 +80,27 @@ fn broken_training_files_name_the_key_and_the_choices() {
         assert!(stderr.contains(expect), "expected `{expect}` in: {stderr}");
     }
 }
+
+#[test]
+fn every_example_file_is_a_valid_experiment_or_training_file() {
+    let fashion = Path::new(nasforge::datasets::FASHION_MNIST_DIR).is_dir();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(common::root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("fashion-mnist") && !fashion {
+            eprintln!("skipped {} (no Fashion-MNIST here)", path.display());
+            continue;
+        }
+        if text.contains("[trainer]") && !text.contains("[strategy]") {
+            nasforge::experiment::load_train_job(&path).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            nasforge::experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked}");
+}
