@@ -325,17 +325,23 @@ pub(crate) fn choice_error(src: &Source<'_>, what: &str, name: &toml::Spanned<St
 /// the file's folder, or against the data root (`data-root`, overridden by
 /// the `NASFORGE_DATA` environment variable) for data files.
 pub fn load(path: impl AsRef<Path>) -> Result<ExperimentConfig, ConfigError> {
-    let path = path.as_ref();
+    let (file, text, base) = read_config(path.as_ref(), "experiment")?;
+    parse_str(&text, &file, &base)
+}
+
+/// Reads a TOML file: its display name, its text, and the folder relative
+/// paths in it resolve against.
+pub(crate) fn read_config(path: &Path, what: &str) -> Result<(String, String, PathBuf), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: file.clone(),
         line: None,
         column: None,
         key: None,
-        message: format!("cannot read the experiment file: {e}"),
+        message: format!("cannot read the {what} file: {e}"),
     })?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parse_str(&text, &file, base)
+    Ok((file, text, base.to_owned()))
 }
 
 /// Parses and checks experiment TOML `text`; `file` names it in errors and

@@ -12,7 +12,7 @@ use nasforge_trainer_dfdx::{ImageTrainConfig, Nb201Shape, OptimizerConfig, train
 use serde::{Deserialize, Serialize};
 use serde::de::IgnoredAny;
 
-use crate::config::{ConfigError, DATA_ENV, Source, choice_error, resolve};
+use crate::config::{ConfigError, DATA_ENV, Source, choice_error, read_config, resolve};
 
 /// Datasets a `[dataset]` section can name.
 pub const DATASETS: &[&str] = &["fashion-mnist", "idx", "digits"];
@@ -294,16 +294,8 @@ struct SpaceOnly {
 
 /// Loads and checks a `nasforge train` file.
 pub fn load_train_job(path: impl AsRef<Path>) -> Result<TrainJob, ConfigError> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        line: None,
-        column: None,
-        key: None,
-        message: format!("cannot read the training file: {e}"),
-    })?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let (file, text, base) = read_config(path.as_ref(), "training")?;
+    let base = base.as_path();
     let src = Source { file: &file, text: &text };
     let top: TrainTop = src.parse()?;
     let space = src.parse::<SpaceOnly>()?.space;

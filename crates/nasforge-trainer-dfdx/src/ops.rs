@@ -247,7 +247,7 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
     if relu {
         xd.par_chunks_mut(h * w).for_each(|p| p.iter_mut().for_each(|v| *v = v.max(0.0)));
     }
-    let wd = values(&weight);
+    let wd = values(weight);
     let mut out = vec![0.0f32; b * c.out_ch * hw_o];
     let col_len = if c.pointwise() { 0 } else { ck * hw_o };
     out.par_chunks_mut(c.out_ch * hw_o).enumerate().for_each_init(|| vec![0.0f32; col_len], |col, (bi, ob)| {
@@ -519,7 +519,7 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
     } else {
         (stats.mean.clone(), stats.var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect())
     };
-    let (gd, bd) = (values(&gamma), values(&beta));
+    let (gd, bd) = (values(gamma), values(beta));
     let mut out = vec![0.0f32; xd.len()];
     out.par_chunks_mut(hw).zip(xd.par_chunks(hw)).enumerate().for_each(|(plane, (o, xp))| {
         let ch = plane % c;
@@ -571,7 +571,7 @@ pub fn linear<T: Tape<f32, Cpu>>(x: T2<T>, weight: &Param, bias: &Param, out_dim
     assert_eq!(weight.shape().0, out_dim * in_dim, "linear weight length");
     assert_eq!(bias.shape().0, out_dim, "linear bias length");
     let xd = values(&x);
-    let (wd, bd) = (values(&weight), values(&bias));
+    let (wd, bd) = (values(weight), values(bias));
     let mut out = vec![0.0f32; n * out_dim];
     for row in out.chunks_mut(out_dim) {
         row.copy_from_slice(&bd);
