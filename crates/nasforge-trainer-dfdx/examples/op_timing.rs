@@ -26,6 +26,9 @@ fn main() {
     time("conv3x3 fwd", &mut || drop(conv2d(x.clone(), &w, Conv::new(16, 16, 3, 1))));
     time("conv3x3 fwd+bwd", &mut || drop(conv2d(x.leaky_trace(), &w, Conv::new(16, 16, 3, 1)).sum().backward()));
     time("conv1x1 fwd+bwd", &mut || drop(conv2d(x.leaky_trace(), &w1, Conv::new(16, 16, 1, 1)).sum().backward()));
+    time("bn fwd (no tape)", &mut || drop(batch_norm2d(x.clone(), &g, &b, &mut stats, true, 0.1, 1e-5)));
+    time("bn fwd (taped)", &mut || drop(batch_norm2d(x.leaky_trace(), &g, &b, &mut stats, true, 0.1, 1e-5)));
+    time("values (memcpy)", &mut || drop(values(&x)));
     time("bn fwd+bwd", &mut || drop(batch_norm2d(x.leaky_trace(), &g, &b, &mut stats, true, 0.1, 1e-5).sum().backward()));
     time("avgpool fwd+bwd", &mut || drop(avg_pool2d(x.leaky_trace(), Pool { kernel: 3, stride: 1, padding: 1 }).sum().backward()));
     time("relu fwd+bwd", &mut || drop(x.leaky_trace().relu().sum().backward()));

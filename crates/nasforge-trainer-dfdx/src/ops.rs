@@ -33,6 +33,24 @@ pub fn values<S: Shape, T>(t: &Tensor<S, f32, Cpu, T>) -> Vec<f32> {
     v
 }
 
+/// Independent partial sums, so that float reductions vectorise (a plain
+/// `iter().sum()` must add in order and runs one lane at a time).
+const LANES: usize = 16;
+
+/// `Σ f(a_i, b_i)` over two equally long slices, in `LANES` partial sums.
+#[inline]
+fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(&x, &y)| f(x, y)).sum::<f32>()
+}
+
 /// Registers an op's output on `x`'s tape. `backward(grad_out, grad_x)`
 /// accumulates into `grad_x` and returns the gradients of `params`, in
 /// order.
@@ -268,8 +286,30 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
     finish_op(x, (b, c.out_ch, ho, wo), out, params, move |g_out, g_x| {
         // Input gradient: Wᵀ × dOut per image and group, folded back.
         let tmp_len = if relu { cin_g * h * w } else { 0 };
+        // For stride 1 (no dilation) the input gradient is a convolution of
+        // the output gradient with the flipped, transposed weights.
+        let flipped = (c.stride == 1 && c.dilation == 1 && !c.pointwise() && c.padding < c.kernel).then(|| {
+            let k = c.kernel;
+            let ct = Conv { in_ch: c.out_ch, out_ch: cin, kernel: k, stride: 1, padding: k - 1 - c.padding, dilation: 1, groups: c.groups };
+            let mut wf = vec![0.0f32; wd.len()];
+            for g in 0..c.groups {
+                for ci in 0..cin_g {
+                    for co in 0..cout_g {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let src = (((g * cout_g + co) * cin_g + ci) * k + ky) * k + kx;
+                                let dst = (((g * cin_g + ci) * cout_g + co) * k + (k - 1 - ky)) * k + (k - 1 - kx);
+                                wf[dst] = wd[src];
+                            }
+                        }
+                    }
+                }
+            }
+            (ct, wf)
+        });
+        let dcol_len = if flipped.is_some() { cout_g * c.kernel * c.kernel * h * w } else { col_len };
         g_x.par_chunks_mut(cin * h * w).enumerate().for_each_init(
-            || (vec![0.0f32; col_len], vec![0.0f32; tmp_len]),
+            || (vec![0.0f32; dcol_len], vec![0.0f32; tmp_len]),
             |(dcol, tmp), (bi, gxb)| {
                 for g in 0..c.groups {
                     let go = View::rows(&g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..], cout_g, hw_o);
@@ -285,6 +325,14 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
                     };
                     if c.pointwise() {
                         matmul(wt, go, target, hw_o, true, 1);
+                    } else if let Some((ct, wf)) = &flipped {
+                        // dX = conv(dY, flipped Wᵀ): im2col of dY, then a
+                        // gemm as wide as the forward one.
+                        let gy = &g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..][..cout_g * hw_o];
+                        im2col(gy, ct, cout_g, ho, wo, dcol);
+                        let kk = cout_g * c.kernel * c.kernel;
+                        let lhs = View::rows(&wf[g * cin_g * kk..(g + 1) * cin_g * kk], cin_g, kk);
+                        matmul(lhs, View::rows(dcol, kk, h * w), target, h * w, true, 1);
                     } else {
                         matmul(wt, go, dcol, hw_o, false, 1);
                         col2im_add(dcol, &c, cin_g, h, w, target);
@@ -500,13 +548,11 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
         let moments: Vec<(f64, f64)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let s: f64 = planes(ch).map(|p| f64::from(xd[p..p + hw].iter().sum::<f32>())).sum();
+                let plane = |p: usize| &xd[p..p + hw];
+                let s: f64 = planes(ch).map(|p| f64::from(reduce2(plane(p), plane(p), |v, _| v))).sum();
                 let m = s / n;
                 let mf = m as f32;
-                let v = planes(ch)
-                    .map(|p| f64::from(xd[p..p + hw].iter().map(|&v| (v - mf) * (v - mf)).sum::<f32>()))
-                    .sum::<f64>()
-                    / n;
+                let v = planes(ch).map(|p| f64::from(reduce2(plane(p), plane(p), |v, _| (v - mf) * (v - mf)))).sum::<f64>() / n;
                 (m, v)
             })
             .collect();
@@ -537,8 +583,8 @@ pub fn batch_norm2d<T: Tape<f32, Cpu>>(
                 let (m, s) = (mean[ch], inv_std[ch]);
                 planes(ch).fold((0.0, 0.0), |(sum, sum_x), p| {
                     let (dy, xp) = (&g_out[p..p + hw], &xd[p..p + hw]);
-                    let a: f32 = dy.iter().sum();
-                    let bx: f32 = dy.iter().zip(xp).map(|(&d, &v)| d * (v - m) * s).sum();
+                    let a = reduce2(dy, dy, |d, _| d);
+                    let bx = reduce2(dy, xp, |d, v| d * (v - m) * s);
                     (sum + f64::from(a), sum_x + f64::from(bx))
                 })
             })
@@ -675,6 +721,8 @@ pub(crate) mod tests {
             Conv::new(4, 6, 1, 1),
             Conv { in_ch: 4, out_ch: 4, kernel: 3, stride: 1, padding: 2, dilation: 2, groups: 4 },
             Conv { in_ch: 4, out_ch: 6, kernel: 5, stride: 2, padding: 2, dilation: 1, groups: 2 },
+            Conv { in_ch: 4, out_ch: 6, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 2 },
+            Conv { in_ch: 3, out_ch: 2, kernel: 3, stride: 1, padding: 0, dilation: 1, groups: 1 },
         ] {
             let err = grad_check((2, c.in_ch, 7, 6), &[c.weight_len()], 1e-2, &|x, p| conv2d(x, &p[0], c));
             assert!(err < 1e-3, "{c:?}: relative error {err}");
