@@ -8,6 +8,7 @@ mod gemm;
 
 /// The engine, re-exported for callers that build tensors themselves.
 pub use dfdx;
+pub mod gnn;
 pub mod nb201;
 pub mod ops;
 pub mod params;

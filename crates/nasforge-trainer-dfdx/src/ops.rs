@@ -54,7 +54,7 @@ fn reduce2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 /// Registers an op's output on `x`'s tape. `backward(grad_out, grad_x)`
 /// accumulates into `grad_x` and returns the gradients of `params`, in
 /// order.
-fn finish_op<Si, So, T, B>(x: Tensor<Si, f32, Cpu, T>, out_shape: So, out: Vec<f32>, params: Vec<Param>, backward: B) -> Tensor<So, f32, Cpu, T>
+pub(crate) fn finish_op<Si, So, T, B>(x: Tensor<Si, f32, Cpu, T>, out_shape: So, out: Vec<f32>, params: Vec<Param>, backward: B) -> Tensor<So, f32, Cpu, T>
 where
     Si: Shape,
     So: Shape,
@@ -84,7 +84,7 @@ where
 /// The elementwise sum of same-shaped tensors, in one pass. Unlike chained
 /// `+`, inputs may share an id (a node summed with its own identity), and
 /// each occurrence receives the output gradient.
-pub fn sum_all<T: Tape<f32, Cpu> + Merge<T>>(inputs: Vec<T4<T>>) -> T4<T> {
+pub fn sum_all<S: Shape, T: Tape<f32, Cpu> + Merge<T>>(inputs: Vec<Tensor<S, f32, Cpu, T>>) -> Tensor<S, f32, Cpu, T> {
     let shape = *inputs.first().expect("sum_all needs an input").shape();
     let dev = inputs[0].device().clone();
     let mut tape = T::default();
