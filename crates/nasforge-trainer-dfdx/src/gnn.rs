@@ -479,7 +479,7 @@ pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTra
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::random;
+    use crate::ops::tests::grad_check;
 
     fn tiny_graph() -> Graph {
         let edges = vec![(0, 1), (1, 2), (2, 3), (3, 4), (0, 4), (1, 3)];
@@ -496,66 +496,18 @@ mod tests {
         }
     }
 
-    /// Central differences of `L = Σ f(x)·r` against the tape.
-    fn check(f: &dyn Fn(T2<OwnedTape<f32, Cpu>>, &[Param]) -> T2<OwnedTape<f32, Cpu>>, shape: (usize, usize), params: &[usize]) -> f64 {
-        let dev = Cpu::default();
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let xv = random(&mut rng, shape.0 * shape.1);
-        let pv: Vec<Vec<f32>> = params.iter().map(|&n| random(&mut rng, n)).collect();
-        let make = |xv: &[f32], pv: &[Vec<f32>]| {
-            let x: T2<NoneTape> = dev.tensor_from_vec(xv.to_vec(), shape);
-            (x, pv.iter().map(|v| dev.tensor_from_vec(v.clone(), (v.len(),))).collect::<Vec<Param>>())
-        };
-        let (x, ps) = make(&xv, &pv);
-        let y = f(x.leaky_trace(), &ps);
-        let r = random(&mut rng, y.shape().num_elements());
-        let y_shape = *y.shape();
-        let grads = (y * dev.tensor_from_vec(r.clone(), y_shape)).sum().backward();
-        let loss = |xv: &[f32], pv: &[Vec<f32>]| -> f64 {
-            let (x, ps) = make(xv, pv);
-            values(&f(x.leaky_trace(), &ps)).iter().zip(&r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
-        };
-        let eps = 1e-3;
-        let mut worst = 0.0f64;
-        let mut compare = |analytic: Vec<f32>, which: Option<usize>| {
-            let (mut num, mut den) = (0.0, 0.0);
-            for i in 0..analytic.len() {
-                let (mut xp, mut xm, mut pp, mut pm) = (xv.clone(), xv.clone(), pv.clone(), pv.clone());
-                match which {
-                    None => {
-                        xp[i] += eps;
-                        xm[i] -= eps;
-                    }
-                    Some(k) => {
-                        pp[k][i] += eps;
-                        pm[k][i] -= eps;
-                    }
-                }
-                let fd = (loss(&xp, &pp) - loss(&xm, &pm)) / (2.0 * f64::from(eps));
-                num += (f64::from(analytic[i]) - fd).powi(2);
-                den += fd * fd;
-            }
-            worst = worst.max((num / den.max(1e-12)).sqrt());
-        };
-        compare(grads.get(&x).as_vec(), None);
-        for (k, p) in ps.iter().enumerate() {
-            compare(grads.get(p).as_vec(), Some(k));
-        }
-        worst
-    }
-
     #[test]
     fn sparse_ops_and_attention_match_finite_differences() {
         let g = tiny_graph();
         let adj = Adjacency::new(&g);
         for a in [&adj.gcn, &adj.sym, &adj.sum, &adj.mean] {
-            let err = check(&|x, _| spmm(x, a), (5, 4), &[]);
+            let err = grad_check((5, 4), &[], 1e-3, &|x, _| spmm(x, a));
             assert!(err < 1e-3, "{err}");
         }
-        let err = check(&|x, p| gat_aggregate(x, &p[0], &p[1], &adj.with_self, 2), (5, 4), &[4, 4]);
+        let err = grad_check((5, 4), &[4, 4], 1e-3, &|x, p| gat_aggregate(x, &p[0], &p[1], &adj.with_self, 2));
         assert!(err < 1e-3, "gat: {err}");
         let idx = Arc::new(vec![3u32, 0, 3]);
-        let err = check(&|x, _| select_rows(x, &idx), (5, 2), &[]);
+        let err = grad_check((5, 2), &[], 1e-3, &|x, _| select_rows(x, &idx));
         assert!(err < 1e-3, "{err}");
     }
 

@@ -645,9 +645,9 @@ pub(crate) mod tests {
 
     use super::*;
 
-    type Taped = T4<OwnedTape<f32, Cpu>>;
-    /// An op under test: taped input and parameters to taped output.
-    pub(crate) type TapedOp<'a> = dyn Fn(Taped, &[Param]) -> Taped + 'a;
+    /// An op under test: taped input and parameters to a taped output.
+    pub(crate) type TapedOp<'a, S, So> =
+        dyn Fn(Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>, &[Param]) -> Tensor<So, f32, Cpu, OwnedTape<f32, Cpu>> + 'a;
 
     pub(crate) fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
@@ -656,19 +656,13 @@ pub(crate) mod tests {
     /// Checks the gradients of `L = Σ f(x, params) · r` against central
     /// differences (computed in f64 from f32 outputs) on sampled
     /// coordinates; returns the worst relative error over x and params.
-    pub(crate) fn grad_check(
-        x_shape: (usize, usize, usize, usize),
-        param_lens: &[usize],
-        eps: f32,
-        f: &TapedOp<'_>,
-    ) -> f64 {
+    pub(crate) fn grad_check<S: Shape, So: Shape>(x_shape: S, param_lens: &[usize], eps: f32, f: &TapedOp<'_, S, So>) -> f64 {
         let dev = Cpu::default();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let x_len = x_shape.0 * x_shape.1 * x_shape.2 * x_shape.3;
-        let xv = random(&mut rng, x_len);
+        let xv = random(&mut rng, x_shape.num_elements());
         let pv: Vec<Vec<f32>> = param_lens.iter().map(|&n| random(&mut rng, n)).collect();
         let make = |xv: &[f32], pv: &[Vec<f32>]| {
-            let x: T4<NoneTape> = dev.tensor_from_vec(xv.to_vec(), x_shape);
+            let x: Tensor<S, f32, Cpu> = dev.tensor_from_vec(xv.to_vec(), x_shape);
             let ps: Vec<Param> = pv.iter().map(|v| dev.tensor_from_vec(v.clone(), (v.len(),))).collect();
             (x, ps)
         };
