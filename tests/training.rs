@@ -104,3 +104,23 @@ fn every_example_file_is_a_valid_experiment_or_training_file() {
     }
     assert!(checked >= 8, "{checked}");
 }
+
+#[test]
+fn a_graph_search_trains_gnn_cells_on_cora() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "gnn.toml",
+        "seed = 2\njournal = \"g.sqlite\"\n\n[space]\nname = \"nas-bench-graph\"\n\n[strategy]\nname = \"random-search\"\n\n\
+         [estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"graph-npz\"\npath = \"graphs/cora.npz\"\n\n\
+         [trainer]\ndim = 16\nepochs = 15\noptimizer = \"adam\"\nlr = 0.01\n\n[budget]\nevaluations = 2\n",
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 2);
+    assert!(summary["best"]["valid"].as_f64().unwrap() > 0.2, "{summary}");
+
+    // A graph space cannot train on images, nor the other way round.
+    let bad = write(dir.path(), "bad.toml", &std::fs::read_to_string(&file).unwrap().replace("name = \"graph-npz\"", "name = \"digits\""));
+    let out = common::nasforge(&["run", bad.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trains on a graph dataset"), "{}", String::from_utf8_lossy(&out.stderr));
+}

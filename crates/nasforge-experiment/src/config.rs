@@ -80,7 +80,8 @@ impl SpaceConfig {
     pub fn estimators(self) -> &'static [&'static str] {
         match self {
             SpaceConfig::Nb201 => &["nas-bench-201", "dfdx-train"],
-            SpaceConfig::NbGraph | SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
+            SpaceConfig::NbGraph => &["nas-bench-graph", "dfdx-train"],
+            SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
         }
     }
 }
@@ -411,7 +412,16 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         if top.trainer.is_none() {
             return Err(missing("trainer"));
         }
-        EstimatorConfig::Train { dataset: parse_dataset(&src, base, data_root.as_deref())?, trainer: parse_trainer(&src)? }
+        let dataset = parse_dataset(&src, base, data_root.as_deref())?;
+        if dataset.is_graph() != (space == SpaceConfig::NbGraph) {
+            let want = if space == SpaceConfig::NbGraph { "a graph dataset (graph-npz)" } else { "an image dataset" };
+            return Err(src.error_at(
+                src.find_key("dataset", "name"),
+                Some("dataset.name".into()),
+                format!("space `{}` trains on {want}", space.name()),
+            ));
+        }
+        EstimatorConfig::Train { dataset, trainer: parse_trainer(&src)? }
     } else {
         if let Some(section) = [("dataset", top.dataset.is_some()), ("trainer", top.trainer.is_some())].iter().find(|s| s.1) {
             return Err(src.error_at(

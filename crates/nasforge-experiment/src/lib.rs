@@ -155,6 +155,17 @@ fn execute(
             let table = Arc::new(NbGraphTable::load(path, space.clone())?);
             drive(&space, &mut NbGraphEstimator::new(table), config, journal, start, progress)
         }
+        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::NbGraph) => {
+            let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
+            let gnn = nasforge_trainer_dfdx::gnn::GnnTrainConfig {
+                shape: trainer.gnn,
+                epochs: trainer.budget.epochs.unwrap_or(100) as usize,
+                optimizer: trainer.image.optimizer.clone(),
+            };
+            let trainer_impl = nasforge_trainer_dfdx::gnn::NbGraphTrainer::new(graph, gnn);
+            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
+            drive(&NbGraphSpace::standard(), &mut estimator, config, journal, start, progress)
+        }
         (EstimatorConfig::Train { dataset, trainer }, _) => {
             // The split is the experiment's, the same for every candidate.
             let data = training::load_shared(dataset, derive_seed(config.seed, "data-split"))?;

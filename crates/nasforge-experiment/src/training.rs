@@ -8,6 +8,7 @@ use std::sync::Arc;
 use nasforge_core::{EvalError, SearchSpace, TrainBudget};
 use nasforge_datasets::{DataError, ImageSplits, SplitSpec};
 use nasforge_space_nb201::{Cell, Nb201Space};
+use nasforge_trainer_dfdx::gnn::GnnShape;
 use nasforge_trainer_dfdx::{ImageTrainConfig, Nb201Shape, OptimizerConfig, train_nb201};
 use serde::{Deserialize, Serialize};
 use serde::de::IgnoredAny;
@@ -15,7 +16,7 @@ use serde::de::IgnoredAny;
 use crate::config::{ConfigError, DATA_ENV, Source, choice_error, read_config, resolve};
 
 /// Datasets a `[dataset]` section can name.
-pub const DATASETS: &[&str] = &["fashion-mnist", "idx", "digits"];
+pub const DATASETS: &[&str] = &["fashion-mnist", "idx", "digits", "graph-npz"];
 /// Optimisers a `[trainer]` section can name.
 pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
 
@@ -29,6 +30,12 @@ pub enum DatasetKind {
     },
     /// smartcore's embedded 8×8 digits.
     Digits,
+    /// A node-classification graph as CSR arrays in an `.npz` (Cora,
+    /// Citeseer), split Planetoid-style.
+    GraphNpz {
+        /// The `.npz` file.
+        path: PathBuf,
+    },
 }
 
 /// The `[dataset]` section, checked.
@@ -43,9 +50,27 @@ pub struct DatasetConfig {
 }
 
 impl DatasetConfig {
+    /// Loads a graph dataset; the split's seed is the experiment's.
+    pub fn load_graph(&self, seed: u64) -> Result<nasforge_datasets::Graph, DataError> {
+        match &self.kind {
+            DatasetKind::GraphNpz { path } => {
+                nasforge_datasets::graph_npz(path, nasforge_datasets::GraphSplit { seed, ..Default::default() })
+            }
+            _ => Err(DataError { path: PathBuf::new(), reason: "not a graph dataset".into() }),
+        }
+    }
+
+    /// Whether this is a graph (node-classification) dataset.
+    pub fn is_graph(&self) -> bool {
+        matches!(self.kind, DatasetKind::GraphNpz { .. })
+    }
+
     /// Loads the splits; the split's seed is the experiment's.
     pub fn load(&self, seed: u64) -> Result<ImageSplits, DataError> {
         match &self.kind {
+            DatasetKind::GraphNpz { path } => {
+                Err(DataError { path: path.clone(), reason: "a graph, not an image dataset".into() })
+            }
             DatasetKind::Idx { dir } => nasforge_datasets::idx_images(
                 dir,
                 SplitSpec { valid_fraction: self.valid_fraction, seed, max_train: self.max_train },
@@ -67,8 +92,11 @@ impl DatasetConfig {
 /// The `[trainer]` section, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainerConfig {
-    /// Network and optimisation settings.
+    /// Network and optimisation settings (image networks; the optimiser is
+    /// shared with graph networks).
     pub image: ImageTrainConfig,
+    /// Graph-network settings (`dim`, `dropout`, `post-layers`).
+    pub gnn: GnnShape,
     /// How long each network trains.
     pub budget: TrainBudget,
 }
@@ -98,6 +126,9 @@ struct TrainerRaw {
     weight_decay: Option<f64>,
     cosine: Option<bool>,
     ece_bins: Option<usize>,
+    dim: Option<usize>,
+    dropout: Option<f32>,
+    post_layers: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +165,14 @@ pub(crate) fn parse_dataset(src: &Source<'_>, base: &Path, data_root: Option<&Pa
         "fashion-mnist" => DatasetKind::Idx { dir: dir(Some(nasforge_datasets::FASHION_MNIST_DIR))? },
         "idx" => DatasetKind::Idx { dir: dir(None)? },
         "digits" => DatasetKind::Digits,
+        "graph-npz" => {
+            let Some(p) = &raw.path else { return Err(error("path", "`graph-npz` needs the `path` of its .npz file".into())) };
+            let path = resolve(p.get_ref(), data_root.unwrap_or(base));
+            if !path.is_file() {
+                return Err(src.error_at(Some(p.span().start), Some("dataset.path".into()), format!("no such graph file: {}", path.display())));
+            }
+            DatasetKind::GraphNpz { path: std::path::absolute(&path).unwrap_or(path) }
+        }
         _ => return Err(choice_error(src, "dataset", &raw.name, DATASETS)),
     };
     let valid_fraction = raw.valid_fraction.unwrap_or(0.1);
@@ -190,7 +229,12 @@ pub(crate) fn parse_trainer(src: &Source<'_>) -> Result<TrainerConfig, ConfigErr
         let key = if raw.epochs == Some(0) { "epochs" } else if raw.steps == Some(0) { "steps" } else { "seconds" };
         return Err(error(key, "must be positive".into()));
     }
+    let dropout = raw.dropout.unwrap_or(0.5);
+    if !(0.0..1.0).contains(&dropout) {
+        return Err(error("dropout", format!("must be in [0, 1), got {dropout}")));
+    }
     Ok(TrainerConfig {
+        gnn: GnnShape { dim: positive("dim", raw.dim, 64)?, dropout, post_layers: raw.post_layers.unwrap_or(1) },
         image: ImageTrainConfig {
             shape: Nb201Shape { channels: positive("channels", raw.channels, 16)?, cells: positive("cells", raw.cells, 1)? },
             batch_size: positive("batch-size", raw.batch_size, defaults.batch_size)?,
@@ -213,6 +257,10 @@ pub(crate) fn training_tables(dataset: &DatasetConfig, trainer: &TrainerConfig) 
         }
         DatasetKind::Digits => {
             d.insert("name".into(), Value::String("digits".into()));
+        }
+        DatasetKind::GraphNpz { path } => {
+            d.insert("name".into(), Value::String("graph-npz".into()));
+            d.insert("path".into(), Value::String(path.display().to_string()));
         }
     }
     d.insert("valid-fraction".into(), Value::Float(dataset.valid_fraction));
@@ -248,6 +296,9 @@ pub(crate) fn training_tables(dataset: &DatasetConfig, trainer: &TrainerConfig) 
         }
     }
     t.insert("cosine".into(), Value::Boolean(i.cosine));
+    t.insert("dim".into(), Value::Integer(trainer.gnn.dim as i64));
+    t.insert("dropout".into(), Value::Float(f64::from(trainer.gnn.dropout)));
+    t.insert("post-layers".into(), Value::Integer(trainer.gnn.post_layers as i64));
     t.insert("ece-bins".into(), Value::Integer(i.ece_bins as i64));
     (d, t)
 }

@@ -435,8 +435,7 @@ pub struct GnnResult {
 
 /// Trains the network of `cell` on `graph`, full batch, seeded.
 pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTrainConfig, seed: u64) -> Result<GnnResult, nasforge_core::EvalError> {
-    let net = GnnNet::new(cell, config.shape, graph.feature_dim, graph.classes, nasforge_core::splitmix64(seed));
-    let mut net = net;
+    let mut net = GnnNet::new(cell, config.shape, graph.feature_dim, graph.classes, nasforge_core::splitmix64(seed));
     let dev = net.store.device().clone();
     let x: T2<NoneTape> = dev.tensor_from_vec(graph.features.clone(), (graph.nodes, graph.feature_dim));
     let train_idx = Arc::new(graph.train.clone());
@@ -474,6 +473,46 @@ pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTra
         }
     }
     Ok(best)
+}
+
+/// Trains NAS-Bench-Graph cells on one graph.
+pub struct NbGraphTrainer {
+    graph: Arc<Graph>,
+    adjacency: Arc<Adjacency>,
+    config: GnnTrainConfig,
+}
+
+impl NbGraphTrainer {
+    /// A trainer over `graph` with `config` (its `epochs` is the default
+    /// when a budget names none).
+    pub fn new(graph: Arc<Graph>, config: GnnTrainConfig) -> Self {
+        let adjacency = Arc::new(Adjacency::new(&graph));
+        Self { graph, adjacency, config }
+    }
+}
+
+impl nasforge_core::Trainer<GnnCell> for NbGraphTrainer {
+    fn name(&self) -> &str {
+        "dfdx-nbgraph"
+    }
+
+    fn train(&mut self, arch: &GnnCell, budget: &nasforge_core::TrainBudget, seed: u64) -> Result<nasforge_core::TrainReport, nasforge_core::EvalError> {
+        let mut config = self.config.clone();
+        if let Some(e) = budget.epochs {
+            config.epochs = e as usize;
+        }
+        let start = std::time::Instant::now();
+        let r = train_gnn(arch, &self.graph, &self.adjacency, &config, seed)?;
+        let metrics = nasforge_core::Metrics {
+            valid: r.valid,
+            test: Some(r.test),
+            params_m: Some(r.params as f64 / 1e6),
+            cost_s: Some(start.elapsed().as_secs_f64()),
+            extra: vec![("best_epoch".into(), r.best_epoch as f64)],
+            ..nasforge_core::Metrics::default()
+        };
+        Ok(nasforge_core::TrainReport { metrics, loss_curve: Vec::new(), steps: config.epochs as u64 })
+    }
 }
 
 #[cfg(test)]
