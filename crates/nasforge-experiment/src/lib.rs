@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_seed};
-use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord};
+use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
 use nasforge_strategies::{RandomSearch, RegularizedEvolution};
@@ -71,10 +71,6 @@ pub fn experiment_hash(config: &ExperimentConfig) -> String {
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Runs an experiment from the start, creating its record in the journal
 /// when the config names one (once the estimator's data has loaded, so a
 /// broken table leaves no empty experiment behind).
@@ -91,15 +87,9 @@ enum Start {
 
 fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<i64, JournalError> {
     journal.create_experiment(&ExperimentRecord {
-        id: 0,
         hash: experiment_hash(config),
-        seed: config.seed,
         config: config.to_toml(),
-        space: config.space.name().into(),
-        strategy: config.strategy.name().into(),
-        estimator: config.estimator.name().into(),
-        created_at: unix_now(),
-        finished_at: None,
+        ..ExperimentRecord::composed(config.space.name(), config.strategy.name(), config.estimator.name(), config.seed)
     })
 }
 
@@ -168,7 +158,7 @@ fn execute(
         }
         (EstimatorConfig::Train { dataset, trainer }, _) => {
             // The split is the experiment's, the same for every candidate.
-            let data = training::load_shared(dataset, derive_seed(config.seed, "data-split"))?;
+            let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
             let trainer_impl = nasforge_trainer_dfdx::Nb201Trainer::new(data, trainer.image.clone());
             let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
             drive(&Nb201Space, &mut estimator, config, journal, start, progress)

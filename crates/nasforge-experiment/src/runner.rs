@@ -8,10 +8,10 @@
 //! with [`RunError::Diverged`].
 
 use std::collections::VecDeque;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use nasforge_core::{EvalContext, Evaluation, Evaluator, Estimator, Metrics, Objective, SearchSpace, SearchStopped, splitmix64};
-use nasforge_journal::{Journal, JournalError, TrialRecord};
+use nasforge_journal::{Journal, JournalError, TrialRecord, unix_now};
 use serde::Serialize;
 
 use crate::Budget;
@@ -99,10 +99,6 @@ pub struct Runner<'a, S: SearchSpace> {
     best: Option<(S::Arch, f64, Metrics)>,
     progress: Option<&'a mut dyn FnMut(Progress)>,
     error: Option<RunError>,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl<'a, S: SearchSpace> Runner<'a, S> {

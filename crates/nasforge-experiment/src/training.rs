@@ -3,7 +3,6 @@
 //! estimator that lets any strategy search with real training.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use nasforge_core::{EvalError, SearchSpace, TrainBudget};
 use nasforge_datasets::{DataError, ImageSplits, SplitSpec};
@@ -423,9 +422,4 @@ pub fn train(job: &TrainJob, on_step: &mut dyn FnMut(u64, Option<u64>, f64)) -> 
         seconds: start.elapsed().as_secs_f64(),
         loss_curve: trained.report.loss_curve,
     })
-}
-
-/// Loads the data of a `dfdx-train` estimator once, for all its trials.
-pub(crate) fn load_shared(dataset: &DatasetConfig, seed: u64) -> Result<Arc<ImageSplits>, DataError> {
-    dataset.load(seed).map(Arc::new)
 }

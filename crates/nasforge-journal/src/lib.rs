@@ -66,14 +66,17 @@ pub struct ExperimentRecord {
     pub finished_at: Option<f64>,
 }
 
+/// Seconds since the Unix epoch: the journal's timestamps.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 impl ExperimentRecord {
     /// The record of an experiment composed in code rather than from a
     /// TOML file: no stored config (so it cannot be resumed by `resume`),
     /// created now.
     pub fn composed(space: &str, strategy: &str, estimator: &str, seed: u64) -> Self {
-        let created_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let created_at = unix_now();
         Self {
             id: 0,
             hash: format!("composed:{space}:{strategy}:{estimator}:{seed}"),

@@ -498,8 +498,14 @@ impl nasforge_core::Trainer<GnnCell> for NbGraphTrainer {
 
     fn train(&mut self, arch: &GnnCell, budget: &nasforge_core::TrainBudget, seed: u64) -> Result<nasforge_core::TrainReport, nasforge_core::EvalError> {
         let mut config = self.config.clone();
-        if let Some(e) = budget.epochs {
-            config.epochs = e as usize;
+        // Full batch: one step is one epoch; the smaller limit wins.
+        match (budget.epochs.map(|e| e as usize), budget.steps.map(|s| s as usize)) {
+            (Some(e), Some(s)) => config.epochs = e.min(s),
+            (Some(n), None) | (None, Some(n)) => config.epochs = n,
+            (None, None) if budget.seconds.is_some() => {
+                return Err(nasforge_core::EvalError::Other("the GNN trainer needs an epochs or steps budget, not seconds alone".into()));
+            }
+            (None, None) => {}
         }
         let start = std::time::Instant::now();
         let r = train_gnn(arch, &self.graph, &self.adjacency, &config, seed)?;
