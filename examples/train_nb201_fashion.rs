@@ -4,6 +4,12 @@
 //! cargo run --release --example train_nb201_fashion -- '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|' 1
 //! ```
 
+// Training allocates and frees activation-sized buffers every step; the
+// system allocator hands them back to the OS and pays page faults again
+// each time (2-3x slower ops), mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use nasforge::core::{SearchSpace, TrainBudget};
 use nasforge::datasets::{SplitSpec, fashion_mnist};
 use nasforge::nb201::Nb201Space;

@@ -2,6 +2,9 @@
 //! first stage: `cargo run --release -p nasforge-trainer-dfdx --example op_timing`.
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dfdx::prelude::*;
 use nasforge_trainer_dfdx::ops::*;
 

@@ -35,6 +35,17 @@ impl<'a> View<'a> {
 /// # Panics
 /// When the shapes disagree or a view reaches past its slice.
 pub(crate) fn matmul(a: View<'_>, b: View<'_>, dst: &mut [f32], dst_row_stride: usize, accumulate: bool, threads: usize) {
+    matmul_strided(a, b, dst, dst_row_stride, 1, accumulate, threads);
+}
+
+/// [`matmul`] into a destination whose element `(i, j)` lies at
+/// `dst[i * row_stride + j * col_stride]` (one tap of a convolution's
+/// weight gradient, say).
+///
+/// # Panics
+/// When the shapes disagree, a view reaches past its slice, or two
+/// destination elements would share an address.
+pub(crate) fn matmul_strided(a: View<'_>, b: View<'_>, dst: &mut [f32], row_stride: usize, col_stride: usize, accumulate: bool, threads: usize) {
     assert_eq!(a.cols, b.rows, "inner dimensions");
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
@@ -43,17 +54,26 @@ pub(crate) fn matmul(a: View<'_>, b: View<'_>, dst: &mut [f32], dst_row_stride: 
     if k == 0 {
         if !accumulate {
             for i in 0..m {
-                dst[i * dst_row_stride..i * dst_row_stride + n].fill(0.0);
+                for j in 0..n {
+                    dst[i * row_stride + j * col_stride] = 0.0;
+                }
             }
         }
         return;
     }
     assert!(a.max_index() < a.data.len() && b.max_index() < b.data.len(), "operand out of bounds");
-    assert!((m - 1) * dst_row_stride + n <= dst.len() && dst_row_stride >= n, "destination out of bounds");
+    assert!((m - 1) * row_stride + (n - 1) * col_stride < dst.len(), "destination out of bounds");
+    // Rows step over whole rows or columns over whole columns: every
+    // element has its own address, so the kernel's writes never race.
+    assert!(
+        (col_stride >= 1 && row_stride >= n * col_stride) || (row_stride >= 1 && col_stride >= m * row_stride),
+        "destination elements overlap"
+    );
     let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     // SAFETY: every index the kernel touches is inside the slices, as
-    // asserted above from the shapes and strides; `dst` is borrowed mutably
-    // and does not alias the shared operands.
+    // asserted above from the shapes and strides; destination elements
+    // are distinct; `dst` is borrowed mutably and does not alias the
+    // shared operands.
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
@@ -61,8 +81,8 @@ pub(crate) fn matmul(a: View<'_>, b: View<'_>, dst: &mut [f32], dst_row_stride: 
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            dst_row_stride as isize,
+            col_stride as isize,
+            row_stride as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -103,5 +123,21 @@ mod tests {
         for i in 0..8 {
             assert!((d[i] - (c[i] - 1.0)).abs() < 1e-5);
         }
+        // Into the transpose of a 4×2 buffer: rows 1 apart, columns 2.
+        let mut e = vec![0.0; 8];
+        matmul_strided(View::rows(&a, 2, 3), View::rows(&b, 3, 4), &mut e, 1, 2, false, 1);
+        for i in 0..2 {
+            for j in 0..4 {
+                assert!((e[j * 2 + i] - d[i * 4 + j]).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "overlap")]
+    fn refuses_a_destination_whose_elements_overlap() {
+        let a = vec![1.0; 4];
+        let mut dst = vec![0.0; 8];
+        matmul_strided(View::rows(&a, 2, 2), View::rows(&a, 2, 2), &mut dst, 1, 1, false, 1);
     }
 }

@@ -6,6 +6,13 @@
 
 mod gemm;
 
+// The unit tests train small networks; with the system allocator every
+// activation-sized buffer costs fresh page faults (binaries using this
+// crate choose their own allocator: nasforge's is mimalloc).
+#[cfg(test)]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The engine, re-exported for callers that build tensors themselves.
 pub use dfdx;
 pub mod gnn;

@@ -13,7 +13,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use crate::gemm::{View, matmul};
+use crate::gemm::{View, matmul, matmul_strided};
 
 /// A 4-d activation `(batch, channels, height, width)`.
 pub type T4<T> = Tensor<(usize, usize, usize, usize), f32, Cpu, T>;
@@ -68,9 +68,13 @@ where
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
             grads.try_alloc_for(&out_ghost)?;
-            let g_out = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+            // The output's gradient is complete once its op runs: borrow
+            // it by moving it out (dfdx lends one gradient at a time) and
+            // put it back afterwards, instead of copying it.
+            let g_out = std::mem::take::<Vec<f32>>(grads.get_or_alloc_mut(&out_ghost)?);
             let g_x = grads.get_or_alloc_mut(&x_ghost)?;
             let g_params = backward(&g_out, &mut g_x[..]);
+            **grads.get_or_alloc_mut(&out_ghost)? = g_out;
             for (p, g) in params.iter().zip(g_params) {
                 let gp = grads.get_or_alloc_mut(p)?;
                 gp.iter_mut().zip(g).for_each(|(a, b)| *a += b);
@@ -107,11 +111,12 @@ pub fn sum_all<S: Shape, T: Tape<f32, Cpu> + Merge<T>>(inputs: Vec<Tensor<S, f32
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
             grads.try_alloc_for(&out_ghost)?;
-            let g = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+            let g = std::mem::take::<Vec<f32>>(grads.get_or_alloc_mut(&out_ghost)?);
             for ghost in &ghosts {
                 let gx = grads.get_or_alloc_mut(ghost)?;
                 gx.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
             }
+            **grads.get_or_alloc_mut(&out_ghost)? = g;
             Ok(())
         });
     }
@@ -165,15 +170,22 @@ impl Conv {
     }
 }
 
+/// The outputs `lo..hi` of a 1-d sliding window whose input
+/// `o·stride + off` lies inside `0..n` (of `out` outputs).
+fn valid_range(off: isize, stride: usize, n: usize, out: usize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if off >= 0 { 0 } else { ((-off + s - 1) / s) as usize };
+    let last = n as isize - 1 - off; // largest o·stride that stays inside
+    let hi = if last < 0 { 0 } else { ((last / s) as usize + 1).min(out) };
+    (lo.min(hi), hi)
+}
+
 /// For kernel column `kx`: the output columns `lo..hi` whose input column
 /// `ox * stride + off` lies inside the image, and that offset.
 fn valid_cols(c: &Conv, kx: usize, w: usize, wo: usize) -> (usize, usize, isize) {
     let off = (kx * c.dilation) as isize - c.padding as isize;
-    let s = c.stride as isize;
-    let lo = if off >= 0 { 0 } else { ((-off + s - 1) / s) as usize };
-    let last = w as isize - 1 - off; // largest ox * s that stays inside
-    let hi = if last < 0 { 0 } else { ((last / s) as usize + 1).min(wo) };
-    (lo.min(hi), hi, off)
+    let (lo, hi) = valid_range(off, c.stride, w, wo);
+    (lo, hi, off)
 }
 
 /// Copies one group's receptive fields of one image into `col`
@@ -241,6 +253,121 @@ fn col2im_add(col: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, gx: &mut 
     }
 }
 
+/// A stride-1 convolution of one image as one gemm per kernel tap.
+///
+/// The input is zero-padded into `hp × wp` planes. Output position
+/// `q = y·wp + x` of an *extended* output row (width `wp`, of which the
+/// first `wo` columns are real) reads padded input `q + offset(tap)` in
+/// every channel, so each tap is the product of the tap's weights with a
+/// plain strided view of the padded input: no im2col copy, whose nine-fold
+/// blow-up of the activation cost more than the products themselves. The
+/// extended columns read across a row's end; they are dropped from outputs
+/// and zeroed in output gradients.
+#[derive(Clone, Copy, Debug)]
+struct Shifted {
+    cin: usize,
+    cout: usize,
+    kernel: usize,
+    dilation: usize,
+    pad: usize,
+    h: usize,
+    w: usize,
+    hp: usize,
+    wp: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Shifted {
+    fn new(cin: usize, cout: usize, kernel: usize, dilation: usize, pad: usize, h: usize, w: usize) -> Self {
+        let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+        let span = dilation * (kernel - 1);
+        Self { cin, cout, kernel, dilation, pad, h, w, hp, wp, ho: hp - span, wo: wp - span }
+    }
+
+    fn taps(&self) -> usize {
+        self.kernel * self.kernel
+    }
+
+    fn offset(&self, tap: usize) -> usize {
+        ((tap / self.kernel) * self.wp + tap % self.kernel) * self.dilation
+    }
+
+    /// The padded planes plus the overhang the last tap's extended
+    /// columns read.
+    fn padded_len(&self) -> usize {
+        self.cin * self.hp * self.wp + self.dilation * (self.kernel - 1)
+    }
+
+    /// [`Shifted::padded_len`] for the position-major copy.
+    fn transposed_len(&self) -> usize {
+        (self.hp * self.wp + self.dilation * (self.kernel - 1)) * self.cin
+    }
+
+    /// The extended output: `cout × ho·wp`.
+    fn extended_len(&self) -> usize {
+        self.cout * self.ho * self.wp
+    }
+
+    /// `xp ← x (cin × h × w)` zero-padded, through a ReLU when `relu`.
+    /// Only the interior is written: `xp` must start zeroed, and then
+    /// serves image after image without clearing.
+    fn pad(&self, x: &[f32], relu: bool, xp: &mut [f32]) {
+        for (plane, src) in x.chunks_exact(self.w).enumerate() {
+            let (ci, y) = (plane / self.h, plane % self.h);
+            let at = (ci * self.hp + y + self.pad) * self.wp + self.pad;
+            let dst = &mut xp[at..at + self.w];
+            if relu {
+                dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v.max(0.0));
+            } else {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+
+    /// As [`Shifted::pad`] (`xt` starts zeroed too), position-major:
+    /// `xt[p·cin + ci]`.
+    fn pad_transposed(&self, x: &[f32], relu: bool, xt: &mut [f32]) {
+        let cin = self.cin;
+        for (plane, src) in x.chunks_exact(self.w).enumerate() {
+            let (ci, y) = (plane / self.h, plane % self.h);
+            let row = (y + self.pad) * self.wp + self.pad;
+            for (x, &v) in src.iter().enumerate() {
+                xt[(row + x) * cin + ci] = if relu { v.max(0.0) } else { v };
+            }
+        }
+    }
+
+    /// `ext (cout × ho·wp) = Σ_tap weight(tap) (cout × cin) × shifted xp`.
+    fn forward<'w>(&self, xp: &[f32], weight: impl Fn(usize) -> View<'w>, ext: &mut [f32]) {
+        let n = self.ho * self.wp;
+        for tap in 0..self.taps() {
+            let rhs = View { data: &xp[self.offset(tap)..], rows: self.cin, cols: n, row_stride: self.hp * self.wp, col_stride: 1 };
+            matmul(weight(tap), rhs, ext, n, tap > 0, 1);
+        }
+    }
+
+    /// `gw[co, ci, tap] += Σ_q dy_ext[co, q] · xt[(q + offset(tap))·cin + ci]`,
+    /// with `gw` laid out `(cout, cin, k, k)`.
+    fn weight_grad(&self, dy_ext: &[f32], xt: &[f32], gw: &mut [f32]) {
+        let (n, taps) = (self.ho * self.wp, self.taps());
+        let lhs = View::rows(dy_ext, self.cout, n);
+        for tap in 0..taps {
+            let rhs = View { data: &xt[self.offset(tap) * self.cin..], rows: n, cols: self.cin, row_stride: self.cin, col_stride: 1 };
+            matmul_strided(lhs, rhs, &mut gw[tap..], self.cin * taps, taps, true, 1);
+        }
+    }
+
+    /// `dy (cout × ho × wo)` into the extended layout, zero in the extra
+    /// columns (they must not reach the weight gradient).
+    fn extend(&self, dy: &[f32], ext: &mut [f32]) {
+        for (dst, src) in ext.chunks_exact_mut(self.wp).zip(dy.chunks_exact(self.wo)) {
+            dst[..self.wo].copy_from_slice(src);
+            dst[self.wo..].fill(0.0);
+        }
+    }
+}
+
 /// 2-d convolution without bias: `x (B, Cin, H, W)`, weight
 /// `(Cout, Cin/groups, K, K)` flattened.
 pub fn conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T> {
@@ -255,9 +382,90 @@ pub fn relu_conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T
 }
 
 fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool) -> T4<T> {
-    let (b, cin, h, w) = *x.shape();
+    let (_, cin, _, _) = *x.shape();
     c.check(cin);
     assert_eq!(weight.shape().0, c.weight_len(), "conv weight length");
+    // Stride-1 ungrouped convolutions (every cell conv) run as shifted
+    // gemms, forward and backward; the input gradient is then itself a
+    // stride-1 convolution, with padding `dilation·(k-1) - padding`.
+    if c.stride == 1 && c.groups == 1 && !c.pointwise() && c.padding <= c.dilation * (c.kernel - 1) {
+        conv2d_shifted(x, weight, c, relu)
+    } else {
+        conv2d_im2col(x, weight, c, relu)
+    }
+}
+
+/// `g_x += src`, where `x ≤ 0` zeroes the term when the op has a fused ReLU
+/// (written as a select, so that it vectorises).
+fn add_masked(g_x: &mut [f32], src: &[f32], x: &[f32], relu: bool) {
+    if relu {
+        g_x.iter_mut().zip(src).zip(x).for_each(|((d, &g), &v)| *d += if v > 0.0 { g } else { 0.0 });
+    } else {
+        g_x.iter_mut().zip(src).for_each(|(d, &g)| *d += g);
+    }
+}
+
+fn conv2d_shifted<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool) -> T4<T> {
+    let (b, cin, h, w) = *x.shape();
+    let (k, taps) = (c.kernel, c.kernel * c.kernel);
+    let fwd = Shifted::new(cin, c.out_ch, k, c.dilation, c.padding, h, w);
+    let (ho, wo) = (fwd.ho, fwd.wo);
+    // The input gradient: dy padded, convolved with the flipped,
+    // transposed kernel.
+    let bwd = Shifted::new(c.out_ch, cin, k, c.dilation, c.dilation * (k - 1) - c.padding, ho, wo);
+    debug_assert_eq!((bwd.ho, bwd.wo), (h, w));
+    let xd = values(&x);
+    let wd = values(weight);
+    let (in_len, out_len) = (cin * h * w, c.out_ch * ho * wo);
+    let mut out = vec![0.0f32; b * out_len];
+    out.par_chunks_mut(out_len).zip(xd.par_chunks(in_len)).for_each_init(
+        || (vec![0.0f32; fwd.padded_len()], vec![0.0f32; fwd.extended_len()]),
+        |(xp, ext), (o, xb)| {
+            fwd.pad(xb, relu, xp);
+            // Tap (ky, kx) of W as a `cout × cin` matrix.
+            fwd.forward(xp, |tap| View { data: &wd[tap..], rows: c.out_ch, cols: cin, row_stride: cin * taps, col_stride: taps }, ext);
+            for (dst, src) in o.chunks_exact_mut(wo).zip(ext.chunks_exact(fwd.wp)) {
+                dst.copy_from_slice(&src[..wo]);
+            }
+        },
+    );
+    let params = vec![weight.clone()];
+    finish_op(x, (b, c.out_ch, ho, wo), out, params, move |g_out, g_x| {
+        let wlen = c.weight_len();
+        let scratch = || {
+            let ext = vec![0.0f32; bwd.extended_len().max(fwd.extended_len())];
+            (vec![0.0f32; wlen], vec![0.0f32; bwd.padded_len()], ext, vec![0.0f32; fwd.transposed_len()])
+        };
+        let gw = g_x
+            .par_chunks_mut(in_len)
+            .zip(g_out.par_chunks(out_len))
+            .zip(xd.par_chunks(in_len))
+            .fold(scratch, |(mut gw, mut dyp, mut ext, mut xt), ((gxb, dy), xb)| {
+                // Input gradient; tap t of the flipped kernel is tap
+                // k²-1-t of W, read as `cin × cout`.
+                bwd.pad(dy, false, &mut dyp);
+                let wt = |tap: usize| View { data: &wd[taps - 1 - tap..], rows: cin, cols: c.out_ch, row_stride: taps, col_stride: cin * taps };
+                bwd.forward(&dyp, wt, &mut ext[..bwd.extended_len()]);
+                for ((gx, src), xr) in gxb.chunks_exact_mut(w).zip(ext.chunks_exact(bwd.wp)).zip(xb.chunks_exact(w)) {
+                    add_masked(gx, &src[..w], xr, relu);
+                }
+                // Weight gradient.
+                fwd.extend(dy, &mut ext[..fwd.extended_len()]);
+                fwd.pad_transposed(xb, relu, &mut xt);
+                fwd.weight_grad(&ext[..fwd.extended_len()], &xt, &mut gw);
+                (gw, dyp, ext, xt)
+            })
+            .map(|(gw, ..)| gw)
+            .reduce(|| vec![0.0; wlen], |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            });
+        vec![gw]
+    })
+}
+
+fn conv2d_im2col<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool) -> T4<T> {
+    let (b, cin, h, w) = *x.shape();
     let (ho, wo) = c.out_size(h, w);
     let (hw_o, cin_g, cout_g) = (ho * wo, cin / c.groups, c.out_ch / c.groups);
     let ck = cin_g * c.kernel * c.kernel;
@@ -286,30 +494,8 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
     finish_op(x, (b, c.out_ch, ho, wo), out, params, move |g_out, g_x| {
         // Input gradient: Wᵀ × dOut per image and group, folded back.
         let tmp_len = if relu { cin_g * h * w } else { 0 };
-        // For stride 1 (no dilation) the input gradient is a convolution of
-        // the output gradient with the flipped, transposed weights.
-        let flipped = (c.stride == 1 && c.dilation == 1 && !c.pointwise() && c.padding < c.kernel).then(|| {
-            let k = c.kernel;
-            let ct = Conv { in_ch: c.out_ch, out_ch: cin, kernel: k, stride: 1, padding: k - 1 - c.padding, dilation: 1, groups: c.groups };
-            let mut wf = vec![0.0f32; wd.len()];
-            for g in 0..c.groups {
-                for ci in 0..cin_g {
-                    for co in 0..cout_g {
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let src = (((g * cout_g + co) * cin_g + ci) * k + ky) * k + kx;
-                                let dst = (((g * cin_g + ci) * cout_g + co) * k + (k - 1 - ky)) * k + (k - 1 - kx);
-                                wf[dst] = wd[src];
-                            }
-                        }
-                    }
-                }
-            }
-            (ct, wf)
-        });
-        let dcol_len = if flipped.is_some() { cout_g * c.kernel * c.kernel * h * w } else { col_len };
         g_x.par_chunks_mut(cin * h * w).enumerate().for_each_init(
-            || (vec![0.0f32; dcol_len], vec![0.0f32; tmp_len]),
+            || (vec![0.0f32; col_len], vec![0.0f32; tmp_len]),
             |(dcol, tmp), (bi, gxb)| {
                 for g in 0..c.groups {
                     let go = View::rows(&g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..], cout_g, hw_o);
@@ -325,26 +511,13 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
                     };
                     if c.pointwise() {
                         matmul(wt, go, target, hw_o, true, 1);
-                    } else if let Some((ct, wf)) = &flipped {
-                        // dX = conv(dY, flipped Wᵀ): im2col of dY, then a
-                        // gemm as wide as the forward one.
-                        let gy = &g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..][..cout_g * hw_o];
-                        im2col(gy, ct, cout_g, ho, wo, dcol);
-                        let kk = cout_g * c.kernel * c.kernel;
-                        let lhs = View::rows(&wf[g * cin_g * kk..(g + 1) * cin_g * kk], cin_g, kk);
-                        matmul(lhs, View::rows(dcol, kk, h * w), target, h * w, true, 1);
                     } else {
                         matmul(wt, go, dcol, hw_o, false, 1);
                         col2im_add(dcol, &c, cin_g, h, w, target);
                     }
                     if relu {
                         let xg = &xd[bi * cin * h * w + g * cin_g * h * w..bi * cin * h * w + (g + 1) * cin_g * h * w];
-                        let gxg = &mut gxb[g * cin_g * h * w..(g + 1) * cin_g * h * w];
-                        for ((d, &t), &v) in gxg.iter_mut().zip(tmp.iter()).zip(xg) {
-                            if v > 0.0 {
-                                *d += t;
-                            }
-                        }
+                        add_masked(&mut gxb[g * cin_g * h * w..(g + 1) * cin_g * h * w], tmp, xg, true);
                     }
                 }
             },
@@ -406,66 +579,62 @@ impl Pool {
     }
 }
 
-/// For each output position along one axis: the clipped input window.
-fn windows(n: usize, out: usize, p: Pool) -> Vec<std::ops::Range<usize>> {
-    (0..out)
-        .map(|o| {
-            let start = (o * p.stride) as isize - p.padding as isize;
-            let lo = start.max(0) as usize;
-            let hi = ((start + p.kernel as isize).min(n as isize)).max(0) as usize;
-            lo.min(hi)..hi
-        })
-        .collect()
+/// The runs of a 1-d window sum over `n` inputs into `out` outputs: for
+/// every tap `t`, `f(inputs, outputs)` with output `o` reading input
+/// `o·stride + t − padding`, both ranges scaled by `rows` (elements that
+/// move together: one image row when summing along columns). At stride 1
+/// each tap is one contiguous run.
+fn window_runs(p: Pool, n: usize, out: usize, rows: usize, mut f: impl FnMut(std::ops::Range<usize>, std::ops::Range<usize>)) {
+    for t in 0..p.kernel {
+        let off = t as isize - p.padding as isize;
+        let (lo, hi) = valid_range(off, p.stride, n, out);
+        let input = |o: usize| ((o * p.stride) as isize + off) as usize;
+        if p.stride == 1 && lo < hi {
+            f(input(lo) * rows..(input(lo) + hi - lo) * rows, lo * rows..hi * rows);
+        } else {
+            for o in lo..hi {
+                f(input(o) * rows..(input(o) + 1) * rows, o * rows..(o + 1) * rows);
+            }
+        }
+    }
+}
+
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
 }
 
 /// Average pooling that divides by the number of in-image inputs
 /// (PyTorch's `count_include_pad=False`, as NAS-Bench-201 uses). The window
-/// sum is separable: rows first, then columns.
+/// sum is separable: along rows, then along columns, each a few shifted
+/// slice additions.
 pub fn avg_pool2d<T: Tape<f32, Cpu>>(x: T4<T>, p: Pool) -> T4<T> {
     let (b, c, h, w) = *x.shape();
     let (ho, wo) = p.out_size(h, w);
-    let (wy, wx) = (windows(h, ho, p), windows(w, wo, p));
+    let count = |n: usize, o: usize| (0..p.kernel).filter(|&t| (o * p.stride + t).checked_sub(p.padding).is_some_and(|i| i < n)).count();
+    let inv: Vec<f32> = (0..ho * wo).map(|i| 1.0 / (count(h, i / wo) * count(w, i % wo)).max(1) as f32).collect();
     let xd = values(&x);
     let mut out = vec![0.0f32; b * c * ho * wo];
     out.par_chunks_mut(ho * wo).zip(xd.par_chunks(h * w)).for_each_init(
         || vec![0.0f32; h * wo],
-        |rows, (o, xp)| {
-            for y in 0..h {
-                let src = &xp[y * w..(y + 1) * w];
-                for (ox, r) in wx.iter().enumerate() {
-                    rows[y * wo + ox] = src[r.clone()].iter().sum();
-                }
+        |rows, (o, src)| {
+            rows.fill(0.0);
+            for (s, r) in src.chunks_exact(w).zip(rows.chunks_exact_mut(wo)) {
+                window_runs(p, w, wo, 1, |si, ri| add_into(&mut r[ri], &s[si]));
             }
-            for (oy, ry) in wy.iter().enumerate() {
-                let dst = &mut o[oy * wo..(oy + 1) * wo];
-                for y in ry.clone() {
-                    dst.iter_mut().zip(&rows[y * wo..(y + 1) * wo]).for_each(|(d, s)| *d += s);
-                }
-                for (ox, d) in dst.iter_mut().enumerate() {
-                    *d /= (ry.len() * wx[ox].len()).max(1) as f32;
-                }
-            }
+            window_runs(p, h, ho, wo, |ri, oi| add_into(&mut o[oi], &rows[ri]));
+            o.iter_mut().zip(&inv).for_each(|(o, i)| *o *= i);
         },
     );
     finish_op(x, (b, c, ho, wo), out, Vec::new(), move |g_out, g_x| {
         g_x.par_chunks_mut(h * w).zip(g_out.par_chunks(ho * wo)).for_each_init(
-            || vec![0.0f32; h * wo],
-            |rows, (gx, go)| {
-                // Adjoint of the column pass, then of the row pass.
+            || (vec![0.0f32; ho * wo], vec![0.0f32; h * wo]),
+            |(go, rows), (gx, g)| {
+                // The adjoints, in reverse order.
+                go.iter_mut().zip(g).zip(&inv).for_each(|((d, g), i)| *d = g * i);
                 rows.fill(0.0);
-                for (oy, ry) in wy.iter().enumerate() {
-                    for y in ry.clone() {
-                        for ox in 0..wo {
-                            rows[y * wo + ox] += go[oy * wo + ox] / (ry.len() * wx[ox].len()).max(1) as f32;
-                        }
-                    }
-                }
-                for y in 0..h {
-                    let dst = &mut gx[y * w..(y + 1) * w];
-                    for (ox, r) in wx.iter().enumerate() {
-                        let g = rows[y * wo + ox];
-                        dst[r.clone()].iter_mut().for_each(|d| *d += g);
-                    }
+                window_runs(p, h, ho, wo, |ri, oi| add_into(&mut rows[ri], &go[oi]));
+                for (s, r) in gx.chunks_exact_mut(w).zip(rows.chunks_exact(wo)) {
+                    window_runs(p, w, wo, 1, |si, ri| add_into(&mut s[si], &r[ri]));
                 }
             },
         );
@@ -717,6 +886,8 @@ pub(crate) mod tests {
             Conv { in_ch: 4, out_ch: 6, kernel: 5, stride: 2, padding: 2, dilation: 1, groups: 2 },
             Conv { in_ch: 4, out_ch: 6, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 2 },
             Conv { in_ch: 3, out_ch: 2, kernel: 3, stride: 1, padding: 0, dilation: 1, groups: 1 },
+            Conv { in_ch: 3, out_ch: 4, kernel: 3, stride: 1, padding: 2, dilation: 2, groups: 1 },
+            Conv { in_ch: 2, out_ch: 3, kernel: 5, stride: 1, padding: 2, dilation: 1, groups: 1 },
         ] {
             let err = grad_check((2, c.in_ch, 7, 6), &[c.weight_len()], 1e-2, &|x, p| conv2d(x, &p[0], c));
             assert!(err < 1e-3, "{c:?}: relative error {err}");
@@ -741,34 +912,42 @@ pub(crate) mod tests {
     fn conv_matches_a_direct_convolution() {
         let dev = Cpu::default();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let c = Conv { in_ch: 4, out_ch: 6, kernel: 3, stride: 2, padding: 1, dilation: 2, groups: 2 };
-        let (b, h, w) = (2, 9, 8);
-        let xv = random(&mut rng, b * 4 * h * w);
-        let wv = random(&mut rng, c.weight_len());
-        let x: T4<NoneTape> = dev.tensor_from_vec(xv.clone(), (b, 4, h, w));
-        let wt: Param = dev.tensor_from_vec(wv.clone(), (wv.len(),));
-        let y = conv2d(x, &wt, c).as_vec();
-        let (ho, wo) = c.out_size(h, w);
-        for bi in 0..b {
-            for co in 0..6 {
-                let g = co / 3;
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let mut s = 0.0f32;
-                        for ci in 0..2 {
-                            for ky in 0..3 {
-                                for kx in 0..3 {
-                                    let iy = (oy * 2 + ky * 2) as isize - 1;
-                                    let ix = (ox * 2 + kx * 2) as isize - 1;
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                        let xi = ((bi * 4 + g * 2 + ci) * h + iy as usize) * w + ix as usize;
-                                        s += xv[xi] * wv[((co * 2 + ci) * 3 + ky) * 3 + kx];
+        for c in [
+            Conv { in_ch: 4, out_ch: 6, kernel: 3, stride: 2, padding: 1, dilation: 2, groups: 2 },
+            Conv { in_ch: 4, out_ch: 6, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 1 },
+            Conv { in_ch: 3, out_ch: 5, kernel: 5, stride: 1, padding: 4, dilation: 2, groups: 1 },
+            Conv { in_ch: 3, out_ch: 2, kernel: 3, stride: 1, padding: 0, dilation: 1, groups: 1 },
+        ] {
+            let (b, h, w) = (2, 9, 8);
+            let (cin_g, cout_g) = (c.in_ch / c.groups, c.out_ch / c.groups);
+            let xv = random(&mut rng, b * c.in_ch * h * w);
+            let wv = random(&mut rng, c.weight_len());
+            let x: T4<NoneTape> = dev.tensor_from_vec(xv.clone(), (b, c.in_ch, h, w));
+            let wt: Param = dev.tensor_from_vec(wv.clone(), (wv.len(),));
+            let y = conv2d(x, &wt, c).as_vec();
+            let (ho, wo) = c.out_size(h, w);
+            let k = c.kernel;
+            for bi in 0..b {
+                for co in 0..c.out_ch {
+                    let g = co / cout_g;
+                    for oy in 0..ho {
+                        for ox in 0..wo {
+                            let mut s = 0.0f32;
+                            for ci in 0..cin_g {
+                                for ky in 0..k {
+                                    for kx in 0..k {
+                                        let iy = (oy * c.stride + ky * c.dilation) as isize - c.padding as isize;
+                                        let ix = (ox * c.stride + kx * c.dilation) as isize - c.padding as isize;
+                                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                            let xi = ((bi * c.in_ch + g * cin_g + ci) * h + iy as usize) * w + ix as usize;
+                                            s += xv[xi] * wv[((co * cin_g + ci) * k + ky) * k + kx];
+                                        }
                                     }
                                 }
                             }
+                            let got = y[((bi * c.out_ch + co) * ho + oy) * wo + ox];
+                            assert!((got - s).abs() < 1e-4, "{c:?}: {got} vs {s}");
                         }
-                        let got = y[((bi * 6 + co) * ho + oy) * wo + ox];
-                        assert!((got - s).abs() < 1e-4, "{got} vs {s}");
                     }
                 }
             }
@@ -777,7 +956,7 @@ pub(crate) mod tests {
 
     #[test]
     fn pooling_gradients_match_finite_differences() {
-        for p in [Pool { kernel: 3, stride: 1, padding: 1 }, Pool { kernel: 2, stride: 2, padding: 0 }] {
+        for p in [Pool { kernel: 3, stride: 1, padding: 1 }, Pool { kernel: 2, stride: 2, padding: 0 }, Pool { kernel: 3, stride: 2, padding: 1 }] {
             let err = grad_check((2, 3, 6, 5), &[], 1e-2, &|x, _| avg_pool2d(x, p));
             assert!(err < 1e-3, "avg {p:?}: {err}");
             let err = grad_check((2, 3, 6, 5), &[], 1e-3, &|x, _| max_pool2d(x, p));
@@ -800,6 +979,26 @@ pub(crate) mod tests {
             sum_all(vec![x.with_empty_tape(), y, x])
         });
         assert!(err < 1e-3, "{err}");
+    }
+
+    #[test]
+    fn average_pooling_matches_a_direct_average() {
+        let dev = Cpu::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (h, w) = (7, 6);
+        let xv = random(&mut rng, 2 * h * w);
+        for p in [Pool { kernel: 3, stride: 1, padding: 1 }, Pool { kernel: 2, stride: 2, padding: 0 }, Pool { kernel: 3, stride: 2, padding: 1 }, Pool { kernel: 5, stride: 1, padding: 2 }] {
+            let x: T4<NoneTape> = dev.tensor_from_vec(xv.clone(), (2, 1, h, w));
+            let y = avg_pool2d(x, p).as_vec();
+            let (ho, wo) = p.out_size(h, w);
+            for (i, got) in y.iter().enumerate() {
+                let (plane, oy, ox) = (i / (ho * wo), i / wo % ho, i % wo);
+                let (ys, xs) = p.window(oy, ox, h, w);
+                let n = (ys.len() * xs.len()) as f32;
+                let want: f32 = ys.flat_map(|y| xs.clone().map(move |x| (y, x))).map(|(y, x)| xv[(plane * h + y) * w + x]).sum::<f32>() / n;
+                assert!((got - want).abs() < 1e-5, "{p:?} at {i}: {got} vs {want}");
+            }
+        }
     }
 
     #[test]
