@@ -4,11 +4,10 @@
 //! cargo run --release --example train_nb201_fashion -- '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|' 1
 //! ```
 
-// Training allocates and frees activation-sized buffers every step; the
-// system allocator hands them back to the OS and pays page faults again
-// each time (2-3x slower ops), mimalloc keeps them.
+// Training allocates and frees activation-sized buffers every step: see
+// the allocator module for why this one.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: nasforge::trainer_dfdx::allocator::Allocator = nasforge::trainer_dfdx::allocator::Allocator;
 
 use nasforge::core::{SearchSpace, TrainBudget};
 use nasforge::datasets::{SplitSpec, fashion_mnist};
@@ -16,6 +15,7 @@ use nasforge::nb201::Nb201Space;
 use nasforge::trainer_dfdx::{ImageTrainConfig, train_nb201};
 
 fn main() -> anyhow::Result<()> {
+    nasforge::trainer_dfdx::allocator::keep_freed_pages();
     let mut args = std::env::args().skip(1);
     let arch = args.next().unwrap_or_else(|| "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|".into());
     let epochs: u32 = args.next().map_or(Ok(1), |e| e.parse())?;

@@ -1,10 +1,9 @@
 //! The `nasforge` command line.
 
-// Training allocates and frees activation-sized buffers every step; the
-// system allocator hands them back to the OS and pays page faults again
-// each time (2-3x slower ops), mimalloc keeps them.
+// Training allocates and frees activation-sized buffers every step: see
+// the allocator module for why this one.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -85,6 +84,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    nasforge_trainer_dfdx::allocator::keep_freed_pages();
     match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,10 +5,10 @@
 //! - `nb201-order CSV`: regenerates the NAS-Bench-201 official index order
 //!   shipped with the space crate, from a NAS-Bench-201 CSV.
 
-// Large activation buffers are allocated and freed every step; mimalloc
-// keeps their pages instead of returning them to the OS.
+// Training allocates and frees activation-sized buffers every step: see
+// the allocator module for why this one.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -98,6 +98,7 @@ enum Bench {
 }
 
 fn main() -> Result<()> {
+    nasforge_trainer_dfdx::allocator::keep_freed_pages();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     std::env::set_current_dir(&root).context("entering the repository root")?;
     match Cli::parse().command {

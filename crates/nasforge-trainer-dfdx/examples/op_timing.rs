@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
 
 use dfdx::prelude::*;
 use nasforge_trainer_dfdx::ops::*;
@@ -18,6 +18,7 @@ fn time(name: &str, f: &mut dyn FnMut()) {
 }
 
 fn main() {
+    nasforge_trainer_dfdx::allocator::keep_freed_pages();
     let dev = Cpu::default();
     let shape = (64, 16, 32, 32);
     let x: T4<NoneTape> = dev.sample_normal_like(&shape);

@@ -6,15 +6,15 @@
 
 mod gemm;
 
-// The unit tests train small networks; with the system allocator every
-// activation-sized buffer costs fresh page faults (binaries using this
-// crate choose their own allocator: nasforge's is mimalloc).
+// The unit tests train small networks: they too want the allocator that
+// training wants.
 #[cfg(test)]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: allocator::Allocator = allocator::Allocator;
 
 /// The engine, re-exported for callers that build tensors themselves.
 pub use dfdx;
+pub mod allocator;
 pub mod gnn;
 pub mod nb201;
 pub mod ops;
