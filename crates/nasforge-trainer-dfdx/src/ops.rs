@@ -405,6 +405,44 @@ fn add_masked(g_x: &mut [f32], src: &[f32], x: &[f32], relu: bool) {
     }
 }
 
+/// Weight gradients are summed over this many fixed runs of images.
+const WEIGHT_GRAD_RUNS: usize = 8;
+
+/// A convolution's backward pass over the batch: `per_image(image, its
+/// input gradient, scratch, weight gradient)` for every image, in
+/// parallel; returns the weight gradient.
+///
+/// Each run of consecutive images accumulates its own partial weight
+/// gradient, and the partials are added in order: the runs depend on the
+/// batch alone, not on rayon's scheduling, so gradients (and loss curves)
+/// are bit-identical from run to run and for any number of threads.
+fn conv_backward<S>(
+    g_x: &mut [f32],
+    image_len: usize,
+    weight_len: usize,
+    scratch: impl Fn() -> S + Sync + Send,
+    per_image: impl Fn(usize, &mut [f32], &mut S, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let images = g_x.len() / image_len;
+    let per_run = images.div_ceil(WEIGHT_GRAD_RUNS).max(1);
+    let partials: Vec<Vec<f32>> = g_x
+        .par_chunks_mut(image_len * per_run)
+        .enumerate()
+        .map(|(run, gx)| {
+            let (mut s, mut gw) = (scratch(), vec![0.0f32; weight_len]);
+            for (i, gxb) in gx.chunks_exact_mut(image_len).enumerate() {
+                per_image(run * per_run + i, gxb, &mut s, &mut gw);
+            }
+            gw
+        })
+        .collect();
+    let mut total = vec![0.0f32; weight_len];
+    for p in &partials {
+        add_into(&mut total, p);
+    }
+    total
+}
+
 fn conv2d_shifted<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool) -> T4<T> {
     let (b, cin, h, w) = *x.shape();
     let (k, taps) = (c.kernel, c.kernel * c.kernel);
@@ -431,35 +469,22 @@ fn conv2d_shifted<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bo
     );
     let params = vec![weight.clone()];
     finish_op(x, (b, c.out_ch, ho, wo), out, params, move |g_out, g_x| {
-        let wlen = c.weight_len();
-        let scratch = || {
-            let ext = vec![0.0f32; bwd.extended_len().max(fwd.extended_len())];
-            (vec![0.0f32; wlen], vec![0.0f32; bwd.padded_len()], ext, vec![0.0f32; fwd.transposed_len()])
-        };
-        let gw = g_x
-            .par_chunks_mut(in_len)
-            .zip(g_out.par_chunks(out_len))
-            .zip(xd.par_chunks(in_len))
-            .fold(scratch, |(mut gw, mut dyp, mut ext, mut xt), ((gxb, dy), xb)| {
-                // Input gradient; tap t of the flipped kernel is tap
-                // k²-1-t of W, read as `cin × cout`.
-                bwd.pad(dy, false, &mut dyp);
-                let wt = |tap: usize| View { data: &wd[taps - 1 - tap..], rows: cin, cols: c.out_ch, row_stride: taps, col_stride: cin * taps };
-                bwd.forward(&dyp, wt, &mut ext[..bwd.extended_len()]);
-                for ((gx, src), xr) in gxb.chunks_exact_mut(w).zip(ext.chunks_exact(bwd.wp)).zip(xb.chunks_exact(w)) {
-                    add_masked(gx, &src[..w], xr, relu);
-                }
-                // Weight gradient.
-                fwd.extend(dy, &mut ext[..fwd.extended_len()]);
-                fwd.pad_transposed(xb, relu, &mut xt);
-                fwd.weight_grad(&ext[..fwd.extended_len()], &xt, &mut gw);
-                (gw, dyp, ext, xt)
-            })
-            .map(|(gw, ..)| gw)
-            .reduce(|| vec![0.0; wlen], |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            });
+        let scratch = || (vec![0.0f32; bwd.padded_len()], vec![0.0f32; bwd.extended_len().max(fwd.extended_len())], vec![0.0f32; fwd.transposed_len()]);
+        let gw = conv_backward(g_x, in_len, c.weight_len(), scratch, |bi, gxb, (dyp, ext, xt), gw| {
+            let (dy, xb) = (&g_out[bi * out_len..(bi + 1) * out_len], &xd[bi * in_len..(bi + 1) * in_len]);
+            // Input gradient; tap t of the flipped kernel is tap k²-1-t of
+            // W, read as `cin × cout`.
+            bwd.pad(dy, false, dyp);
+            let wt = |tap: usize| View { data: &wd[taps - 1 - tap..], rows: cin, cols: c.out_ch, row_stride: taps, col_stride: cin * taps };
+            bwd.forward(dyp, wt, &mut ext[..bwd.extended_len()]);
+            for ((gx, src), xr) in gxb.chunks_exact_mut(w).zip(ext.chunks_exact(bwd.wp)).zip(xb.chunks_exact(w)) {
+                add_masked(gx, &src[..w], xr, relu);
+            }
+            // Weight gradient.
+            fwd.extend(dy, &mut ext[..fwd.extended_len()]);
+            fwd.pad_transposed(xb, relu, xt);
+            fwd.weight_grad(&ext[..fwd.extended_len()], xt, gw);
+        });
         vec![gw]
     })
 }
@@ -492,63 +517,42 @@ fn conv2d_im2col<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: boo
     });
     let params = vec![weight.clone()];
     finish_op(x, (b, c.out_ch, ho, wo), out, params, move |g_out, g_x| {
-        // Input gradient: Wᵀ × dOut per image and group, folded back.
         let tmp_len = if relu { cin_g * h * w } else { 0 };
-        g_x.par_chunks_mut(cin * h * w).enumerate().for_each_init(
-            || (vec![0.0f32; col_len], vec![0.0f32; tmp_len]),
-            |(dcol, tmp), (bi, gxb)| {
-                for g in 0..c.groups {
-                    let go = View::rows(&g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..], cout_g, hw_o);
-                    let wt = View::rows(&wd[g * cout_g * ck..(g + 1) * cout_g * ck], cout_g, ck).t();
-                    let gxg = &mut gxb[g * cin_g * h * w..(g + 1) * cin_g * h * w];
-                    // With a fused ReLU the contribution is masked, so it
-                    // goes through a scratch buffer first.
-                    let target: &mut [f32] = if relu {
-                        tmp.fill(0.0);
-                        tmp
-                    } else {
-                        gxg
-                    };
-                    if c.pointwise() {
-                        matmul(wt, go, target, hw_o, true, 1);
-                    } else {
-                        matmul(wt, go, dcol, hw_o, false, 1);
-                        col2im_add(dcol, &c, cin_g, h, w, target);
-                    }
-                    if relu {
-                        let xg = &xd[bi * cin * h * w + g * cin_g * h * w..bi * cin * h * w + (g + 1) * cin_g * h * w];
-                        add_masked(&mut gxb[g * cin_g * h * w..(g + 1) * cin_g * h * w], tmp, xg, true);
-                    }
+        let scratch = || (vec![0.0f32; col_len], vec![0.0f32; tmp_len]);
+        let gw = conv_backward(g_x, cin * h * w, c.weight_len(), scratch, |bi, gxb, (col, tmp), gw| {
+            let xb = &xd[bi * cin * h * w..(bi + 1) * cin * h * w];
+            for g in 0..c.groups {
+                let go = View::rows(&g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..], cout_g, hw_o);
+                let wg = View::rows(&wd[g * cout_g * ck..(g + 1) * cout_g * ck], cout_g, ck);
+                let (xg, gxg) = (&xb[g * cin_g * h * w..(g + 1) * cin_g * h * w], &mut gxb[g * cin_g * h * w..(g + 1) * cin_g * h * w]);
+                // Input gradient: Wᵀ × dOut, folded back. With a fused ReLU
+                // the contribution is masked, so it goes through a scratch
+                // buffer first.
+                let target: &mut [f32] = if relu {
+                    tmp.fill(0.0);
+                    tmp
+                } else {
+                    gxg
+                };
+                if c.pointwise() {
+                    matmul(wg.t(), go, target, hw_o, true, 1);
+                } else {
+                    matmul(wg.t(), go, col, hw_o, false, 1);
+                    col2im_add(col, &c, cin_g, h, w, target);
                 }
-            },
-        );
-        // Weight gradient: Σ over images of dOut × colᵀ.
-        let wlen = c.weight_len();
-        let gw = (0..b)
-            .into_par_iter()
-            .fold(
-                || (vec![0.0f32; wlen], vec![0.0f32; col_len]),
-                |(mut acc, mut col), bi| {
-                    let xb = &xd[bi * cin * h * w..(bi + 1) * cin * h * w];
-                    for g in 0..c.groups {
-                        let xg = &xb[g * cin_g * h * w..(g + 1) * cin_g * h * w];
-                        let colv = if c.pointwise() {
-                            View::rows(xg, cin_g, hw_o)
-                        } else {
-                            im2col(xg, &c, cin_g, h, w, &mut col);
-                            View::rows(&col, ck, hw_o)
-                        };
-                        let go = View::rows(&g_out[bi * c.out_ch * hw_o + g * cout_g * hw_o..], cout_g, hw_o);
-                        matmul(go, colv.t(), &mut acc[g * cout_g * ck..], ck, true, 1);
-                    }
-                    (acc, col)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(|| vec![0.0; wlen], |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            });
+                if relu {
+                    add_masked(&mut gxb[g * cin_g * h * w..(g + 1) * cin_g * h * w], tmp, xg, true);
+                }
+                // Weight gradient: dOut × colᵀ.
+                let colv = if c.pointwise() {
+                    View::rows(xg, cin_g, hw_o)
+                } else {
+                    im2col(xg, &c, cin_g, h, w, col);
+                    View::rows(col, ck, hw_o)
+                };
+                matmul(go, colv.t(), &mut gw[g * cout_g * ck..], ck, true, 1);
+            }
+        });
         vec![gw]
     })
 }
@@ -891,6 +895,30 @@ pub(crate) mod tests {
         ] {
             let err = grad_check((2, c.in_ch, 7, 6), &[c.weight_len()], 1e-2, &|x, p| conv2d(x, &p[0], c));
             assert!(err < 1e-3, "{c:?}: relative error {err}");
+        }
+    }
+
+    #[test]
+    fn conv_gradients_do_not_depend_on_the_thread_count() {
+        let dev = Cpu::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (b, h) = (20, 9);
+        for c in [Conv::new(4, 6, 3, 1), Conv::new(4, 6, 3, 2), Conv::new(4, 6, 1, 1)] {
+            let xv = random(&mut rng, b * 4 * h * h);
+            let wv = random(&mut rng, c.weight_len());
+            let grads_with = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let x: T4<NoneTape> = dev.tensor_from_vec(xv.clone(), (b, 4, h, h));
+                    let w: Param = dev.tensor_from_vec(wv.clone(), (wv.len(),));
+                    let g = relu_conv2d(x.leaky_trace(), &w, c).square().sum().backward();
+                    (g.get(&x).as_vec(), g.get(&w).as_vec())
+                })
+            };
+            let one = grads_with(1);
+            for threads in [2, 3, 5] {
+                assert!(grads_with(threads) == one, "{c:?}: {threads} threads");
+            }
         }
     }
 
