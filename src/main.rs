@@ -74,12 +74,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the plugins an experiment file declares.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
     /// Describe an architecture: canonical key, standard string, known facts.
     Describe {
         /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins.
         space: String,
         /// The architecture in the space's standard string.
         arch: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Load each declared plugin: its kind, versions and load status.
+    List {
+        /// The experiment TOML file.
+        experiment: PathBuf,
+        /// Print one JSON array as the last line of stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -119,6 +136,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Show { journal, experiment, json } => show(&journal, experiment, json),
         Command::Describe { space, arch } => describe(&space, &arch),
+        Command::Plugins { command: PluginsCommand::List { experiment, json } } => list_plugins(&experiment, json),
         Command::Train { file, seed, json } => {
             let mut job = nasforge_experiment::load_train_job(&file)?;
             if let Some(seed) = seed {
@@ -254,4 +272,29 @@ fn describe(space: &str, arch: &str) -> Result<()> {
         ))
         .context("nasforge describe"),
     }
+}
+
+fn list_plugins(experiment: &Path, json: bool) -> Result<()> {
+    let manifests = nasforge_experiment::load_plugin_manifests(experiment)?;
+    let inspected = nasforge_experiment::inspect_plugins(&manifests);
+    let mut rows = Vec::new();
+    if inspected.is_empty() {
+        println!("{} declares no plugins", experiment.display());
+    }
+    for (m, outcome) in &inspected {
+        let (status, version, api, rustc) = match outcome {
+            Ok(info) => ("ok".to_owned(), info.version.clone(), format!("{}.{}.{}", info.api.major, info.api.minor, info.api.patch), info.rustc.clone()),
+            Err(e) => (format!("error: {e}"), String::new(), String::new(), String::new()),
+        };
+        println!("{:<24} {:<13} {:<9} protocol {:<7} {}", m.name, m.kind.as_str(), version, api, m.path.display());
+        println!("{:<24} {status}{}", "", if rustc.is_empty() { String::new() } else { format!(" (built by {rustc})") });
+        rows.push(serde_json::json!({
+            "name": m.name, "kind": m.kind.as_str(), "path": m.path, "version": version, "protocol": api,
+            "rustc": rustc, "loaded": outcome.is_ok(), "status": status,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    Ok(())
 }

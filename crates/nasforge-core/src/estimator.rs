@@ -36,6 +36,13 @@ pub trait Estimator<A>: Send {
 
     /// Evaluates one architecture.
     fn evaluate(&mut self, arch: &A, ctx: EvalContext) -> Result<Metrics, EvalError>;
+
+    /// Why this estimator can serve no further evaluation (a plugin whose
+    /// instance panicked), as opposed to one architecture failing. Runners
+    /// stop the search when it is `Some`. `None` by default.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<A, E: Estimator<A> + ?Sized> Estimator<A> for Box<E> {
@@ -44,5 +51,8 @@ impl<A, E: Estimator<A> + ?Sized> Estimator<A> for Box<E> {
     }
     fn evaluate(&mut self, arch: &A, ctx: EvalContext) -> Result<Metrics, EvalError> {
         (**self).evaluate(arch, ctx)
+    }
+    fn failure(&self) -> Option<String> {
+        (**self).failure()
     }
 }

@@ -71,4 +71,12 @@ pub trait SearchSpace: Send + Sync {
     fn describe(&self, _arch: &Self::Arch) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// Why this space can no longer serve, for spaces that can fail outside
+    /// their methods' signatures (a plugin whose instance panicked answers
+    /// with neutral values from then on). Runners stop the search when it
+    /// is `Some`. `None` by default.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }

@@ -45,6 +45,13 @@ pub trait Strategy<S: SearchSpace>: Send {
         (0..n).map_while(|_| self.ask(space)).collect()
     }
 
+    /// Why this strategy stopped proposing, when it failed rather than ran
+    /// out of proposals (a plugin whose instance panicked). `None` by
+    /// default.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
     /// Runs the whole search against `evaluator` until the budget is spent
     /// or the strategy has nothing more to propose. The default is the
     /// sequential ask/evaluate/tell loop.

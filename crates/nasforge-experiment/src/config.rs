@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest};
 use nasforge_strategies::{RegularizedEvolutionConfig, RegularizedEvolutionParams};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -22,6 +23,8 @@ pub const DATA_ENV: &str = "NASFORGE_DATA";
 pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
 /// Strategies an experiment can name.
 pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution"];
+/// Built-in estimators an experiment can name.
+pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "dfdx-train"];
 
 /// A mistake in an experiment file, located as precisely as possible.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -56,7 +59,7 @@ impl fmt::Display for ConfigError {
 }
 
 /// The search space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SpaceConfig {
     /// `nas-bench-201`.
     Nb201,
@@ -64,24 +67,29 @@ pub enum SpaceConfig {
     NbGraph,
     /// `nas-bench-graph-proteins` (5 ops).
     NbGraphProteins,
+    /// A search-space plugin, by name.
+    Plugin(String),
 }
 
 impl SpaceConfig {
     /// The space's name in experiment files.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             SpaceConfig::Nb201 => "nas-bench-201",
             SpaceConfig::NbGraph => "nas-bench-graph",
             SpaceConfig::NbGraphProteins => "nas-bench-graph-proteins",
+            SpaceConfig::Plugin(name) => name,
         }
     }
 
-    /// The estimators that can evaluate this space.
-    pub fn estimators(self) -> &'static [&'static str] {
+    /// The built-in estimators that can evaluate this space (estimator
+    /// plugins can evaluate any).
+    pub fn estimators(&self) -> &'static [&'static str] {
         match self {
             SpaceConfig::Nb201 => &["nas-bench-201", "dfdx-train"],
             SpaceConfig::NbGraph => &["nas-bench-graph", "dfdx-train"],
             SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
+            SpaceConfig::Plugin(_) => &[],
         }
     }
 }
@@ -93,14 +101,17 @@ pub enum StrategyConfig {
     RandomSearch,
     /// `regularized-evolution`.
     RegularizedEvolution(RegularizedEvolutionConfig),
+    /// A strategy plugin, by name.
+    Plugin(String),
 }
 
 impl StrategyConfig {
     /// The strategy's name in experiment files.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             StrategyConfig::RandomSearch => "random-search",
             StrategyConfig::RegularizedEvolution(_) => "regularized-evolution",
+            StrategyConfig::Plugin(name) => name,
         }
     }
 }
@@ -126,15 +137,18 @@ pub enum EstimatorConfig {
         /// The pickle file.
         path: PathBuf,
     },
+    /// An estimator plugin, by name.
+    Plugin(String),
 }
 
 impl EstimatorConfig {
     /// The estimator's name in experiment files.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             EstimatorConfig::Nb201Table { .. } => "nas-bench-201",
             EstimatorConfig::NbGraphTable { .. } => "nas-bench-graph",
             EstimatorConfig::Train { .. } => "dfdx-train",
+            EstimatorConfig::Plugin(name) => name,
         }
     }
 }
@@ -164,6 +178,8 @@ pub struct ExperimentConfig {
     pub budget: Budget,
     /// The journal file; `None` keeps trials in memory only.
     pub journal: Option<PathBuf>,
+    /// The `[[plugin]]` entries: kinds known, files present.
+    pub plugins: Vec<PluginManifest>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +195,24 @@ struct Top {
     budget: IgnoredAny,
     dataset: Option<IgnoredAny>,
     trainer: Option<IgnoredAny>,
+    plugin: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct PluginsPass {
+    #[serde(default)]
+    plugin: Vec<PluginRaw>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginRaw {
+    name: toml::Spanned<String>,
+    kind: toml::Spanned<String>,
+    path: toml::Spanned<String>,
+    sha256: Option<toml::Spanned<String>>,
+    base: Option<String>,
+    config: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -322,6 +356,59 @@ pub(crate) fn choice_error(src: &Source<'_>, what: &str, name: &toml::Spanned<St
     )
 }
 
+/// The `[[plugin]]` entries of an experiment: kinds known, names unique
+/// and distinct from built-ins, library files present, pins well-formed.
+/// (Loading them, which runs their code, waits for the run.)
+pub(crate) fn parse_plugins(src: &Source<'_>, base: &Path) -> Result<Vec<PluginManifest>, ConfigError> {
+    let raw = src.parse::<PluginsPass>()?.plugin;
+    let mut out: Vec<PluginManifest> = Vec::new();
+    for p in raw {
+        let at = |s: &toml::Spanned<String>, key: &str, message: String| src.error_at(Some(s.span().start), Some(format!("plugin.{key}")), message);
+        let kind = PluginKind::parse(p.kind.get_ref()).ok_or_else(|| {
+            let valid: Vec<&str> = PluginKind::ALL.iter().map(|k| k.as_str()).collect();
+            at(&p.kind, "kind", format!("unknown plugin kind `{}`; valid choices: {}", p.kind.get_ref(), valid.join(", ")))
+        })?;
+        let name = p.name.get_ref().clone();
+        let builtins = match kind {
+            PluginKind::SearchSpace => SPACES,
+            PluginKind::Strategy => STRATEGIES,
+            PluginKind::Estimator => ESTIMATORS,
+        };
+        if builtins.contains(&name.as_str()) {
+            return Err(at(&p.name, "name", format!("`{name}` is a built-in {kind}; give the plugin another name")));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(at(&p.name, "name", format!("a plugin named `{name}` is already declared")));
+        }
+        let path = std::path::absolute(resolve(p.path.get_ref(), base)).unwrap_or_else(|_| resolve(p.path.get_ref(), base));
+        if !path.is_file() {
+            return Err(at(&p.path, "path", format!("no such plugin library: {} (build it first)", path.display())));
+        }
+        let sha256 = match &p.sha256 {
+            Some(s) if s.get_ref().len() != 64 || !s.get_ref().bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Err(at(s, "sha256", "must be 64 hexadecimal digits".into()));
+            }
+            Some(s) => Some(s.get_ref().to_ascii_lowercase()),
+            None => None,
+        };
+        let config = match p.config {
+            Some(t) => serde_json::to_value(t).map_err(|e| at(&p.name, "config", format!("cannot hand this table to a plugin: {e}")))?,
+            None => serde_json::Value::Object(Default::default()),
+        };
+        let folder = p.base.as_deref().map_or_else(|| base.to_owned(), |b| resolve(b, base));
+        let folder = std::path::absolute(&folder).unwrap_or(folder);
+        out.push(PluginManifest { name, kind, path, sha256, config, base: folder });
+    }
+    Ok(out)
+}
+
+/// The `[[plugin]]` entries of an experiment file, checked as
+/// [`parse_str`] checks them, without the rest of the file.
+pub fn load_plugin_manifests(path: impl AsRef<Path>) -> Result<Vec<PluginManifest>, ConfigError> {
+    let (file, text, base) = read_config(path.as_ref(), "experiment")?;
+    parse_plugins(&Source { file: &file, text: &text }, &base)
+}
+
 /// Parses and checks an experiment file. Relative paths resolve against
 /// the file's folder, or against the data root (`data-root`, overridden by
 /// the `NASFORGE_DATA` environment variable) for data files.
@@ -350,13 +437,23 @@ pub(crate) fn read_config(path: &Path, what: &str) -> Result<(String, String, Pa
 pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig, ConfigError> {
     let src = Source { file, text };
     let top: Top = src.parse()?;
+    let plugins = parse_plugins(&src, base)?;
     let names: Names = src.parse()?;
+    // Built-ins, then the plugins of a kind, as choices.
+    let choices = |builtins: &[&'static str], kind: PluginKind| -> Vec<String> {
+        builtins.iter().map(|s| (*s).to_owned()).chain(plugins.iter().filter(|p| p.kind == kind).map(|p| p.name.clone())).collect()
+    };
+    let is_plugin = |name: &str, kind: PluginKind| plugins.iter().any(|p| p.kind == kind && p.name == name);
+    let choice = |what: &str, name: &toml::Spanned<String>, valid: Vec<String>| {
+        choice_error(&src, what, name, &valid.iter().map(String::as_str).collect::<Vec<_>>())
+    };
 
     let space = match names.space.name.get_ref().as_str() {
         "nas-bench-201" => SpaceConfig::Nb201,
         "nas-bench-graph" => SpaceConfig::NbGraph,
         "nas-bench-graph-proteins" => SpaceConfig::NbGraphProteins,
-        _ => return Err(choice_error(&src, "space", &names.space.name, SPACES)),
+        n if is_plugin(n, PluginKind::SearchSpace) => SpaceConfig::Plugin(n.to_owned()),
+        _ => return Err(choice("space", &names.space.name, choices(SPACES, PluginKind::SearchSpace))),
     };
     src.parse::<Sections<NameOnly, IgnoredAny, IgnoredAny, IgnoredAny>>()?;
 
@@ -379,25 +476,39 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
             })?;
             StrategyConfig::RegularizedEvolution(checked)
         }
-        _ => return Err(choice_error(&src, "strategy", &names.strategy.name, STRATEGIES)),
+        n if is_plugin(n, PluginKind::Strategy) => {
+            src.parse::<Sections<IgnoredAny, NameOnly, IgnoredAny, IgnoredAny>>()?;
+            StrategyConfig::Plugin(n.to_owned())
+        }
+        _ => return Err(choice("strategy", &names.strategy.name, choices(STRATEGIES, PluginKind::Strategy))),
     };
 
     let estimator_name = names.estimator.name.get_ref().as_str();
-    if !space.estimators().contains(&estimator_name) {
-        let all = ["nas-bench-201", "nas-bench-graph", "dfdx-train"];
-        let message = if all.contains(&estimator_name) {
-            format!(
-                "estimator `{estimator_name}` cannot evaluate space `{}`; valid choices for it: {}",
-                space.name(),
-                space.estimators().join(", ")
-            )
+    let valid_estimators = choices(space.estimators(), PluginKind::Estimator);
+    if !valid_estimators.iter().any(|e| e == estimator_name) {
+        let message = if ESTIMATORS.contains(&estimator_name) {
+            format!("estimator `{estimator_name}` cannot evaluate space `{}`; valid choices for it: {}", space.name(), valid_estimators.join(", "))
         } else {
-            format!("unknown estimator `{estimator_name}`; valid choices for space `{}`: {}", space.name(), space.estimators().join(", "))
+            format!("unknown estimator `{estimator_name}`; valid choices for space `{}`: {}", space.name(), valid_estimators.join(", "))
         };
         return Err(src.error_at(Some(names.estimator.name.span().start), Some("estimator.name".into()), message));
     }
     let data_root = data_root(base, top.data_root.as_deref());
-    let estimator = if estimator_name == "dfdx-train" {
+    let only_for_training = |top: &Top| -> Result<(), ConfigError> {
+        match [("dataset", top.dataset.is_some()), ("trainer", top.trainer.is_some())].iter().find(|s| s.1) {
+            Some(section) => Err(src.error_at(
+                src.text.find(&format!("[{}]", section.0)),
+                Some(section.0.to_owned()),
+                format!("`[{}]` is only read by the `dfdx-train` estimator", section.0),
+            )),
+            None => Ok(()),
+        }
+    };
+    let estimator = if is_plugin(estimator_name, PluginKind::Estimator) {
+        only_for_training(&top)?;
+        src.parse::<Sections<IgnoredAny, IgnoredAny, NameOnly, IgnoredAny>>()?;
+        EstimatorConfig::Plugin(estimator_name.to_owned())
+    } else if estimator_name == "dfdx-train" {
         src.parse::<Sections<IgnoredAny, IgnoredAny, NameOnly, IgnoredAny>>()?;
         let missing = |section: &str| {
             src.error_at(
@@ -423,13 +534,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         }
         EstimatorConfig::Train { dataset, trainer: parse_trainer(&src)? }
     } else {
-        if let Some(section) = [("dataset", top.dataset.is_some()), ("trainer", top.trainer.is_some())].iter().find(|s| s.1) {
-            return Err(src.error_at(
-                src.text.find(&format!("[{}]", section.0)),
-                Some(section.0.to_owned()),
-                format!("`[{}]` is only read by the `dfdx-train` estimator", section.0),
-            ));
-        }
+        only_for_training(&top)?;
         let table = src.parse::<Sections<IgnoredAny, IgnoredAny, TableRaw, IgnoredAny>>()?.estimator;
         let data_path = resolve(table.path.get_ref(), data_root.as_deref().unwrap_or(base));
         if !data_path.is_file() {
@@ -471,6 +576,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         estimator,
         budget: Budget { evaluations: raw_budget.evaluations, seconds: raw_budget.seconds },
         journal: top.journal.map(|j| std::path::absolute(base.join(&j)).unwrap_or_else(|_| base.join(j))),
+        plugins,
     })
 }
 
@@ -509,6 +615,27 @@ impl ExperimentConfig {
                 doc.insert("dataset".into(), toml::Value::Table(d));
                 doc.insert("trainer".into(), toml::Value::Table(t));
             }
+            EstimatorConfig::Plugin(name) => {
+                doc.insert("estimator".into(), section(vec![("name", text(name))]));
+            }
+        }
+        if !self.plugins.is_empty() {
+            let entries = self.plugins.iter().map(|p| {
+                let mut t = toml::Table::new();
+                t.insert("name".into(), text(&p.name));
+                t.insert("kind".into(), text(p.kind.as_str()));
+                t.insert("path".into(), text(&p.path.display().to_string()));
+                if let Some(pin) = &p.sha256 {
+                    t.insert("sha256".into(), text(pin));
+                }
+                t.insert("base".into(), text(&p.base.display().to_string()));
+                // JSON that came from TOML goes back without loss.
+                if let Ok(toml::Value::Table(c)) = toml::Value::try_from(&p.config) {
+                    t.insert("config".into(), toml::Value::Table(c));
+                }
+                toml::Value::Table(t)
+            });
+            doc.insert("plugin".into(), toml::Value::Array(entries.collect()));
         }
         let mut budget = Vec::new();
         if let Some(e) = self.budget.evaluations {

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_seed};
+use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, PluginStrategy, plugin_space};
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
@@ -25,9 +26,10 @@ use nasforge_tabular::{Nb201Estimator, Nb201Table, NbGraphEstimator, NbGraphTabl
 use sha2::{Digest, Sha256};
 
 pub use config::{
-    Budget, ConfigError, DATA_ENV, EstimatorConfig, ExperimentConfig, SPACES, STRATEGIES, SpaceConfig, StrategyConfig,
-    load, parse_str,
+    Budget, ConfigError, DATA_ENV, ESTIMATORS, EstimatorConfig, ExperimentConfig, SPACES, STRATEGIES, SpaceConfig, StrategyConfig,
+    load, load_plugin_manifests, parse_str,
 };
+pub use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest, PluginInfo};
 pub use runner::{BestTrial, Progress, RunError, RunSummary, Runner};
 pub use training::{
     DATASETS, DatasetConfig, DatasetKind, OPTIMIZERS, TrainError, TrainJob, TrainSummary, TrainerConfig, load_train_job, train,
@@ -54,14 +56,40 @@ pub enum ExperimentError {
     /// The journal holds no such experiment.
     #[error("{0}")]
     NoExperiment(String),
+    /// A plugin could not be loaded or instantiated.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
 }
 
-/// Builds the strategy a config names, seeded from the root seed.
-pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -> Box<dyn Strategy<S>> {
+/// The plugins an experiment declares, loaded and checked once per run.
+struct Plugins(Vec<Plugin>);
+
+impl Plugins {
+    fn load(config: &ExperimentConfig) -> Result<Self, PluginError> {
+        config.plugins.iter().map(nasforge_plugin_host::load).collect::<Result<_, _>>().map(Plugins)
+    }
+
+    /// An instance of plugin `name`, seeded for the named component.
+    fn instantiate(&self, name: &str, config: &ExperimentConfig, component: &str) -> Result<Instance, PluginError> {
+        let plugin = self.0.iter().find(|p| p.info.name == name).expect("checked configs name declared plugins only");
+        plugin.instantiate(derive_seed(config.seed, component), config.space.name())
+    }
+}
+
+/// Loads each plugin an experiment file declares, with what its header
+/// says or why it cannot be loaded (`nasforge plugins list`).
+pub fn inspect_plugins(manifests: &[PluginManifest]) -> Vec<(PluginManifest, Result<PluginInfo, PluginError>)> {
+    manifests.iter().map(|m| (m.clone(), nasforge_plugin_host::load(m).map(|p| p.info))).collect()
+}
+
+/// Builds the built-in strategy a config names, seeded from the root seed;
+/// `None` for a plugin (which the run loads).
+pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -> Option<Box<dyn Strategy<S>>> {
     let seed = derive_seed(root_seed, "strategy");
     match config {
-        StrategyConfig::RandomSearch => Box::new(RandomSearch::new(seed)),
-        StrategyConfig::RegularizedEvolution(c) => Box::new(RegularizedEvolution::<S::Arch>::new(c.clone(), seed)),
+        StrategyConfig::RandomSearch => Some(Box::new(RandomSearch::new(seed))),
+        StrategyConfig::RegularizedEvolution(c) => Some(Box::new(RegularizedEvolution::<S::Arch>::new(c.clone(), seed))),
+        StrategyConfig::Plugin(_) => None,
     }
 }
 
@@ -135,15 +163,34 @@ fn execute(
     start: Start,
     progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<RunSummary, ExperimentError> {
-    match (&config.estimator, config.space) {
+    let plugins = Plugins::load(config)?;
+    let ctx = Context { config, plugins: &plugins, journal, start, progress };
+    if let SpaceConfig::Plugin(name) = &config.space {
+        let space = Arc::new(plugin_space(plugins.instantiate(name, config, "space")?));
+        let EstimatorConfig::Plugin(estimator) = &config.estimator else {
+            unreachable!("checked configs pair plugin spaces with estimator plugins only")
+        };
+        let instance = plugins.instantiate(estimator, config, "estimator")?;
+        return drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx);
+    }
+    match (&config.estimator, &config.space) {
+        (EstimatorConfig::Plugin(name), SpaceConfig::Nb201) => {
+            let instance = plugins.instantiate(name, config, "estimator")?;
+            drive(&Nb201Space, &mut PluginEstimator::for_space(instance, Arc::new(Nb201Space)), ctx)
+        }
+        (EstimatorConfig::Plugin(name), space) => {
+            let space = Arc::new(if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() });
+            let instance = plugins.instantiate(name, config, "estimator")?;
+            drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
+        }
         (EstimatorConfig::Nb201Table { path }, _) => {
             let table = Arc::new(Nb201Table::load(path)?);
-            drive(&Nb201Space, &mut Nb201Estimator::new(table), config, journal, start, progress)
+            drive(&Nb201Space, &mut Nb201Estimator::new(table), ctx)
         }
         (EstimatorConfig::NbGraphTable { path }, space) => {
-            let space = if space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
+            let space = if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
             let table = Arc::new(NbGraphTable::load(path, space.clone())?);
-            drive(&space, &mut NbGraphEstimator::new(table), config, journal, start, progress)
+            drive(&space, &mut NbGraphEstimator::new(table), ctx)
         }
         (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::NbGraph) => {
             let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
@@ -154,26 +201,33 @@ fn execute(
             };
             let trainer_impl = nasforge_trainer_dfdx::gnn::NbGraphTrainer::new(graph, gnn);
             let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&NbGraphSpace::standard(), &mut estimator, config, journal, start, progress)
+            drive(&NbGraphSpace::standard(), &mut estimator, ctx)
         }
         (EstimatorConfig::Train { dataset, trainer }, _) => {
             // The split is the experiment's, the same for every candidate.
             let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
             let trainer_impl = nasforge_trainer_dfdx::Nb201Trainer::new(data, trainer.image.clone());
             let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&Nb201Space, &mut estimator, config, journal, start, progress)
+            drive(&Nb201Space, &mut estimator, ctx)
         }
     }
 }
 
-fn drive<S: SearchSpace>(
-    space: &S,
-    estimator: &mut dyn Estimator<S::Arch>,
-    config: &ExperimentConfig,
-    journal: Option<&mut Journal>,
+/// What every run needs besides its space and estimator.
+struct Context<'a, 'p> {
+    config: &'a ExperimentConfig,
+    plugins: &'a Plugins,
+    journal: Option<&'a mut Journal>,
     start: Start,
-    progress: Option<&mut dyn FnMut(Progress)>,
-) -> Result<RunSummary, ExperimentError> {
+    progress: Option<&'p mut dyn FnMut(Progress)>,
+}
+
+fn drive<S: SearchSpace>(space: &S, estimator: &mut dyn Estimator<S::Arch>, ctx: Context<'_, '_>) -> Result<RunSummary, ExperimentError> {
+    let Context { config, plugins, journal, start, progress } = ctx;
+    let mut strategy = match build_strategy::<S>(&config.strategy, config.seed) {
+        Some(s) => s,
+        None => Box::new(PluginStrategy::new(plugins.instantiate(config.strategy.name(), config, "strategy")?)),
+    };
     let (experiment, replay) = match start {
         Start::Resume { experiment, trials } => (Some(experiment), trials),
         Start::Fresh => (None, Vec::new()),
@@ -188,7 +242,6 @@ fn drive<S: SearchSpace>(
         }
         None => None,
     };
-    let mut strategy = build_strategy::<S>(&config.strategy, config.seed);
     let mut runner = Runner::new(space, estimator, config.budget, config.seed).with_replay(replay);
     if let Some((j, id)) = journal.as_mut() {
         runner = runner.with_journal(j, *id, experiment_hash(config));
@@ -197,7 +250,7 @@ fn drive<S: SearchSpace>(
         runner = runner.with_progress(p);
     }
     strategy.drive(space, &mut runner);
-    let summary = runner.finish()?;
+    let summary = runner.finish_with(strategy.failure())?;
     if let Some((j, id)) = journal {
         j.finish_experiment(id, unix_now())?;
     }

@@ -22,6 +22,9 @@ pub enum RunError {
     /// The journal could not be written or read.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A component failed for good (a plugin that panicked, say).
+    #[error("{0}")]
+    ComponentFailed(String),
     /// A resumed run proposed another architecture than the journal holds.
     #[error(
         "the journal diverges from the replayed search at trial {trial}: the journal has `{journal}`, the strategy proposed `{proposed}` (was the code or the data changed since the run started?)"
@@ -172,8 +175,19 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
 
     /// Ends the run: the summary, or the error that stopped it.
     pub fn finish(self) -> Result<RunSummary, RunError> {
+        self.finish_with(None)
+    }
+
+    /// [`Runner::finish`], given the strategy's [`failure`], which the
+    /// runner cannot see itself.
+    ///
+    /// [`failure`]: nasforge_core::Strategy::failure
+    pub fn finish_with(self, strategy_failure: Option<String>) -> Result<RunSummary, RunError> {
         if let Some(e) = self.error {
             return Err(e);
+        }
+        if let Some(f) = strategy_failure {
+            return Err(RunError::ComponentFailed(f));
         }
         let seconds = self.elapsed();
         Ok(RunSummary {
@@ -195,6 +209,10 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
 
     fn evaluate(&mut self, arch: &S::Arch) -> Result<Evaluation, SearchStopped> {
         if self.exhausted() {
+            return Err(SearchStopped);
+        }
+        if let Some(f) = self.space.failure() {
+            self.error = Some(RunError::ComponentFailed(f));
             return Err(SearchStopped);
         }
         let trial = self.trials;
@@ -236,6 +254,10 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
             }
         }
         self.record(arch, &outcome);
+        if let Some(f) = self.estimator.failure() {
+            // The trial is journaled (as failed); nothing further can be.
+            self.error = Some(RunError::ComponentFailed(f));
+        }
         Ok(outcome)
     }
 }

@@ -1,0 +1,178 @@
+//! Plugins end to end: the example plugins are built as real cdylibs (in
+//! their own target folder, so that this test never waits on the outer
+//! cargo's lock) and loaded through the host, from experiment files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use nasforge_experiment::{ExperimentError, RunError, parse_str, run};
+
+/// Builds the example plugins once; returns the folder holding the
+/// libraries.
+fn plugins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = common::root().join("target/plugin-tests");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(common::root()).args(["build", "--quiet", "--target-dir"]).arg(&target);
+        for p in ["simulated-annealing", "nb201-table", "mlp-chain", "synthetic-score", "panicking"] {
+            cmd.args(["-p", &format!("nasforge-plugin-{p}")]);
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building the example plugins failed");
+        target.join("debug")
+    })
+}
+
+fn lib(name: &str) -> String {
+    let file = format!("{}nasforge_plugin_{}{}", std::env::consts::DLL_PREFIX, name.replace('-', "_"), std::env::consts::DLL_SUFFIX);
+    plugins().join(file).display().to_string()
+}
+
+fn csv() -> String {
+    common::data().join("nas-bench-201/nb201_cifar10_v1_1.csv").display().to_string()
+}
+
+/// An NB201 experiment whose strategy and estimator sections, and plugin
+/// entries, are given.
+fn nb201(plugins: &str, strategy: &str, estimator: &str) -> String {
+    format!(
+        "seed = 3\n{plugins}\n[space]\nname = \"nas-bench-201\"\n\n[strategy]\n{strategy}\n\n[estimator]\n{estimator}\n\n[budget]\nevaluations = 300\n"
+    )
+}
+
+fn table_plugin(name: &str, path: &str) -> String {
+    format!("[[plugin]]\nname = \"{name}\"\nkind = \"estimator\"\npath = \"{path}\"\n[plugin.config]\npath = \"{}\"\n", csv())
+}
+
+fn run_text(text: &str) -> Result<nasforge_experiment::RunSummary, ExperimentError> {
+    let config = parse_str(text, "test.toml", &common::root()).map_err(ExperimentError::from)?;
+    run(&config, None)
+}
+
+const REA: &str = "name = \"regularized-evolution\"\npopulation = 20\nsample-size = 5";
+
+#[test]
+fn an_estimator_plugin_wrapping_the_table_gives_the_built_in_results() {
+    let builtin = run_text(&nb201("", REA, &format!("name = \"nas-bench-201\"\npath = \"{}\"", csv()))).unwrap();
+    let plugin = run_text(&nb201(&table_plugin("nb201-table", &lib("nb201-table")), REA, "name = \"nb201-table\"")).unwrap();
+    assert_eq!(plugin.best, builtin.best);
+    assert_eq!((plugin.trials, plugin.failed), (builtin.trials, builtin.failed));
+}
+
+#[test]
+fn a_strategy_plugin_searches_deterministically() {
+    let text = nb201(
+        &format!("[[plugin]]\nname = \"simulated-annealing\"\nkind = \"strategy\"\npath = \"{}\"\n", lib("simulated-annealing")),
+        "name = \"simulated-annealing\"",
+        &format!("name = \"nas-bench-201\"\npath = \"{}\"", csv()),
+    );
+    let a = run_text(&text).unwrap();
+    let b = run_text(&text).unwrap();
+    assert_eq!(a.best, b.best);
+    // Annealing over 300 cells finds a good one (random search's mean best
+    // validation accuracy is about 91.1).
+    assert!(a.best.unwrap().valid > 90.5);
+    let other_seed = run_text(&text.replace("seed = 3", "seed = 4")).unwrap();
+    assert_eq!(other_seed.trials, 300);
+}
+
+#[test]
+fn a_plugin_space_runs_with_a_plugin_estimator_and_survives_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "seed = 0\njournal = \"j.sqlite\"\n[[plugin]]\nname = \"mlp-chain\"\nkind = \"search-space\"\npath = \"{}\"\n\n\
+         [[plugin]]\nname = \"synthetic-score\"\nkind = \"estimator\"\npath = \"{}\"\n\n\
+         [space]\nname = \"mlp-chain\"\n\n[strategy]\n{REA}\n\n[estimator]\nname = \"synthetic-score\"\n\n[budget]\nevaluations = 120\n",
+        lib("mlp-chain"),
+        lib("synthetic-score")
+    );
+    let config = parse_str(&text, "mlp.toml", dir.path()).unwrap();
+    // What the journal stores (everything but the journal's own path)
+    // reads back to the same checked config.
+    let stored = parse_str(&config.to_toml(), "stored", dir.path()).unwrap();
+    assert_eq!(stored, nasforge_experiment::ExperimentConfig { journal: None, ..config.clone() });
+    let summary = run(&config, None).unwrap();
+    assert_eq!(summary.trials, 120);
+    let best = summary.best.unwrap();
+    assert!(best.arch.split('|').all(|l| l.contains('-')), "{}", best.arch);
+    assert!(best.valid > 0.8, "{best:?}");
+    // The CLI runs the same file, with its journal.
+    std::fs::write(dir.path().join("mlp.toml"), &text).unwrap();
+    let out = common::nasforge(&["run", dir.path().join("mlp.toml").to_str().unwrap(), "--json"]);
+    assert_eq!(common::last_json(&out)["best"]["arch"], best.arch);
+    assert!(dir.path().join("j.sqlite").exists());
+}
+
+#[test]
+fn a_plugin_that_panics_stops_the_search_with_its_message_and_the_host_lives_on() {
+    let panicking = |mode: &str| {
+        format!("[[plugin]]\nname = \"panicking\"\nkind = \"estimator\"\npath = \"{}\"\n[plugin.config]\npanic-in = \"{mode}\"\ncalls-before-panic = 5\n", lib("panicking"))
+    };
+    let err = run_text(&nb201(&panicking("create"), REA, "name = \"panicking\"")).unwrap_err();
+    assert!(err.to_string().contains("panicked: deliberate panic in create"), "{err}");
+
+    let err = run_text(&nb201(&panicking("call"), REA, "name = \"panicking\"")).unwrap_err();
+    assert!(matches!(err, ExperimentError::Run(RunError::ComponentFailed(_))), "{err}");
+    assert!(err.to_string().contains("deliberate panic while estimating"), "{err}");
+
+    // Failed evaluations are ordinary trial failures.
+    let s = run_text(&nb201(&panicking("error"), REA, "name = \"panicking\"")).unwrap();
+    assert_eq!((s.trials, s.failed), (300, 300));
+}
+
+#[test]
+fn loading_refuses_what_is_not_the_declared_plugin() {
+    let estimator = "name = \"x\"";
+    let strategy = "name = \"random-search\"";
+    let expect = |plugin: String, needle: &str| {
+        let err = run_text(&nb201(&plugin, strategy, estimator)).unwrap_err().to_string();
+        assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    };
+    // Another plugin's library under this name.
+    expect(table_plugin("x", &lib("synthetic-score")), "is the plugin `synthetic-score`, not `x`");
+    // The right library, declared with the wrong kind.
+    let wrong_kind = format!("[[plugin]]\nname = \"simulated-annealing\"\nkind = \"estimator\"\npath = \"{}\"\n", lib("simulated-annealing"));
+    let err = run_text(&nb201(&wrong_kind, strategy, "name = \"simulated-annealing\"")).unwrap_err().to_string();
+    assert!(err.contains("the manifest says kind `estimator`") && err.contains("is a strategy"), "{err}");
+    // A pin that does not match.
+    let mut pinned = table_plugin("x", &lib("nb201-table"));
+    pinned = pinned.replace("[plugin.config]", &format!("sha256 = \"{}\"\n[plugin.config]", "ab".repeat(32)));
+    expect(pinned, "refusing to load it");
+    // A file that is no shared library.
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("libgarbage.so");
+    std::fs::write(&garbage, b"\x7fELF but not really").unwrap();
+    expect(table_plugin("x", &garbage.display().to_string()), "is not a shared library this machine can load");
+    // A shared library that is no nasforge plugin: the C library itself.
+    if let Some(libc) = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"].iter().find(|p| Path::new(p).exists()) {
+        expect(table_plugin("x", libc), "exports no `NASFORGE_PLUGIN_HEADER`");
+    }
+    // A missing file is a config error, with line and key.
+    let err = run_text(&nb201(&table_plugin("x", "/nonexistent/libx.so"), strategy, estimator)).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml:") && err.contains("key `plugin.path`") && err.contains("no such plugin library"), "{err}");
+}
+
+#[test]
+fn plugins_list_shows_versions_and_load_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("libbroken.so");
+    std::fs::write(&garbage, b"nope").unwrap();
+    let file = dir.path().join("e.toml");
+    let text = format!(
+        "{}\n[[plugin]]\nname = \"broken\"\nkind = \"strategy\"\npath = \"{}\"\n",
+        table_plugin("nb201-table", &lib("nb201-table")),
+        garbage.display()
+    );
+    std::fs::write(&file, nb201(&text, REA, "name = \"nb201-table\"")).unwrap();
+    let out = common::nasforge(&["plugins", "list", file.to_str().unwrap(), "--json"]);
+    let rows = common::last_json(&out);
+    assert_eq!(rows[0]["name"], "nb201-table");
+    assert_eq!(rows[0]["loaded"], true);
+    assert_eq!(rows[0]["protocol"], "1.0.0");
+    assert_eq!(rows[1]["loaded"], false);
+    assert!(rows[1]["status"].as_str().unwrap().contains("not a shared library"), "{rows}");
+}
