@@ -157,6 +157,25 @@ fn loading_refuses_what_is_not_the_declared_plugin() {
 }
 
 #[test]
+fn the_example_plugins_pass_the_conformance_kit_and_a_faulty_one_does_not() {
+    use nasforge_plugin_conformance::{Kind, Manifest, check};
+    let manifest = |name: &str, kind, config| Manifest { name: name.into(), kind, path: lib(name).into(), sha256: None, config, base: common::root() };
+    for m in [
+        manifest("mlp-chain", Kind::SearchSpace, serde_json::json!({})),
+        manifest("simulated-annealing", Kind::Strategy, serde_json::json!({})),
+        manifest("nb201-table", Kind::Estimator, serde_json::json!({ "path": csv() })),
+        manifest("synthetic-score", Kind::Estimator, serde_json::json!({})),
+    ] {
+        let report = check(&m);
+        assert!(report.passed(), "{}:\n{report}", m.name);
+        assert!(report.checks.len() >= 6, "{}:\n{report}", m.name);
+    }
+    let faulty = check(&manifest("panicking", Kind::Estimator, serde_json::json!({ "calls-before-panic": 0 })));
+    assert!(!faulty.passed());
+    assert!(faulty.failures()[0].failure.as_ref().unwrap().contains("panicked"), "{faulty}");
+}
+
+#[test]
 fn plugins_list_shows_versions_and_load_status() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("libbroken.so");

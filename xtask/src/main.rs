@@ -2,6 +2,9 @@
 //!
 //! - `bench tabular`: regularized-evolution throughput on the NAS-Bench-201
 //!   table, journal off and on, against a plain-Python reference.
+//! - `bench trainer`: NB201 train steps in dfdx against PyTorch.
+//! - `bench plugin`: one strategy in process and as a plugin (C ABI).
+//! - `nbgraph-spearman`: our GNN training against the NAS-Bench-Graph table.
 //! - `nb201-order CSV`: regenerates the NAS-Bench-201 official index order
 //!   shipped with the space crate, from a NAS-Bench-201 CSV.
 
@@ -20,7 +23,7 @@ use clap::{Parser, Subcommand};
 use nasforge_core::{SearchSpace, Strategy};
 use nasforge_experiment::{Budget, Runner};
 use nasforge_journal::{ExperimentRecord, Journal};
-use nasforge_space_nb201::Nb201Space;
+use nasforge_space_nb201::{Cell, Nb201Space};
 use nasforge_strategies::{RegularizedEvolution, RegularizedEvolutionParams};
 use nasforge_tabular::{Nb201Estimator, Nb201Table};
 
@@ -83,6 +86,20 @@ enum Bench {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// The same strategy (simulated annealing) in process and as a plugin
+    /// (a cdylib through the C ABI), on the NAS-Bench-201 table:
+    /// evaluations/s of each and the ratio.
+    Plugin {
+        /// The NAS-Bench-201 CSV.
+        #[arg(long, default_value = "../shared/data/nas-bench-201/nb201_cifar10_v1_1.csv")]
+        csv: PathBuf,
+        /// Evaluations per timed run.
+        #[arg(long, default_value_t = 500_000)]
+        evaluations: u64,
+        /// Timed runs of each; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// Regularized evolution on the NAS-Bench-201 table: evaluations/s.
     Tabular {
         /// The NAS-Bench-201 CSV.
@@ -104,6 +121,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Top::Bench { which: Bench::Tabular { csv, evaluations, repeats } } => bench_tabular(&csv, evaluations, repeats),
         Top::Bench { which: Bench::Trainer { threads, steps, python } } => bench_trainer(threads, steps, python),
+        Top::Bench { which: Bench::Plugin { csv, evaluations, repeats } } => bench_plugin(&csv, evaluations, repeats),
         Top::Nb201Order { csv } => nb201_order(&csv),
         Top::NbgraphSpearman { table, graph, archs, epochs, dim, seed } => nbgraph_spearman(&table, &graph, archs, epochs, dim, seed),
     }
@@ -135,6 +153,60 @@ fn rea_rate(table: &Arc<Nb201Table>, evaluations: u64, seed: u64, journal: Optio
         bail!("the run did {} evaluations, not {evaluations}", summary.trials);
     }
     Ok(evaluations as f64 / seconds)
+}
+
+/// Evaluations/s of `strategy` on the NB201 table, journal off.
+fn strategy_rate(table: &Arc<Nb201Table>, strategy: &mut dyn Strategy<Nb201Space>, evaluations: u64) -> Result<f64> {
+    let mut estimator = Nb201Estimator::new(table.clone());
+    let budget = Budget { evaluations: Some(evaluations), seconds: None };
+    let t0 = Instant::now();
+    let mut runner = Runner::new(&Nb201Space, &mut estimator, budget, 0);
+    strategy.drive(&Nb201Space, &mut runner);
+    let summary = runner.finish_with(strategy.failure())?;
+    let seconds = t0.elapsed().as_secs_f64();
+    if summary.trials != evaluations {
+        bail!("the run did {} evaluations, not {evaluations}", summary.trials);
+    }
+    Ok(evaluations as f64 / seconds)
+}
+
+fn bench_plugin(csv: &Path, evaluations: u64, repeats: usize) -> Result<()> {
+    use nasforge_plugin_host::{Kind, Manifest, PluginStrategy};
+    use nasforge_plugin_simulated_annealing::Annealing;
+
+    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "nasforge-plugin-simulated-annealing"]).status()?;
+    if !status.success() {
+        bail!("building the plugin failed");
+    }
+    let file = format!("{}nasforge_plugin_simulated_annealing{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let manifest = Manifest {
+        name: "simulated-annealing".into(),
+        kind: Kind::Strategy,
+        path: Path::new("target/release").join(file),
+        sha256: None,
+        config: serde_json::json!({ "initial-temperature": 2.0, "cooling": 0.98 }),
+        base: ".".into(),
+    };
+    let plugin = nasforge_plugin_host::load(&manifest)?;
+    let table = Arc::new(Nb201Table::load(csv)?);
+    println!("simulated annealing on {} ({} cells), one thread, journal off", csv.display(), table.len());
+    let in_process = |seed| -> Result<f64> { strategy_rate(&table, &mut Annealing::<Cell>::new(2.0, 0.98, seed).map_err(anyhow::Error::msg)?, evaluations) };
+    let as_plugin = |seed| -> Result<f64> { strategy_rate(&table, &mut PluginStrategy::new(plugin.instantiate(seed, "nas-bench-201")?), evaluations) };
+    in_process(99)?; // warm-up
+    as_plugin(99)?;
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for i in 0..repeats as u64 {
+        ours.push(in_process(i)?);
+        theirs.push(as_plugin(i)?);
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    println!("{evaluations} evaluations x {repeats} runs each, interleaved");
+    println!("in_process_evaluations_per_second: {ours:.0}");
+    println!("plugin_evaluations_per_second: {theirs:.0}");
+    println!("overhead_per_evaluation_us: {:.2}", (1.0 / theirs - 1.0 / ours) * 1e6);
+    println!("ratio_plugin_vs_in_process: {:.3}", theirs / ours);
+    Ok(())
 }
 
 fn bench_tabular(csv: &Path, evaluations: u64, repeats: usize) -> Result<()> {

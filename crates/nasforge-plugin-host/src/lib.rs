@@ -500,10 +500,15 @@ impl Instance {
     /// Sends one request; `space` answers the plugin's calls back to the
     /// experiment's search space (strategies need it).
     pub fn call(&mut self, request: &Request, space: Option<ServeSpace<'_>>) -> Result<Reply, PluginError> {
+        self.call_raw(&protocol::encode(request), space)
+    }
+
+    /// Sends raw bytes as a message: how conformance tests check that a
+    /// plugin answers a malformed message with an error, not a crash.
+    pub fn call_raw(&mut self, msg: &[u8], space: Option<ServeSpace<'_>>) -> Result<Reply, PluginError> {
         if let Some(message) = &self.unusable {
             return Err(PluginError::Unusable { name: self.name.clone(), message: message.clone() });
         }
-        let msg = protocol::encode(request);
         let mut reply = Buf::EMPTY;
         let status = match space {
             Some(serve) => {

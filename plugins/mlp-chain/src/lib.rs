@@ -17,7 +17,7 @@ const MAX_DEPTH: usize = 4;
 const INPUTS: u64 = 784;
 const OUTPUTS: u64 = 10;
 
-/// One hidden layer: indices into [`ACTS`] and [`WIDTHS`].
+/// One hidden layer: indices into the activations and the widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layer {
     act: usize,
