@@ -59,6 +59,10 @@ pub enum ExperimentError {
     /// A plugin could not be loaded or instantiated.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A configuration built by hand (not by [`load`] or [`parse_str`])
+    /// combines components that cannot work together.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The plugins an experiment declares, loaded and checked once per run.
@@ -70,9 +74,9 @@ impl Plugins {
     }
 
     /// An instance of plugin `name`, seeded for the named component.
-    fn instantiate(&self, name: &str, config: &ExperimentConfig, component: &str) -> Result<Instance, PluginError> {
-        let plugin = self.0.iter().find(|p| p.info.name == name).expect("checked configs name declared plugins only");
-        plugin.instantiate(derive_seed(config.seed, component), config.space.name())
+    fn instantiate(&self, name: &str, config: &ExperimentConfig, component: &str) -> Result<Instance, ExperimentError> {
+        let plugin = self.0.iter().find(|p| p.info.name == name).ok_or_else(|| ExperimentError::Unsupported(format!("no [[plugin]] entry declares `{name}`")))?;
+        Ok(plugin.instantiate(derive_seed(config.seed, component), config.space.name())?)
     }
 }
 
@@ -168,7 +172,7 @@ fn execute(
     if let SpaceConfig::Plugin(name) = &config.space {
         let space = Arc::new(plugin_space(plugins.instantiate(name, config, "space")?));
         let EstimatorConfig::Plugin(estimator) = &config.estimator else {
-            unreachable!("checked configs pair plugin spaces with estimator plugins only")
+            return Err(ExperimentError::Unsupported(format!("a plugin space (`{name}`) needs an estimator plugin, not `{}`", config.estimator.name())));
         };
         let instance = plugins.instantiate(estimator, config, "estimator")?;
         return drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx);
