@@ -81,10 +81,15 @@ enum Command {
     },
     /// Describe an architecture: canonical key, standard string, known facts.
     Describe {
-        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins.
+        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts.
         space: String,
         /// The architecture in the space's standard string.
         arch: String,
+        /// Print `{"key":S,"arch":S,"params":N,"flops":N}` (FLOPs as
+        /// multiply-accumulates; null where the space cannot count them) as
+        /// the last line of stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -135,7 +140,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             report(&summary, Some(&journal), json)
         }
         Command::Show { journal, experiment, json } => show(&journal, experiment, json),
-        Command::Describe { space, arch } => describe(&space, &arch),
+        Command::Describe { space, arch, json } => describe(&space, &arch, json),
         Command::Plugins { command: PluginsCommand::List { experiment, json } } => list_plugins(&experiment, json),
         Command::Train { file, seed, json } => {
             let mut job = nasforge_experiment::load_train_job(&file)?;
@@ -251,26 +256,36 @@ fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn describe(space: &str, arch: &str) -> Result<()> {
-    fn print<S: SearchSpace>(space: &S, arch: &str) -> Result<()> {
-        let a = space.parse(arch)?;
+fn describe(space: &str, arch: &str, json: bool) -> Result<()> {
+    let print = |space: &dyn Fn() -> Result<serde_json::Value>| -> Result<()> {
+        let v = space()?;
+        if json {
+            println!("{v}");
+        }
+        Ok(())
+    };
+    fn facts<S: SearchSpace>(space: &S, arch: &str) -> Result<serde_json::Value> {
+        // A file holding the architecture works too (`examples/archs/`).
+        let text = match std::fs::read_to_string(arch) {
+            Ok(t) => t.trim().to_owned(),
+            Err(_) => arch.to_owned(),
+        };
+        let a = space.parse(&text)?;
         println!("space: {}", space.name());
         println!("standard string: {}", space.format(&a));
         println!("canonical key: {}", space.canonical_key(&a));
         for (label, value) in space.describe(&a) {
             println!("{label}: {value}");
         }
-        Ok(())
+        Ok(serde_json::json!({ "key": space.canonical_key(&a), "arch": space.format(&a), "params": space.params(&a), "flops": space.macs(&a) }))
     }
     match space {
-        "nas-bench-201" => print(&nasforge_space_nb201::Nb201Space, arch),
-        "nas-bench-graph" => print(&nasforge_space_nbgraph::NbGraphSpace::standard(), arch),
-        "nas-bench-graph-proteins" => print(&nasforge_space_nbgraph::NbGraphSpace::proteins(), arch),
-        other => Err(anyhow::anyhow!(
-            "unknown space `{other}`; valid choices: {}",
-            nasforge_experiment::SPACES.join(", ")
-        ))
-        .context("nasforge describe"),
+        "nas-bench-201" => print(&|| facts(&nasforge_space_nb201::Nb201Space, arch)),
+        "nas-bench-graph" => print(&|| facts(&nasforge_space_nbgraph::NbGraphSpace::standard(), arch)),
+        "nas-bench-graph-proteins" => print(&|| facts(&nasforge_space_nbgraph::NbGraphSpace::proteins(), arch)),
+        "darts" => print(&|| facts(&nasforge_space_darts::DartsSpace, arch)),
+        other => Err(anyhow::anyhow!("unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts"))
+            .context("nasforge describe"),
     }
 }
 

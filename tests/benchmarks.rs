@@ -84,3 +84,63 @@ fn every_nas_bench_graph_table_loads_and_matches_its_readme_figures() {
     let err = NbGraphTable::load(common::data().join("nas-bench-graph/cora.bench"), NbGraphSpace::proteins()).unwrap_err();
     assert!(err.to_string().contains("not a canonical hash"), "{err}");
 }
+
+/// Spearman's ρ (ties averaged).
+fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let ranks = |v: &[f64]| {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                j += 1;
+            }
+            for k in i..=j {
+                r[idx[k]] = (i + j) as f64 / 2.0 + 1.0;
+            }
+            i = j + 1;
+        }
+        r
+    };
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let (va, vb): (f64, f64) = (ra.iter().map(|x| (x - ma).powi(2)).sum(), rb.iter().map(|y| (y - mb).powi(2)).sum());
+    cov / (va * vb).sqrt()
+}
+
+#[test]
+fn nas_bench_301_zero_cost_table_loads_and_our_parameter_count_ranks_like_naslibs() {
+    use nasforge::darts::network_params;
+    use nasforge::tabular::Nb301ZeroCostTable;
+    let table = Nb301ZeroCostTable::load(common::data().join("zero-cost/zc_nasbench301_6639fd15.json")).unwrap();
+    // 725 architectures in the file, distinct up to isomorphism.
+    assert_eq!(table.len(), 725);
+    let (ours, theirs): (Vec<f64>, Vec<f64>) = table
+        .iter()
+        .map(|(g, row)| (network_params(g, 36, 20, 10) as f64, row.proxies.iter().find(|p| p.0 == "params").unwrap().1))
+        .unzip();
+    let rho = spearman(&ours, &theirs);
+    // 0.953 measured: NASLib counts its own (smaller) network.
+    assert!(rho > 0.9, "Spearman rho of parameter counts {rho}");
+    let valid: Vec<f64> = table.iter().map(|(_, r)| r.valid).collect();
+    assert!(valid.iter().all(|v| (80.0..96.0).contains(v)), "{:?}", valid.iter().fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v))));
+}
+
+#[test]
+fn describe_prints_params_and_macs_of_the_published_darts_v2() {
+    let file = common::root().join("examples/archs/darts-v2.txt");
+    let out = common::nasforge(&["describe", "darts", file.to_str().unwrap(), "--json"]);
+    let v = common::last_json(&out);
+    // The paper: 3.3 M parameters (±2 %); DARTS' own counter: 3.349342 M.
+    assert_eq!(v["params"], 3_349_342);
+    assert_eq!(v["flops"], 528_359_040);
+    assert!(v["key"].as_str().unwrap().starts_with("normal:"));
+    let nb201 = common::nasforge(&["describe", "nas-bench-201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|", "--json"]);
+    // The CSV: params 1.531546 (M) for this cell.
+    assert_eq!(common::last_json(&nb201)["params"], 1_531_546);
+}
+

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// The shared data folder, `../shared/data` from the repository root.
 pub fn data() -> PathBuf {
@@ -45,3 +46,22 @@ pub fn nb201_experiment(dir: &Path, strategy: &str, evaluations: u64) -> PathBuf
     .unwrap();
     path
 }
+
+/// Builds the example plugins (once per test binary) into their own target
+/// folder, so that the nested cargo never waits on the outer one's lock;
+/// returns the folder holding the libraries.
+pub fn example_plugins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = root().join("target/plugin-tests");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(root()).args(["build", "--quiet", "--target-dir"]).arg(&target);
+        for p in ["simulated-annealing", "nb201-table", "mlp-chain", "synthetic-score", "panicking"] {
+            cmd.args(["-p", &format!("nasforge-plugin-{p}")]);
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building the example plugins failed");
+        target.join("debug")
+    })
+}
+

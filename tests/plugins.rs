@@ -4,28 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
+use common::example_plugins as plugins;
 use nasforge_experiment::{ExperimentError, RunError, parse_str, run};
-
-/// Builds the example plugins once; returns the folder holding the
-/// libraries.
-fn plugins() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let target = common::root().join("target/plugin-tests");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(common::root()).args(["build", "--quiet", "--target-dir"]).arg(&target);
-        for p in ["simulated-annealing", "nb201-table", "mlp-chain", "synthetic-score", "panicking"] {
-            cmd.args(["-p", &format!("nasforge-plugin-{p}")]);
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "building the example plugins failed");
-        target.join("debug")
-    })
-}
 
 fn lib(name: &str) -> String {
     let file = format!("{}nasforge_plugin_{}{}", std::env::consts::DLL_PREFIX, name.replace('-', "_"), std::env::consts::DLL_SUFFIX);

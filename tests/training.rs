@@ -95,7 +95,18 @@ fn every_example_file_is_a_valid_experiment_or_training_file() {
             eprintln!("skipped {} (no Fashion-MNIST here)", path.display());
             continue;
         }
-        if text.contains("[trainer]") && !text.contains("[strategy]") {
+        if text.contains("[[plugin]]") {
+            // Plugin examples name `cargo build -p ...` outputs; check them
+            // against the test build of the same plugins.
+            let built = format!("{}/", common::example_plugins().display());
+            let text = text.replace("../target/debug/", &built);
+            let base = path.parent().unwrap();
+            let file = path.display().to_string();
+            let mut config = nasforge::experiment::parse_str(&text, &file, base).unwrap_or_else(|e| panic!("{e}"));
+            // And they run (fast: tables and synthetic scores only).
+            config.journal = None;
+            nasforge::experiment::run(&config, None).unwrap_or_else(|e| panic!("{file}: {e}"));
+        } else if text.contains("[trainer]") && !text.contains("[strategy]") {
             nasforge::experiment::load_train_job(&path).unwrap_or_else(|e| panic!("{e}"));
         } else {
             nasforge::experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -72,6 +72,19 @@ pub trait SearchSpace: Send + Sync {
         Vec::new()
     }
 
+    /// Trainable parameters of the space's reference network for `arch`
+    /// (the one [`SearchSpace::describe`] names), when the space can count
+    /// them analytically.
+    fn params(&self, _arch: &Self::Arch) -> Option<u64> {
+        None
+    }
+
+    /// Multiply-accumulates of one forward pass of that network on its
+    /// reference input, when the space can count them.
+    fn macs(&self, _arch: &Self::Arch) -> Option<u64> {
+        None
+    }
+
     /// Why this space can no longer serve, for spaces that can fail outside
     /// their methods' signatures (a plugin whose instance panicked answers
     /// with neutral values from then on). Runners stop the search when it

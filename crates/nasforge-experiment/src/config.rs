@@ -22,7 +22,7 @@ pub const DATA_ENV: &str = "NASFORGE_DATA";
 /// Search spaces an experiment can name.
 pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
 /// Strategies an experiment can name.
-pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution"];
+pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search"];
 /// Built-in estimators an experiment can name.
 pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "dfdx-train"];
 
@@ -101,6 +101,11 @@ pub enum StrategyConfig {
     RandomSearch,
     /// `regularized-evolution`.
     RegularizedEvolution(RegularizedEvolutionConfig),
+    /// `local-search`.
+    LocalSearch {
+        /// Move at the first better neighbour instead of the best one.
+        first_improvement: bool,
+    },
     /// A strategy plugin, by name.
     Plugin(String),
 }
@@ -111,6 +116,7 @@ impl StrategyConfig {
         match self {
             StrategyConfig::RandomSearch => "random-search",
             StrategyConfig::RegularizedEvolution(_) => "regularized-evolution",
+            StrategyConfig::LocalSearch { .. } => "local-search",
             StrategyConfig::Plugin(name) => name,
         }
     }
@@ -251,6 +257,14 @@ struct RegularizedEvolutionRaw {
     name: String,
     population: Option<usize>,
     sample_size: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)]
+struct LocalSearchRaw {
+    name: String,
+    first_improvement: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -476,6 +490,10 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
             })?;
             StrategyConfig::RegularizedEvolution(checked)
         }
+        "local-search" => {
+            let raw = src.parse::<Sections<IgnoredAny, LocalSearchRaw, IgnoredAny, IgnoredAny>>()?.strategy;
+            StrategyConfig::LocalSearch { first_improvement: raw.first_improvement.unwrap_or(false) }
+        }
         n if is_plugin(n, PluginKind::Strategy) => {
             src.parse::<Sections<IgnoredAny, NameOnly, IgnoredAny, IgnoredAny>>()?;
             StrategyConfig::Plugin(n.to_owned())
@@ -600,6 +618,9 @@ impl ExperimentConfig {
         if let StrategyConfig::RegularizedEvolution(c) = &self.strategy {
             strategy.push(("population", toml::Value::Integer(c.params().population as i64)));
             strategy.push(("sample-size", toml::Value::Integer(c.params().sample_size as i64)));
+        }
+        if let StrategyConfig::LocalSearch { first_improvement } = &self.strategy {
+            strategy.push(("first-improvement", toml::Value::Boolean(*first_improvement)));
         }
         doc.insert("strategy".into(), section(strategy));
         match &self.estimator {

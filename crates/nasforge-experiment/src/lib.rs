@@ -21,7 +21,7 @@ use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, Plugi
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
-use nasforge_strategies::{RandomSearch, RegularizedEvolution};
+use nasforge_strategies::{LocalSearch, RandomSearch, RegularizedEvolution};
 use nasforge_tabular::{Nb201Estimator, Nb201Table, NbGraphEstimator, NbGraphTable, TableError};
 use sha2::{Digest, Sha256};
 
@@ -93,6 +93,7 @@ pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -
     match config {
         StrategyConfig::RandomSearch => Some(Box::new(RandomSearch::new(seed))),
         StrategyConfig::RegularizedEvolution(c) => Some(Box::new(RegularizedEvolution::<S::Arch>::new(c.clone(), seed))),
+        StrategyConfig::LocalSearch { first_improvement } => Some(Box::new(LocalSearch::<S::Arch>::new(*first_improvement, seed))),
         StrategyConfig::Plugin(_) => None,
     }
 }

@@ -3,11 +3,15 @@
 //! - [`RandomSearch`]: independent uniform samples.
 //! - [`RegularizedEvolution`]: aging evolution (Real et al., AAAI 2019):
 //!   tournament selection, single-choice mutation, the oldest member dies.
+//! - [`LocalSearch`]: hill climbing over neighbourhoods with restarts.
 //!
 //! Each is built from a checked config (`*Params::check`) and one seed, and
 //! is deterministic given that seed and the outcomes it is told.
 
 use std::collections::VecDeque;
+
+mod local_search;
+pub use local_search::LocalSearch;
 
 use nasforge_core::{Evaluation, Objective, SearchSpace, Strategy};
 use rand::SeedableRng;

@@ -276,6 +276,9 @@ impl Estimator<GnnCell> for NbGraphEstimator {
     }
 }
 
+mod nb301;
+pub use nb301::{Nb301Estimator, Nb301Row, Nb301ZeroCostTable};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,6 +344,10 @@ impl SearchSpace for Nb201Space {
         Some(Box::new((0..SIZE).map(Cell::from_code)))
     }
 
+    fn params(&self, arch: &Cell) -> Option<u64> {
+        Some(arch.param_count(16, 5, 3, 10) as u64)
+    }
+
     fn describe(&self, arch: &Cell) -> Vec<(String, String)> {
         vec![
             ("official index".into(), arch.official_index().to_string()),
