@@ -36,6 +36,13 @@ pub trait SearchSpace: Send + Sync {
     /// uniformly among such changes that stay valid.
     fn mutate(&self, arch: &Self::Arch, rng: &mut Rng) -> Self::Arch;
 
+    /// A child of `a` and `b` (each choice taken from either parent, say),
+    /// for spaces that define one; `None` by default, and evolutionary
+    /// strategies then mutate instead.
+    fn crossover(&self, _a: &Self::Arch, _b: &Self::Arch, _rng: &mut Rng) -> Option<Self::Arch> {
+        None
+    }
+
     /// Every valid architecture one choice away from `arch`.
     fn neighbours(&self, arch: &Self::Arch) -> Vec<Self::Arch>;
 

@@ -10,7 +10,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest};
-use nasforge_strategies::{RegularizedEvolutionConfig, RegularizedEvolutionParams};
+use nasforge_core::{Goal, Metric, Objective};
+use nasforge_strategies::{Nsga2Config, Nsga2Params, RegularizedEvolutionConfig, RegularizedEvolutionParams};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
@@ -22,7 +23,7 @@ pub const DATA_ENV: &str = "NASFORGE_DATA";
 /// Search spaces an experiment can name.
 pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
 /// Strategies an experiment can name.
-pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search"];
+pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2"];
 /// Built-in estimators an experiment can name.
 pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "dfdx-train"];
 
@@ -106,6 +107,8 @@ pub enum StrategyConfig {
         /// Move at the first better neighbour instead of the best one.
         first_improvement: bool,
     },
+    /// `nsga2`, with its objectives' names as written.
+    Nsga2(Nsga2Config, Vec<String>),
     /// A strategy plugin, by name.
     Plugin(String),
 }
@@ -117,6 +120,7 @@ impl StrategyConfig {
             StrategyConfig::RandomSearch => "random-search",
             StrategyConfig::RegularizedEvolution(_) => "regularized-evolution",
             StrategyConfig::LocalSearch { .. } => "local-search",
+            StrategyConfig::Nsga2(..) => "nsga2",
             StrategyConfig::Plugin(name) => name,
         }
     }
@@ -133,10 +137,13 @@ pub enum EstimatorConfig {
         /// The training of each candidate.
         trainer: TrainerConfig,
     },
-    /// `nas-bench-201`: the NAS-Bench-201 CSV.
+    /// `nas-bench-201`: the NAS-Bench-201 CSV, optionally joined with an
+    /// HW-NAS-Bench table (its metrics become named extra metrics).
     Nb201Table {
         /// The CSV file.
         path: PathBuf,
+        /// The HW-NAS-Bench CSV, when given.
+        hardware: Option<PathBuf>,
     },
     /// `nas-bench-graph`: a NAS-Bench-Graph `.bench` pickle.
     NbGraphTable {
@@ -273,6 +280,33 @@ struct LocalSearchRaw {
 struct TableRaw {
     name: String,
     path: toml::Spanned<String>,
+    hardware: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)]
+struct Nsga2Raw {
+    name: String,
+    population: Option<usize>,
+    objectives: toml::Spanned<Vec<String>>,
+    crossover_prob: Option<f64>,
+    mutation_prob: Option<f64>,
+}
+
+/// An objective by name: `valid` and `test` are maximised, every other
+/// metric (params, flops, latency, cost, any named metric) minimised.
+pub fn objective_named(name: &str) -> Objective {
+    let (metric, goal) = match name {
+        "valid" => (Metric::Valid, Goal::Maximize),
+        "test" => (Metric::Test, Goal::Maximize),
+        "params" => (Metric::Params, Goal::Minimize),
+        "flops" => (Metric::Flops, Goal::Minimize),
+        "latency" => (Metric::Latency, Goal::Minimize),
+        "cost" => (Metric::Cost, Goal::Minimize),
+        other => (Metric::Named(other.to_owned()), Goal::Minimize),
+    };
+    Objective { metric, goal }
 }
 
 #[derive(Deserialize)]
@@ -462,6 +496,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         choice_error(&src, what, name, &valid.iter().map(String::as_str).collect::<Vec<_>>())
     };
 
+    let mut objectives_at = None;
     let space = match names.space.name.get_ref().as_str() {
         "nas-bench-201" => SpaceConfig::Nb201,
         "nas-bench-graph" => SpaceConfig::NbGraph,
@@ -489,6 +524,19 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
                 src.error_at(src.find_key("strategy", e.key), Some(format!("strategy.{}", e.key)), e.reason)
             })?;
             StrategyConfig::RegularizedEvolution(checked)
+        }
+        "nsga2" => {
+            let raw = src.parse::<Sections<IgnoredAny, Nsga2Raw, IgnoredAny, IgnoredAny>>()?.strategy;
+            let names = raw.objectives.get_ref().clone();
+            let mut params = Nsga2Params::new(names.iter().map(|n| objective_named(n)).collect());
+            params.population = raw.population.unwrap_or(params.population);
+            params.crossover_prob = raw.crossover_prob.unwrap_or(params.crossover_prob);
+            params.mutation_prob = raw.mutation_prob.unwrap_or(params.mutation_prob);
+            let checked = params.check().map_err(|e| {
+                src.error_at(src.find_key("strategy", e.key), Some(format!("strategy.{}", e.key)), e.reason)
+            })?;
+            objectives_at = Some(raw.objectives.span().start);
+            StrategyConfig::Nsga2(checked, names)
         }
         "local-search" => {
             let raw = src.parse::<Sections<IgnoredAny, LocalSearchRaw, IgnoredAny, IgnoredAny>>()?.strategy;
@@ -554,24 +602,52 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
     } else {
         only_for_training(&top)?;
         let table = src.parse::<Sections<IgnoredAny, IgnoredAny, TableRaw, IgnoredAny>>()?.estimator;
-        let data_path = resolve(table.path.get_ref(), data_root.as_deref().unwrap_or(base));
-        if !data_path.is_file() {
-            let hint = match &data_root {
-                Some(root) => format!(" (data root {}; set {DATA_ENV} to move it)", root.display()),
-                None => String::new(),
-            };
-            return Err(src.error_at(
-                Some(table.path.span().start),
-                Some("estimator.path".into()),
-                format!("no such data file: {}{hint}", data_path.display()),
-            ));
-        }
-        let data_path = std::path::absolute(&data_path).unwrap_or(data_path);
+        let data_file = |spanned: &toml::Spanned<String>, key: &str| {
+            let data_path = resolve(spanned.get_ref(), data_root.as_deref().unwrap_or(base));
+            if !data_path.is_file() {
+                let hint = match &data_root {
+                    Some(root) => format!(" (data root {}; set {DATA_ENV} to move it)", root.display()),
+                    None => String::new(),
+                };
+                return Err(src.error_at(
+                    Some(spanned.span().start),
+                    Some(format!("estimator.{key}")),
+                    format!("no such data file: {}{hint}", data_path.display()),
+                ));
+            }
+            Ok(std::path::absolute(&data_path).unwrap_or(data_path))
+        };
+        let data_path = data_file(&table.path, "path")?;
+        let hardware = table.hardware.as_ref().map(|h| data_file(h, "hardware")).transpose()?;
         match estimator_name {
-            "nas-bench-201" => EstimatorConfig::Nb201Table { path: data_path },
+            "nas-bench-201" => EstimatorConfig::Nb201Table { path: data_path, hardware },
+            _ if hardware.is_some() => {
+                return Err(src.error_at(
+                    src.find_key("estimator", "hardware"),
+                    Some("estimator.hardware".into()),
+                    "only the `nas-bench-201` estimator joins a hardware table",
+                ));
+            }
             _ => EstimatorConfig::NbGraphTable { path: data_path },
         }
     };
+
+    if let StrategyConfig::Nsga2(_, names) = &strategy {
+        // Named objectives must be metrics the estimator reports.
+        let mut valid: Vec<String> = ["valid", "test", "params"].map(String::from).to_vec();
+        if let EstimatorConfig::Nb201Table { hardware: Some(hw), .. } = &estimator {
+            let header = std::fs::read_to_string(hw).ok().and_then(|t| t.lines().next().map(str::to_owned)).unwrap_or_default();
+            valid.extend(header.split(',').skip(1).map(|c| c.trim().to_owned()));
+        }
+        let is_plugin_estimator = matches!(estimator, EstimatorConfig::Plugin(_));
+        if let Some(bad) = names.iter().find(|n| !valid.contains(n) && !is_plugin_estimator) {
+            return Err(src.error_at(
+                objectives_at,
+                Some("strategy.objectives".into()),
+                format!("estimator `{}` reports no metric `{bad}`; valid choices: {}", estimator.name(), valid.join(", ")),
+            ));
+        }
+    }
 
     let raw_budget = src.parse::<Sections<IgnoredAny, IgnoredAny, IgnoredAny, BudgetRaw>>()?.budget;
     let budget_error = |key: &str, message: &str| {
@@ -622,9 +698,22 @@ impl ExperimentConfig {
         if let StrategyConfig::LocalSearch { first_improvement } = &self.strategy {
             strategy.push(("first-improvement", toml::Value::Boolean(*first_improvement)));
         }
+        if let StrategyConfig::Nsga2(c, names) = &self.strategy {
+            strategy.push(("population", toml::Value::Integer(c.params().population as i64)));
+            strategy.push(("objectives", toml::Value::Array(names.iter().map(|n| text(n)).collect())));
+            strategy.push(("crossover-prob", toml::Value::Float(c.params().crossover_prob)));
+            strategy.push(("mutation-prob", toml::Value::Float(c.params().mutation_prob)));
+        }
         doc.insert("strategy".into(), section(strategy));
         match &self.estimator {
-            EstimatorConfig::Nb201Table { path } | EstimatorConfig::NbGraphTable { path } => {
+            EstimatorConfig::Nb201Table { path, hardware } => {
+                let mut e = vec![("name", text(self.estimator.name())), ("path", text(&path.display().to_string()))];
+                if let Some(h) = hardware {
+                    e.push(("hardware", text(&h.display().to_string())));
+                }
+                doc.insert("estimator".into(), section(e));
+            }
+            EstimatorConfig::NbGraphTable { path } => {
                 doc.insert(
                     "estimator".into(),
                     section(vec![("name", text(self.estimator.name())), ("path", text(&path.display().to_string()))]),

@@ -21,8 +21,8 @@ use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, Plugi
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
-use nasforge_strategies::{LocalSearch, RandomSearch, RegularizedEvolution};
-use nasforge_tabular::{Nb201Estimator, Nb201Table, NbGraphEstimator, NbGraphTable, TableError};
+use nasforge_strategies::{LocalSearch, Nsga2, RandomSearch, RegularizedEvolution};
+use nasforge_tabular::{HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, TableError};
 use sha2::{Digest, Sha256};
 
 pub use config::{
@@ -30,7 +30,7 @@ pub use config::{
     load, load_plugin_manifests, parse_str,
 };
 pub use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest, PluginInfo};
-pub use runner::{BestTrial, Progress, RunError, RunSummary, Runner};
+pub use runner::{BestTrial, ParetoPoint, Progress, RunError, RunSummary, Runner};
 pub use training::{
     DATASETS, DatasetConfig, DatasetKind, OPTIMIZERS, TrainError, TrainJob, TrainSummary, TrainerConfig, load_train_job, train,
 };
@@ -94,6 +94,7 @@ pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -
         StrategyConfig::RandomSearch => Some(Box::new(RandomSearch::new(seed))),
         StrategyConfig::RegularizedEvolution(c) => Some(Box::new(RegularizedEvolution::<S::Arch>::new(c.clone(), seed))),
         StrategyConfig::LocalSearch { first_improvement } => Some(Box::new(LocalSearch::<S::Arch>::new(*first_improvement, seed))),
+        StrategyConfig::Nsga2(c, _) => Some(Box::new(Nsga2::<S::Arch>::new(c.clone(), seed))),
         StrategyConfig::Plugin(_) => None,
     }
 }
@@ -188,9 +189,14 @@ fn execute(
             let instance = plugins.instantiate(name, config, "estimator")?;
             drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
         }
-        (EstimatorConfig::Nb201Table { path }, _) => {
+        (EstimatorConfig::Nb201Table { path, hardware: None }, _) => {
             let table = Arc::new(Nb201Table::load(path)?);
             drive(&Nb201Space, &mut Nb201Estimator::new(table), ctx)
+        }
+        (EstimatorConfig::Nb201Table { path, hardware: Some(hw) }, _) => {
+            let table = Arc::new(Nb201Table::load(path)?);
+            let hw = Arc::new(HwTable::load(hw)?);
+            drive(&Nb201Space, &mut Nb201HwEstimator::new(table, hw), ctx)
         }
         (EstimatorConfig::NbGraphTable { path }, space) => {
             let space = if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
@@ -248,6 +254,9 @@ fn drive<S: SearchSpace>(space: &S, estimator: &mut dyn Estimator<S::Arch>, ctx:
         None => None,
     };
     let mut runner = Runner::new(space, estimator, config.budget, config.seed).with_replay(replay);
+    if let StrategyConfig::Nsga2(c, names) = &config.strategy {
+        runner = runner.with_objectives(names.iter().cloned().zip(c.params().objectives.iter().cloned()).collect());
+    }
     if let Some((j, id)) = journal.as_mut() {
         runner = runner.with_journal(j, *id, experiment_hash(config));
     }
@@ -275,6 +284,7 @@ pub fn summarize(journal: &Journal, experiment: i64) -> Result<RunSummary, Exper
     }
     Ok(RunSummary {
         best,
+        pareto: None,
         trials: trials.len() as u64,
         seconds: trials.last().map_or(0.0, |t| t.elapsed),
         failed: trials.iter().filter(|t| t.outcome.is_err()).count() as u64,

@@ -61,6 +61,15 @@ pub struct BestTrial {
     pub test: Option<f64>,
 }
 
+/// A non-dominated trial of a multi-objective run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ParetoPoint {
+    /// The architecture's standard string.
+    pub arch: String,
+    /// Its objectives by name, as measured (not negated).
+    pub objectives: std::collections::BTreeMap<String, f64>,
+}
+
 /// What a run produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -70,6 +79,10 @@ pub struct RunSummary {
     pub trials: u64,
     /// Seconds of search, summed over resumed sessions.
     pub seconds: f64,
+    /// The evaluated non-dominated trials, for runs with several
+    /// objectives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pareto: Option<Vec<ParetoPoint>>,
     /// Trials that failed.
     #[serde(skip)]
     pub failed: u64,
@@ -102,6 +115,10 @@ pub struct Runner<'a, S: SearchSpace> {
     best: Option<(S::Arch, f64, Metrics)>,
     progress: Option<&'a mut dyn FnMut(Progress)>,
     error: Option<RunError>,
+    /// Several named objectives: every successful trial's measured values
+    /// and fitness vector, for the Pareto front.
+    objectives: Vec<(String, Objective)>,
+    measured: Vec<(S::Arch, Vec<f64>, Vec<f64>)>,
 }
 
 impl<'a, S: SearchSpace> Runner<'a, S> {
@@ -123,7 +140,16 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
             best: None,
             progress: None,
             error: None,
+            objectives: Vec::new(),
+            measured: Vec::new(),
         }
+    }
+
+    /// Tracks these named objectives and reports the Pareto front of the
+    /// evaluated trials in the summary (when there are two or more).
+    pub fn with_objectives(mut self, objectives: Vec<(String, Objective)>) -> Self {
+        self.objectives = objectives;
+        self
     }
 
     /// Writes every finished trial to `journal` under `experiment`.
@@ -150,6 +176,13 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
 
     fn record(&mut self, arch: &S::Arch, outcome: &Evaluation) {
         self.trials += 1;
+        if let (true, Ok(m)) = (self.objectives.len() > 1, outcome) {
+            let raw: Option<Vec<f64>> = self.objectives.iter().map(|(_, o)| m.get(&o.metric)).collect();
+            let fit: Option<Vec<f64>> = self.objectives.iter().map(|(_, o)| o.fitness(m)).collect();
+            if let (Some(raw), Some(fit)) = (raw, fit) {
+                self.measured.push((arch.clone(), raw, fit));
+            }
+        }
         match outcome {
             Ok(m) => {
                 if let Some(f) = self.objective.fitness(m) {
@@ -190,10 +223,27 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
             return Err(RunError::ComponentFailed(f));
         }
         let seconds = self.elapsed();
+        let pareto = (self.objectives.len() > 1).then(|| {
+            let fits: Vec<Vec<f64>> = self.measured.iter().map(|m| m.2.clone()).collect();
+            let front = nasforge_strategies::non_dominated_fronts(&fits).into_iter().next().unwrap_or_default();
+            let mut seen = std::collections::HashSet::new();
+            front
+                .into_iter()
+                .filter_map(|i| {
+                    let (arch, raw, _) = &self.measured[i];
+                    let text = self.space.format(arch);
+                    seen.insert(text.clone()).then(|| ParetoPoint {
+                        arch: text,
+                        objectives: self.objectives.iter().map(|(n, _)| n.clone()).zip(raw.iter().copied()).collect(),
+                    })
+                })
+                .collect()
+        });
         Ok(RunSummary {
             best: self.best.map(|(arch, _, m)| BestTrial { arch: self.space.format(&arch), valid: m.valid, test: m.test }),
             trials: self.trials,
             seconds,
+            pareto,
             failed: self.failed,
             experiment: self.sink.map(|s| s.experiment),
         })

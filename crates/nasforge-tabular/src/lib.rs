@@ -276,7 +276,9 @@ impl Estimator<GnnCell> for NbGraphEstimator {
     }
 }
 
+mod hw;
 mod nb301;
+pub use hw::{HwTable, Nb201HwEstimator};
 pub use nb301::{Nb301Estimator, Nb301Row, Nb301ZeroCostTable};
 
 #[cfg(test)]

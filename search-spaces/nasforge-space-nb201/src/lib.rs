@@ -233,6 +233,17 @@ impl SearchSpace for Nb201Space {
         child
     }
 
+    fn crossover(&self, a: &Cell, b: &Cell, rng: &mut Rng) -> Option<Cell> {
+        // Uniform: each edge's op from either parent.
+        let mut child = *a;
+        for (edge, op) in child.ops.iter_mut().enumerate() {
+            if rng.random::<bool>() {
+                *op = b.ops[edge];
+            }
+        }
+        Some(child)
+    }
+
     fn neighbours(&self, arch: &Cell) -> Vec<Cell> {
         let mut out = Vec::with_capacity(EDGES * 4);
         for edge in 0..EDGES {
