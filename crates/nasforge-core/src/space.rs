@@ -43,6 +43,21 @@ pub trait SearchSpace: Send + Sync {
         None
     }
 
+    /// The space as a fixed list of categorical decisions, for strategies
+    /// that learn a distribution over choices (REINFORCE, say): the number
+    /// of options of each decision. `None` (the default) for spaces without
+    /// such a form.
+    fn decisions(&self) -> Option<Vec<usize>> {
+        None
+    }
+
+    /// The architecture one option per decision names (indices into
+    /// [`SearchSpace::decisions`]), or `None` when that combination is not
+    /// a valid architecture.
+    fn arch_from_decisions(&self, _choices: &[usize]) -> Option<Self::Arch> {
+        None
+    }
+
     /// Every valid architecture one choice away from `arch`.
     fn neighbours(&self, arch: &Self::Arch) -> Vec<Self::Arch>;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest};
 use nasforge_core::{Goal, Metric, Objective};
-use nasforge_strategies::{Nsga2Config, Nsga2Params, RegularizedEvolutionConfig, RegularizedEvolutionParams};
+use nasforge_strategies::{Nsga2Config, Nsga2Params, RegularizedEvolutionConfig, RegularizedEvolutionParams, ReinforceConfig, ReinforceParams};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
@@ -23,7 +23,7 @@ pub const DATA_ENV: &str = "NASFORGE_DATA";
 /// Search spaces an experiment can name.
 pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
 /// Strategies an experiment can name.
-pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2"];
+pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2", "reinforce"];
 /// Built-in estimators an experiment can name.
 pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "dfdx-train"];
 
@@ -109,6 +109,8 @@ pub enum StrategyConfig {
     },
     /// `nsga2`, with its objectives' names as written.
     Nsga2(Nsga2Config, Vec<String>),
+    /// `reinforce`.
+    Reinforce(ReinforceConfig),
     /// A strategy plugin, by name.
     Plugin(String),
 }
@@ -121,6 +123,7 @@ impl StrategyConfig {
             StrategyConfig::RegularizedEvolution(_) => "regularized-evolution",
             StrategyConfig::LocalSearch { .. } => "local-search",
             StrategyConfig::Nsga2(..) => "nsga2",
+            StrategyConfig::Reinforce(_) => "reinforce",
             StrategyConfig::Plugin(name) => name,
         }
     }
@@ -281,6 +284,16 @@ struct TableRaw {
     name: String,
     path: toml::Spanned<String>,
     hardware: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)]
+struct ReinforceRaw {
+    name: String,
+    lr: Option<f64>,
+    baseline_decay: Option<f64>,
+    entropy: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -538,6 +551,20 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
             objectives_at = Some(raw.objectives.span().start);
             StrategyConfig::Nsga2(checked, names)
         }
+        "reinforce" => {
+            let raw = src.parse::<Sections<IgnoredAny, ReinforceRaw, IgnoredAny, IgnoredAny>>()?.strategy;
+            let d = ReinforceParams::default();
+            let params = ReinforceParams {
+                lr: raw.lr.unwrap_or(d.lr),
+                baseline_decay: raw.baseline_decay.unwrap_or(d.baseline_decay),
+                entropy: raw.entropy.unwrap_or(d.entropy),
+                objective: d.objective,
+            };
+            let checked = params.check().map_err(|e| {
+                src.error_at(src.find_key("strategy", e.key), Some(format!("strategy.{}", e.key)), e.reason)
+            })?;
+            StrategyConfig::Reinforce(checked)
+        }
         "local-search" => {
             let raw = src.parse::<Sections<IgnoredAny, LocalSearchRaw, IgnoredAny, IgnoredAny>>()?.strategy;
             StrategyConfig::LocalSearch { first_improvement: raw.first_improvement.unwrap_or(false) }
@@ -697,6 +724,11 @@ impl ExperimentConfig {
         }
         if let StrategyConfig::LocalSearch { first_improvement } = &self.strategy {
             strategy.push(("first-improvement", toml::Value::Boolean(*first_improvement)));
+        }
+        if let StrategyConfig::Reinforce(c) = &self.strategy {
+            strategy.push(("lr", toml::Value::Float(c.params().lr)));
+            strategy.push(("baseline-decay", toml::Value::Float(c.params().baseline_decay)));
+            strategy.push(("entropy", toml::Value::Float(c.params().entropy)));
         }
         if let StrategyConfig::Nsga2(c, names) = &self.strategy {
             strategy.push(("population", toml::Value::Integer(c.params().population as i64)));

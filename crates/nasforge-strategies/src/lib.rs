@@ -5,6 +5,7 @@
 //!   tournament selection, single-choice mutation, the oldest member dies.
 //! - [`LocalSearch`]: hill climbing over neighbourhoods with restarts.
 //! - [`Nsga2`]: multi-objective evolution (non-dominated sorting, crowding).
+//! - [`Reinforce`]: a policy-gradient controller over categorical decisions.
 //!
 //! Each is built from a checked config (`*Params::check`) and one seed, and
 //! is deterministic given that seed and the outcomes it is told.
@@ -13,7 +14,9 @@ use std::collections::VecDeque;
 
 mod local_search;
 mod nsga2;
+mod reinforce;
 pub use local_search::LocalSearch;
+pub use reinforce::{Reinforce, ReinforceConfig, ReinforceParams};
 pub use nsga2::{Nsga2, Nsga2Config, Nsga2Params, hypervolume_2d, non_dominated_fronts};
 
 use nasforge_core::{Evaluation, Objective, SearchSpace, Strategy};

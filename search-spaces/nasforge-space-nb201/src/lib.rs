@@ -244,6 +244,21 @@ impl SearchSpace for Nb201Space {
         Some(child)
     }
 
+    fn decisions(&self) -> Option<Vec<usize>> {
+        Some(vec![Op::ALL.len(); EDGES])
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<Cell> {
+        if choices.len() != EDGES {
+            return None;
+        }
+        let mut cell = Cell::uniform(Op::None);
+        for (op, &c) in cell.ops.iter_mut().zip(choices) {
+            *op = *Op::ALL.get(c)?;
+        }
+        Some(cell)
+    }
+
     fn neighbours(&self, arch: &Cell) -> Vec<Cell> {
         let mut out = Vec::with_capacity(EDGES * 4);
         for edge in 0..EDGES {
