@@ -58,6 +58,12 @@ pub trait SearchSpace: Send + Sync {
         None
     }
 
+    /// The option `arch` takes at each decision (the inverse of
+    /// [`SearchSpace::arch_from_decisions`]); `None` by default.
+    fn arch_decisions(&self, _arch: &Self::Arch) -> Option<Vec<usize>> {
+        None
+    }
+
     /// Every valid architecture one choice away from `arch`.
     fn neighbours(&self, arch: &Self::Arch) -> Vec<Self::Arch>;
 

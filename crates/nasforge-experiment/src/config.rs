@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest};
 use nasforge_core::{Goal, Metric, Objective};
-use nasforge_strategies::{Nsga2Config, Nsga2Params, RegularizedEvolutionConfig, RegularizedEvolutionParams, ReinforceConfig, ReinforceParams};
+use nasforge_strategies::{
+    Nsga2Config, Nsga2Params, QMutationConfig, QMutationParams, RegularizedEvolutionConfig, RegularizedEvolutionParams, ReinforceConfig,
+    ReinforceParams,
+};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
@@ -23,7 +26,7 @@ pub const DATA_ENV: &str = "NASFORGE_DATA";
 /// Search spaces an experiment can name.
 pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
 /// Strategies an experiment can name.
-pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2", "reinforce"];
+pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2", "reinforce", "q-mutation"];
 /// Built-in estimators an experiment can name.
 pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "dfdx-train"];
 
@@ -111,6 +114,8 @@ pub enum StrategyConfig {
     Nsga2(Nsga2Config, Vec<String>),
     /// `reinforce`.
     Reinforce(ReinforceConfig),
+    /// `q-mutation`.
+    QMutation(QMutationConfig),
     /// A strategy plugin, by name.
     Plugin(String),
 }
@@ -124,6 +129,7 @@ impl StrategyConfig {
             StrategyConfig::LocalSearch { .. } => "local-search",
             StrategyConfig::Nsga2(..) => "nsga2",
             StrategyConfig::Reinforce(_) => "reinforce",
+            StrategyConfig::QMutation(_) => "q-mutation",
             StrategyConfig::Plugin(name) => name,
         }
     }
@@ -284,6 +290,17 @@ struct TableRaw {
     name: String,
     path: toml::Spanned<String>,
     hardware: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)]
+struct QMutationRaw {
+    name: String,
+    population: Option<usize>,
+    sample_size: Option<usize>,
+    epsilon: Option<f64>,
+    alpha: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -551,6 +568,21 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
             objectives_at = Some(raw.objectives.span().start);
             StrategyConfig::Nsga2(checked, names)
         }
+        "q-mutation" => {
+            let raw = src.parse::<Sections<IgnoredAny, QMutationRaw, IgnoredAny, IgnoredAny>>()?.strategy;
+            let d = QMutationParams::default();
+            let params = QMutationParams {
+                population: raw.population.unwrap_or(d.population),
+                sample_size: raw.sample_size.unwrap_or(d.sample_size),
+                epsilon: raw.epsilon.unwrap_or(d.epsilon),
+                alpha: raw.alpha.unwrap_or(d.alpha),
+                objective: d.objective,
+            };
+            let checked = params.check().map_err(|e| {
+                src.error_at(src.find_key("strategy", e.key), Some(format!("strategy.{}", e.key)), e.reason)
+            })?;
+            StrategyConfig::QMutation(checked)
+        }
         "reinforce" => {
             let raw = src.parse::<Sections<IgnoredAny, ReinforceRaw, IgnoredAny, IgnoredAny>>()?.strategy;
             let d = ReinforceParams::default();
@@ -724,6 +756,13 @@ impl ExperimentConfig {
         }
         if let StrategyConfig::LocalSearch { first_improvement } = &self.strategy {
             strategy.push(("first-improvement", toml::Value::Boolean(*first_improvement)));
+        }
+        if let StrategyConfig::QMutation(c) = &self.strategy {
+            let p = c.params();
+            strategy.push(("population", toml::Value::Integer(p.population as i64)));
+            strategy.push(("sample-size", toml::Value::Integer(p.sample_size as i64)));
+            strategy.push(("epsilon", toml::Value::Float(p.epsilon)));
+            strategy.push(("alpha", toml::Value::Float(p.alpha)));
         }
         if let StrategyConfig::Reinforce(c) = &self.strategy {
             strategy.push(("lr", toml::Value::Float(c.params().lr)));

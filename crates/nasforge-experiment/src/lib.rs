@@ -21,7 +21,7 @@ use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, Plugi
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
-use nasforge_strategies::{LocalSearch, Nsga2, RandomSearch, RegularizedEvolution, Reinforce};
+use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
 use nasforge_tabular::{HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, TableError};
 use sha2::{Digest, Sha256};
 
@@ -96,6 +96,7 @@ pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -
         StrategyConfig::LocalSearch { first_improvement } => Some(Box::new(LocalSearch::<S::Arch>::new(*first_improvement, seed))),
         StrategyConfig::Nsga2(c, _) => Some(Box::new(Nsga2::<S::Arch>::new(c.clone(), seed))),
         StrategyConfig::Reinforce(c) => Some(Box::new(Reinforce::<S::Arch>::new(c.clone(), seed))),
+        StrategyConfig::QMutation(c) => Some(Box::new(QMutation::<S::Arch>::new(c.clone(), seed))),
         StrategyConfig::Plugin(_) => None,
     }
 }

@@ -6,6 +6,7 @@
 //! - [`LocalSearch`]: hill climbing over neighbourhoods with restarts.
 //! - [`Nsga2`]: multi-objective evolution (non-dominated sorting, crowding).
 //! - [`Reinforce`]: a policy-gradient controller over categorical decisions.
+//! - [`QMutation`]: aging evolution whose mutation is chosen by Q-learning.
 //!
 //! Each is built from a checked config (`*Params::check`) and one seed, and
 //! is deterministic given that seed and the outcomes it is told.
@@ -14,8 +15,10 @@ use std::collections::VecDeque;
 
 mod local_search;
 mod nsga2;
+mod q_mutation;
 mod reinforce;
 pub use local_search::LocalSearch;
+pub use q_mutation::{QMutation, QMutationConfig, QMutationParams};
 pub use reinforce::{Reinforce, ReinforceConfig, ReinforceParams};
 pub use nsga2::{Nsga2, Nsga2Config, Nsga2Params, hypervolume_2d, non_dominated_fronts};
 

@@ -259,6 +259,11 @@ impl SearchSpace for Nb201Space {
         Some(cell)
     }
 
+
+    fn arch_decisions(&self, arch: &Cell) -> Option<Vec<usize>> {
+        arch.ops.iter().map(|op| Op::ALL.iter().position(|o| o == op)).collect()
+    }
+
     fn neighbours(&self, arch: &Cell) -> Vec<Cell> {
         let mut out = Vec::with_capacity(EDGES * 4);
         for edge in 0..EDGES {
