@@ -81,7 +81,7 @@ enum Command {
     },
     /// Describe an architecture: canonical key, standard string, known facts.
     Describe {
-        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts.
+        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts, mobilenet.
         space: String,
         /// The architecture in the space's standard string.
         arch: String,
@@ -284,7 +284,8 @@ fn describe(space: &str, arch: &str, json: bool) -> Result<()> {
         "nas-bench-graph" => print(&|| facts(&nasforge_space_nbgraph::NbGraphSpace::standard(), arch)),
         "nas-bench-graph-proteins" => print(&|| facts(&nasforge_space_nbgraph::NbGraphSpace::proteins(), arch)),
         "darts" => print(&|| facts(&nasforge_space_darts::DartsSpace, arch)),
-        other => Err(anyhow::anyhow!("unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts"))
+        "mobilenet" => print(&|| facts(&nasforge_space_mobilenet::MobileNetSpace::default(), arch)),
+        other => Err(anyhow::anyhow!("unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts, mobilenet"))
             .context("nasforge describe"),
     }
 }

@@ -140,6 +140,12 @@ fn describe_prints_params_and_macs_of_the_published_darts_v2() {
     assert_eq!(v["flops"], 528_359_040);
     assert!(v["key"].as_str().unwrap().starts_with("normal:"));
     let nb201 = common::nasforge(&["describe", "nas-bench-201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|", "--json"]);
+    let v2 = common::nasforge(&["describe", "mobilenet", common::root().join("examples/archs/mobilenet-v2.txt").to_str().unwrap(), "--json"]);
+    let v2 = common::last_json(&v2);
+    // torchvision's mobilenet_v2: 3,504,872 parameters; the paper: 3.4 M
+    // (rounded) and 300 M multiply-adds.
+    assert_eq!(v2["params"], 3_504_872);
+    assert!((v2["flops"].as_f64().unwrap() / 300e6 - 1.0).abs() < 0.03, "{v2}");
     // The CSV: params 1.531546 (M) for this cell.
     assert_eq!(common::last_json(&nb201)["params"], 1_531_546);
 }
