@@ -150,3 +150,17 @@ fn describe_prints_params_and_macs_of_the_published_darts_v2() {
     assert_eq!(common::last_json(&nb201)["params"], 1_531_546);
 }
 
+#[test]
+fn nas_bench_macro_table_loads_whole() {
+    use nasforge::mobilenet::NbMacroSpace;
+    use nasforge::tabular::NbMacroTable;
+    let table = NbMacroTable::load(common::data().join("nas-bench-macro/nas-bench-macro_cifar10.json")).unwrap();
+    assert_eq!(table.len(), 6561);
+    // Every architecture of the space is in the table, with 3 trainings.
+    for a in NbMacroSpace.enumerate().unwrap() {
+        assert_eq!(table.get(&a).unwrap().test_acc.len(), 3);
+    }
+    let best = table.iter().map(|(_, r)| r.mean_acc).fold(f64::MIN, f64::max);
+    assert!((best - 93.13).abs() < 0.005, "{best}");
+}
+

@@ -24,11 +24,11 @@ use crate::training::{DatasetConfig, TrainerConfig, data_root, parse_dataset, pa
 pub const DATA_ENV: &str = "NASFORGE_DATA";
 
 /// Search spaces an experiment can name.
-pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins"];
+pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins", "nas-bench-macro"];
 /// Strategies an experiment can name.
 pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2", "reinforce", "q-mutation"];
 /// Built-in estimators an experiment can name.
-pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "dfdx-train"];
+pub const ESTIMATORS: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-macro", "dfdx-train"];
 
 /// A mistake in an experiment file, located as precisely as possible.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -71,6 +71,8 @@ pub enum SpaceConfig {
     NbGraph,
     /// `nas-bench-graph-proteins` (5 ops).
     NbGraphProteins,
+    /// `nas-bench-macro` (8 layers of 3 MobileNet-style candidates).
+    NbMacro,
     /// A search-space plugin, by name.
     Plugin(String),
 }
@@ -82,6 +84,7 @@ impl SpaceConfig {
             SpaceConfig::Nb201 => "nas-bench-201",
             SpaceConfig::NbGraph => "nas-bench-graph",
             SpaceConfig::NbGraphProteins => "nas-bench-graph-proteins",
+            SpaceConfig::NbMacro => "nas-bench-macro",
             SpaceConfig::Plugin(name) => name,
         }
     }
@@ -93,6 +96,7 @@ impl SpaceConfig {
             SpaceConfig::Nb201 => &["nas-bench-201", "dfdx-train"],
             SpaceConfig::NbGraph => &["nas-bench-graph", "dfdx-train"],
             SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
+            SpaceConfig::NbMacro => &["nas-bench-macro"],
             SpaceConfig::Plugin(_) => &[],
         }
     }
@@ -159,6 +163,11 @@ pub enum EstimatorConfig {
         /// The pickle file.
         path: PathBuf,
     },
+    /// `nas-bench-macro`: the NAS-Bench-Macro JSON.
+    NbMacroTable {
+        /// The JSON file.
+        path: PathBuf,
+    },
     /// An estimator plugin, by name.
     Plugin(String),
 }
@@ -169,6 +178,7 @@ impl EstimatorConfig {
         match self {
             EstimatorConfig::Nb201Table { .. } => "nas-bench-201",
             EstimatorConfig::NbGraphTable { .. } => "nas-bench-graph",
+            EstimatorConfig::NbMacroTable { .. } => "nas-bench-macro",
             EstimatorConfig::Train { .. } => "dfdx-train",
             EstimatorConfig::Plugin(name) => name,
         }
@@ -531,6 +541,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         "nas-bench-201" => SpaceConfig::Nb201,
         "nas-bench-graph" => SpaceConfig::NbGraph,
         "nas-bench-graph-proteins" => SpaceConfig::NbGraphProteins,
+        "nas-bench-macro" => SpaceConfig::NbMacro,
         n if is_plugin(n, PluginKind::SearchSpace) => SpaceConfig::Plugin(n.to_owned()),
         _ => return Err(choice("space", &names.space.name, choices(SPACES, PluginKind::SearchSpace))),
     };
@@ -680,6 +691,7 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         let hardware = table.hardware.as_ref().map(|h| data_file(h, "hardware")).transpose()?;
         match estimator_name {
             "nas-bench-201" => EstimatorConfig::Nb201Table { path: data_path, hardware },
+            "nas-bench-macro" if hardware.is_none() => EstimatorConfig::NbMacroTable { path: data_path },
             _ if hardware.is_some() => {
                 return Err(src.error_at(
                     src.find_key("estimator", "hardware"),
@@ -694,6 +706,9 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
     if let StrategyConfig::Nsga2(_, names) = &strategy {
         // Named objectives must be metrics the estimator reports.
         let mut valid: Vec<String> = ["valid", "test", "params"].map(String::from).to_vec();
+        if matches!(estimator, EstimatorConfig::NbMacroTable { .. }) {
+            valid.push("flops".into());
+        }
         if let EstimatorConfig::Nb201Table { hardware: Some(hw), .. } = &estimator {
             let header = std::fs::read_to_string(hw).ok().and_then(|t| t.lines().next().map(str::to_owned)).unwrap_or_default();
             valid.extend(header.split(',').skip(1).map(|c| c.trim().to_owned()));
@@ -784,7 +799,7 @@ impl ExperimentConfig {
                 }
                 doc.insert("estimator".into(), section(e));
             }
-            EstimatorConfig::NbGraphTable { path } => {
+            EstimatorConfig::NbGraphTable { path } | EstimatorConfig::NbMacroTable { path } => {
                 doc.insert(
                     "estimator".into(),
                     section(vec![("name", text(self.estimator.name())), ("path", text(&path.display().to_string()))]),

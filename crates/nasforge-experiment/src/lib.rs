@@ -22,7 +22,10 @@ use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, uni
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
 use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
-use nasforge_tabular::{HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, TableError};
+use nasforge_space_mobilenet::NbMacroSpace;
+use nasforge_tabular::{
+    HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable, TableError,
+};
 use sha2::{Digest, Sha256};
 
 pub use config::{
@@ -185,6 +188,14 @@ fn execute(
         (EstimatorConfig::Plugin(name), SpaceConfig::Nb201) => {
             let instance = plugins.instantiate(name, config, "estimator")?;
             drive(&Nb201Space, &mut PluginEstimator::for_space(instance, Arc::new(Nb201Space)), ctx)
+        }
+        (EstimatorConfig::Plugin(name), SpaceConfig::NbMacro) => {
+            let instance = plugins.instantiate(name, config, "estimator")?;
+            drive(&NbMacroSpace, &mut PluginEstimator::for_space(instance, Arc::new(NbMacroSpace)), ctx)
+        }
+        (EstimatorConfig::NbMacroTable { path }, _) => {
+            let table = Arc::new(NbMacroTable::load(path)?);
+            drive(&NbMacroSpace, &mut NbMacroEstimator::new(table), ctx)
         }
         (EstimatorConfig::Plugin(name), space) => {
             let space = Arc::new(if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() });

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use nasforge_core::{EvalContext, EvalError, Estimator, Metrics, SearchSpace};
 use nasforge_space_nb201::{Cell, Nb201Space, Op};
 
-use crate::{Nb201Table, TableError, format_error};
+use crate::{Nb201Table, TableError, format_error, open_csv};
 
 /// NASLib's op codes.
 const NASLIB_OPS: [Op; 5] = [Op::SkipConnect, Op::None, Op::NorConv3x3, Op::NorConv1x1, Op::AvgPool3x3];
@@ -47,11 +47,7 @@ impl HwTable {
     /// Loads an HW-NAS-Bench CSV of the NAS-Bench-201 space.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TableError> {
         let path = path.as_ref();
-        let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
-            csv::ErrorKind::Io(source) => TableError::Io { path: path.to_owned(), source },
-            other => format_error(path, None, format!("{other:?}")),
-        })?;
-        let headers = reader.headers().map_err(|e| format_error(path, Some(1), e.to_string()))?.clone();
+        let (mut reader, headers) = open_csv(path)?;
         if headers.get(0) != Some("net") {
             return Err(format_error(path, Some(1), "the first column must be `net`"));
         }

@@ -47,6 +47,16 @@ fn format_error(path: &Path, line: Option<u64>, reason: impl Into<String>) -> Ta
     TableError::Format { path: path.to_owned(), line, reason: reason.into() }
 }
 
+/// Opens a CSV table and reads its header row.
+fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), TableError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
+        csv::ErrorKind::Io(source) => TableError::Io { path: path.to_owned(), source },
+        other => format_error(path, None, format!("{other:?}")),
+    })?;
+    let headers = reader.headers().map_err(|e| format_error(path, Some(1), e.to_string()))?.clone();
+    Ok((reader, headers))
+}
+
 /// One NAS-Bench-201 row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Nb201Row {
@@ -71,11 +81,7 @@ impl Nb201Table {
     /// present; a cell listed twice is an error.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TableError> {
         let path = path.as_ref();
-        let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
-            csv::ErrorKind::Io(source) => TableError::Io { path: path.to_owned(), source },
-            other => format_error(path, None, format!("{other:?}")),
-        })?;
-        let headers = reader.headers().map_err(|e| format_error(path, Some(1), e.to_string()))?.clone();
+        let (mut reader, headers) = open_csv(path)?;
         let column = |name: &str| {
             headers.iter().position(|h| h == name).ok_or_else(|| {
                 format_error(path, Some(1), format!("missing column `{name}` (columns: {})", headers.iter().collect::<Vec<_>>().join(", ")))
@@ -278,6 +284,8 @@ impl Estimator<GnnCell> for NbGraphEstimator {
 
 mod hw;
 mod nb301;
+mod nbmacro;
+pub use nbmacro::{NbMacroEstimator, NbMacroRow, NbMacroTable};
 pub use hw::{HwTable, Nb201HwEstimator};
 pub use nb301::{Nb301Estimator, Nb301Row, Nb301ZeroCostTable};
 
