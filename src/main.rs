@@ -81,7 +81,7 @@ enum Command {
     },
     /// Describe an architecture: canonical key, standard string, known facts.
     Describe {
-        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts, mobilenet.
+        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, nas-bench-macro, darts, mobilenet, transformer.
         space: String,
         /// The architecture in the space's standard string.
         arch: String,
@@ -285,7 +285,11 @@ fn describe(space: &str, arch: &str, json: bool) -> Result<()> {
         "nas-bench-graph-proteins" => print(&|| facts(&nasforge_space_nbgraph::NbGraphSpace::proteins(), arch)),
         "darts" => print(&|| facts(&nasforge_space_darts::DartsSpace, arch)),
         "mobilenet" => print(&|| facts(&nasforge_space_mobilenet::MobileNetSpace::default(), arch)),
-        other => Err(anyhow::anyhow!("unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, darts, mobilenet"))
+        "nas-bench-macro" => print(&|| facts(&nasforge_space_mobilenet::NbMacroSpace, arch)),
+        "transformer" => print(&|| facts(&nasforge_space_transformer::TransformerSpace::default(), arch)),
+        other => Err(anyhow::anyhow!(
+            "unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, nas-bench-macro, darts, mobilenet, transformer"
+        ))
             .context("nasforge describe"),
     }
 }

@@ -146,6 +146,9 @@ fn describe_prints_params_and_macs_of_the_published_darts_v2() {
     // (rounded) and 300 M multiply-adds.
     assert_eq!(v2["params"], 3_504_872);
     assert!((v2["flops"].as_f64().unwrap() / 300e6 - 1.0).abs() < 0.03, "{v2}");
+    let bert = common::nasforge(&["describe", "transformer", common::root().join("examples/archs/bert-base.txt").to_str().unwrap(), "--json"]);
+    // BERT-base without its pooler (768·768 + 768): 109,482,240 in all.
+    assert_eq!(common::last_json(&bert)["params"], 108_891_648);
     // The CSV: params 1.531546 (M) for this cell.
     assert_eq!(common::last_json(&nb201)["params"], 1_531_546);
 }
