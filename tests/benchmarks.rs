@@ -149,6 +149,9 @@ fn describe_prints_params_and_macs_of_the_published_darts_v2() {
     let bert = common::nasforge(&["describe", "transformer", common::root().join("examples/archs/bert-base.txt").to_str().unwrap(), "--json"]);
     // BERT-base without its pooler (768·768 + 768): 109,482,240 in all.
     assert_eq!(common::last_json(&bert)["params"], 108_891_648);
+    let gat = common::nasforge(&["describe", "auto-gnn", "gat,sum,elu,8,8,0|gat,sum,linear,1,8,0", "--json"]);
+    // PyG's two-layer GAT on Cora (8×8 heads, then 1 head to 7 classes).
+    assert_eq!(common::last_json(&gat)["params"], 92_373);
     // The CSV: params 1.531546 (M) for this cell.
     assert_eq!(common::last_json(&nb201)["params"], 1_531_546);
 }
