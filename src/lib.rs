@@ -12,6 +12,7 @@ pub use nasforge_space_darts as darts;
 pub use nasforge_space_mobilenet as mobilenet;
 pub use nasforge_space_transformer as transformer;
 pub use nasforge_space_autognn as autognn;
+pub use nasforge_space_hytra as hytra;
 pub use nasforge_strategies as strategies;
 pub use nasforge_tabular as tabular;
 pub use nasforge_datasets as datasets;

@@ -81,7 +81,7 @@ enum Command {
     },
     /// Describe an architecture: canonical key, standard string, known facts.
     Describe {
-        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, nas-bench-macro, darts, mobilenet, transformer, auto-gnn.
+        /// The space: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, nas-bench-macro, darts, mobilenet, transformer, auto-gnn, hytra.
         space: String,
         /// The architecture in the space's standard string.
         arch: String,
@@ -288,8 +288,9 @@ fn describe(space: &str, arch: &str, json: bool) -> Result<()> {
         "nas-bench-macro" => print(&|| facts(&nasforge_space_mobilenet::NbMacroSpace, arch)),
         "transformer" => print(&|| facts(&nasforge_space_transformer::TransformerSpace::default(), arch)),
         "auto-gnn" => print(&|| facts(&nasforge_space_autognn::AutoGnnSpace::default(), arch)),
+        "hytra" => print(&|| facts(&nasforge_space_hytra::HyTraSpace::default(), arch)),
         other => Err(anyhow::anyhow!(
-            "unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, nas-bench-macro, darts, mobilenet, transformer, auto-gnn"
+            "unknown space `{other}`; valid choices: nas-bench-201, nas-bench-graph, nas-bench-graph-proteins, nas-bench-macro, darts, mobilenet, transformer, auto-gnn, hytra"
         ))
             .context("nasforge describe"),
     }
