@@ -3,6 +3,8 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use rand::Rng as _;
+
 use crate::{ArchGraph, Rng};
 
 /// A string that does not name an architecture of a space.
@@ -20,8 +22,9 @@ pub struct ParseArchError {
 /// A search space: the set of architectures a search chooses from, with a
 /// typed genome ([`SearchSpace::Arch`]) and the operations strategies need.
 ///
-/// Required are sampling, mutation, the standard string both ways, the
-/// canonical key and the graph form; the rest have defaults.
+/// Required are sampling, the neighbourhood, the standard string both
+/// ways, the canonical key, the graph form and the encoding; the rest
+/// (mutation among them, from the neighbourhood) have defaults.
 pub trait SearchSpace: Send + Sync {
     /// The typed genome: plain data, cheap to clone.
     type Arch: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static;
@@ -33,8 +36,17 @@ pub trait SearchSpace: Send + Sync {
     fn sample(&self, rng: &mut Rng) -> Self::Arch;
 
     /// A copy of `arch` with exactly one choice changed to another value,
-    /// uniformly among such changes that stay valid.
-    fn mutate(&self, arch: &Self::Arch, rng: &mut Rng) -> Self::Arch;
+    /// uniformly among such changes that stay valid. By default, a uniform
+    /// pick among [`SearchSpace::neighbours`]; spaces override it where a
+    /// direct draw is cheaper than listing the neighbourhood.
+    ///
+    /// # Panics
+    /// By default, when `arch` has no neighbours.
+    fn mutate(&self, arch: &Self::Arch, rng: &mut Rng) -> Self::Arch {
+        let mut options = self.neighbours(arch);
+        let pick = rng.random_range(0..options.len());
+        options.swap_remove(pick)
+    }
 
     /// A child of `a` and `b` (each choice taken from either parent, say),
     /// for spaces that define one; `None` by default, and evolutionary

@@ -61,11 +61,6 @@ impl SearchSpace for MlpChain {
         (0..depth).map(|_| Self::random_layer(rng)).collect()
     }
 
-    fn mutate(&self, arch: &Vec<Layer>, rng: &mut Rng) -> Vec<Layer> {
-        // Uniform among the one-choice changes, as the trait asks.
-        let options = self.neighbours(arch);
-        options[rng.random_range(0..options.len())].clone()
-    }
 
     fn neighbours(&self, arch: &Vec<Layer>) -> Vec<Vec<Layer>> {
         let mut out = Vec::new();

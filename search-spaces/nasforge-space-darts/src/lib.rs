@@ -308,10 +308,6 @@ impl SearchSpace for DartsSpace {
         Genotype { normal: CellGenes::random(rng), reduce: CellGenes::random(rng) }
     }
 
-    fn mutate(&self, arch: &Genotype, rng: &mut Rng) -> Genotype {
-        let options = self.neighbours(arch);
-        options[rng.random_range(0..options.len())]
-    }
 
     fn neighbours(&self, arch: &Genotype) -> Vec<Genotype> {
         let normal = arch.normal.neighbours().into_iter().map(|normal| Genotype { normal, ..*arch });

@@ -129,10 +129,6 @@ impl SearchSpace for HyTraSpace {
         (0..self.blocks).map(|i| HyBlock { attention: rng.random(), down: downs.contains(&i) }).collect()
     }
 
-    fn mutate(&self, arch: &Vec<HyBlock>, rng: &mut Rng) -> Vec<HyBlock> {
-        let options = self.neighbours(arch);
-        options[rng.random_range(0..options.len())].clone()
-    }
 
     fn neighbours(&self, arch: &Vec<HyBlock>) -> Vec<Vec<HyBlock>> {
         let mut out = Vec::new();

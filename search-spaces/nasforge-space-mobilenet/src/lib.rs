@@ -152,10 +152,6 @@ impl SearchSpace for MobileNetSpace {
         }
     }
 
-    fn mutate(&self, arch: &MbNet, rng: &mut Rng) -> MbNet {
-        let options = self.neighbours(arch);
-        options[rng.random_range(0..options.len())].clone()
-    }
 
     fn neighbours(&self, arch: &MbNet) -> Vec<MbNet> {
         let mut out = Vec::new();

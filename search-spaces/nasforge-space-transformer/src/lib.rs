@@ -119,10 +119,6 @@ impl SearchSpace for TransformerSpace {
         (0..depth).map(|_| Self::random_layer(rng)).collect()
     }
 
-    fn mutate(&self, arch: &Encoder, rng: &mut Rng) -> Encoder {
-        let options = self.neighbours(arch);
-        options[rng.random_range(0..options.len())].clone()
-    }
 
     fn neighbours(&self, arch: &Encoder) -> Vec<Encoder> {
         let mut out = Vec::new();
