@@ -5,6 +5,8 @@
 //! - `bench trainer`: NB201 train steps in dfdx against PyTorch.
 //! - `bench plugin`: one strategy in process and as a plugin (C ABI).
 //! - `nbgraph-spearman`: our GNN training against the NAS-Bench-Graph table.
+//! - `strategy-table`: mean test accuracy of every single-objective
+//!   strategy on NAS-Bench-201 and NAS-Bench-Graph, over seeds and budgets.
 //! - `nb201-order CSV`: regenerates the NAS-Bench-201 official index order
 //!   shipped with the space crate, from a NAS-Bench-201 CSV.
 
@@ -62,6 +64,21 @@ enum Top {
         /// Seed of the sample and the training.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Mean test accuracy (best-by-validation trial) of random search,
+    /// regularized evolution, local search, Q-learning mutation and
+    /// REINFORCE, each as configured in its `examples/nb201-*.toml`, on the
+    /// benchmarks of `examples/{nb201,nbgraph-*}-regularized-evolution.toml`.
+    StrategyTable {
+        /// Seeds 1..=N.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Evaluation budgets (one column each).
+        #[arg(long, value_delimiter = ',', default_value = "100,300")]
+        budgets: Vec<u64>,
+        /// Benchmarks, by example name (`examples/NAME-regularized-evolution.toml`).
+        #[arg(long, value_delimiter = ',', default_value = "nb201,nbgraph-cora,nbgraph-citeseer,nbgraph-pubmed")]
+        benchmarks: Vec<String>,
     },
     /// Regenerate `search-spaces/nasforge-space-nb201/data/official-order.txt`.
     Nb201Order {
@@ -123,6 +140,7 @@ fn main() -> Result<()> {
         Top::Bench { which: Bench::Trainer { threads, steps, python } } => bench_trainer(threads, steps, python),
         Top::Bench { which: Bench::Plugin { csv, evaluations, repeats } } => bench_plugin(&csv, evaluations, repeats),
         Top::Nb201Order { csv } => nb201_order(&csv),
+        Top::StrategyTable { seeds, budgets, benchmarks } => strategy_table(seeds, &budgets, &benchmarks),
         Top::NbgraphSpearman { table, graph, archs, epochs, dim, seed } => nbgraph_spearman(&table, &graph, archs, epochs, dim, seed),
     }
 }
@@ -447,5 +465,57 @@ fn nbgraph_spearman(table: &Path, graph: &Path, archs: usize, epochs: usize, dim
     }
     println!("spearman_test: {:.3}", spearman(&ours_test, &theirs_test));
     println!("spearman_valid: {:.3}", spearman(&ours, &theirs));
+    Ok(())
+}
+
+/// See [`Top::StrategyTable`]. Every cell is a mean over seeds 1..=`seeds`
+/// of the test score of the trial with the best validation score.
+fn strategy_table(seeds: u64, budgets: &[u64], benchmarks: &[String]) -> Result<()> {
+    use nasforge_experiment as experiment;
+    use rayon::prelude::*;
+
+    let strategies = ["random-search", "regularized-evolution", "local-search", "q-mutation", "reinforce"];
+    let strategy_configs = strategies
+        .iter()
+        .map(|name| Ok(experiment::load(format!("examples/nb201-{name}.toml"))?.strategy))
+        .collect::<Result<Vec<_>>>()?;
+    let mut header = String::from("| strategy |");
+    let mut rule = String::from("|---|");
+    for b in benchmarks {
+        for n in budgets {
+            header += &format!(" {b} @{n} |");
+            rule += "---:|";
+        }
+    }
+    let mut rows: Vec<String> = strategies.iter().map(|s| format!("| {s} |")).collect();
+    let t0 = Instant::now();
+    for benchmark in benchmarks {
+        let base = experiment::load(format!("examples/{benchmark}-regularized-evolution.toml"))?;
+        for (row, strategy) in rows.iter_mut().zip(&strategy_configs) {
+            for &budget in budgets {
+                let tests = (1..=seeds)
+                    .into_par_iter()
+                    .map(|seed| {
+                        let mut config = base.clone();
+                        (config.seed, config.journal, config.strategy) = (seed, None, strategy.clone());
+                        config.budget = Budget { evaluations: Some(budget), seconds: None };
+                        let summary = experiment::run(&config, None)?;
+                        summary.best.and_then(|b| b.test).with_context(|| format!("{benchmark}, seed {seed}: no test score"))
+                    })
+                    .collect::<Result<Vec<f64>>>()?;
+                let mean = tests.iter().sum::<f64>() / tests.len() as f64;
+                let sd = (tests.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (tests.len() as f64 - 1.0).max(1.0)).sqrt();
+                // NB201 reports percent, NAS-Bench-Graph fractions.
+                let (mean, sd) = if mean <= 1.0 { (100.0 * mean, 100.0 * sd) } else { (mean, sd) };
+                *row += &format!(" {mean:.2} ± {sd:.2} |");
+            }
+        }
+        eprintln!("{benchmark} done ({:.0} s)", t0.elapsed().as_secs_f64());
+    }
+    println!("Mean test accuracy (%) ± sd over seeds 1..={seeds}, best-by-validation trial:\n");
+    println!("{header}\n{rule}");
+    for row in rows {
+        println!("{row}");
+    }
     Ok(())
 }

@@ -319,6 +319,28 @@ impl SearchSpace for NbGraphSpace {
         }
     }
 
+    /// Links of nodes 2..4 (2, 3 and 4 options; node 1 always reads the
+    /// input, so it is no decision), then the four ops.
+    fn decisions(&self) -> Option<Vec<usize>> {
+        Some(vec![2, 3, 4, self.ops.len(), self.ops.len(), self.ops.len(), self.ops.len()])
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<GnnCell> {
+        let [l2, l3, l4, o1, o2, o3, o4] = *choices else { return None };
+        let link = |c: usize, options: usize| (c < options).then_some(c as u8);
+        let op = |c: usize| self.ops.get(c).copied();
+        let cell = GnnCell { links: [0, link(l2, 2)?, link(l3, 3)?, link(l4, 4)?], ops: [op(o1)?, op(o2)?, op(o3)?, op(o4)?] };
+        self.is_valid(&cell).then_some(cell)
+    }
+
+    fn arch_decisions(&self, arch: &GnnCell) -> Option<Vec<usize>> {
+        if !self.is_valid(arch) {
+            return None;
+        }
+        let links = arch.links[1..].iter().map(|&l| usize::from(l));
+        Some(links.chain(arch.ops.iter().map(|&o| self.slot(o))).collect())
+    }
+
     fn neighbours(&self, arch: &GnnCell) -> Vec<GnnCell> {
         (0..self.changes()).map(|c| self.change(arch, c)).filter(|c| self.is_valid(c)).collect()
     }
@@ -486,6 +508,34 @@ mod tests {
         }
         assert!(space.parse("0,0,3,0|gcn,gcn,gcn,gcn").is_err());
         assert!(space.parse("0,0,0,0|gcn,gcn,gcn,foo").unwrap_err().reason.contains("sage"));
+    }
+
+    #[test]
+    fn decisions_name_every_valid_cell_once() {
+        for space in [NbGraphSpace::standard(), NbGraphSpace::proteins()] {
+            let sizes = space.decisions().unwrap();
+            let mut choices = vec![0; sizes.len()];
+            let (mut valid, mut seen) = (0usize, std::collections::HashSet::new());
+            'all: loop {
+                if let Some(cell) = space.arch_from_decisions(&choices) {
+                    valid += 1;
+                    assert_eq!(space.arch_decisions(&cell).as_deref(), Some(&choices[..]));
+                    assert!(seen.insert(cell));
+                }
+                for (c, &n) in choices.iter_mut().zip(&sizes) {
+                    *c += 1;
+                    if *c < n {
+                        continue 'all;
+                    }
+                    *c = 0;
+                }
+                break;
+            }
+            // 24 link patterns × n⁴ ops, less the 24 all-skip cells.
+            let n = space.op_names().len();
+            assert_eq!(valid, 24 * n.pow(4) - 24, "{}", space.name());
+        }
+        assert_eq!(NbGraphSpace::standard().arch_from_decisions(&[2, 0, 0, 0, 0, 0, 0]), None);
     }
 
     #[test]
