@@ -67,8 +67,9 @@ enum Top {
     },
     /// Mean test accuracy (best-by-validation trial) of random search,
     /// regularized evolution, local search, Q-learning mutation and
-    /// REINFORCE, each as configured in its `examples/nb201-*.toml`, on the
-    /// benchmarks of `examples/{nb201,nbgraph-*}-regularized-evolution.toml`.
+    /// REINFORCE (factorised and LSTM), each as configured in its
+    /// `examples/nb201-*.toml`, on the benchmarks of
+    /// `examples/{nb201,nbgraph-*}-regularized-evolution.toml`.
     StrategyTable {
         /// Seeds 1..=N.
         #[arg(long, default_value_t = 20)]
@@ -76,6 +77,9 @@ enum Top {
         /// Evaluation budgets (one column each).
         #[arg(long, value_delimiter = ',', default_value = "100,300")]
         budgets: Vec<u64>,
+        /// Strategies, by example name (`examples/nb201-NAME.toml`).
+        #[arg(long, value_delimiter = ',', default_value = "random-search,regularized-evolution,local-search,q-mutation,reinforce,reinforce-lstm")]
+        strategies: Vec<String>,
         /// Benchmarks, by example name (`examples/NAME-regularized-evolution.toml`).
         #[arg(long, value_delimiter = ',', default_value = "nb201,nbgraph-cora,nbgraph-citeseer,nbgraph-pubmed")]
         benchmarks: Vec<String>,
@@ -140,7 +144,7 @@ fn main() -> Result<()> {
         Top::Bench { which: Bench::Trainer { threads, steps, python } } => bench_trainer(threads, steps, python),
         Top::Bench { which: Bench::Plugin { csv, evaluations, repeats } } => bench_plugin(&csv, evaluations, repeats),
         Top::Nb201Order { csv } => nb201_order(&csv),
-        Top::StrategyTable { seeds, budgets, benchmarks } => strategy_table(seeds, &budgets, &benchmarks),
+        Top::StrategyTable { seeds, budgets, strategies, benchmarks } => strategy_table(seeds, &budgets, &strategies, &benchmarks),
         Top::NbgraphSpearman { table, graph, archs, epochs, dim, seed } => nbgraph_spearman(&table, &graph, archs, epochs, dim, seed),
     }
 }
@@ -470,11 +474,10 @@ fn nbgraph_spearman(table: &Path, graph: &Path, archs: usize, epochs: usize, dim
 
 /// See [`Top::StrategyTable`]. Every cell is a mean over seeds 1..=`seeds`
 /// of the test score of the trial with the best validation score.
-fn strategy_table(seeds: u64, budgets: &[u64], benchmarks: &[String]) -> Result<()> {
+fn strategy_table(seeds: u64, budgets: &[u64], strategies: &[String], benchmarks: &[String]) -> Result<()> {
     use nasforge_experiment as experiment;
     use rayon::prelude::*;
 
-    let strategies = ["random-search", "regularized-evolution", "local-search", "q-mutation", "reinforce"];
     let strategy_configs = strategies
         .iter()
         .map(|name| Ok(experiment::load(format!("examples/nb201-{name}.toml"))?.strategy))

@@ -22,6 +22,7 @@ use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, uni
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
 use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
+use nasforge_trainer_dfdx::LstmPolicy;
 use nasforge_space_mobilenet::NbMacroSpace;
 use nasforge_tabular::{
     HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable, TableError,
@@ -29,7 +30,7 @@ use nasforge_tabular::{
 use sha2::{Digest, Sha256};
 
 pub use config::{
-    Budget, ConfigError, DATA_ENV, ESTIMATORS, EstimatorConfig, ExperimentConfig, SPACES, STRATEGIES, SpaceConfig, StrategyConfig,
+    Budget, CONTROLLERS, ConfigError, Controller, DATA_ENV, ESTIMATORS, EstimatorConfig, ExperimentConfig, SPACES, STRATEGIES, SpaceConfig, StrategyConfig,
     load, load_plugin_manifests, parse_str,
 };
 pub use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest, PluginInfo};
@@ -98,7 +99,10 @@ pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -
         StrategyConfig::RegularizedEvolution(c) => Some(Box::new(RegularizedEvolution::<S::Arch>::new(c.clone(), seed))),
         StrategyConfig::LocalSearch { first_improvement } => Some(Box::new(LocalSearch::<S::Arch>::new(*first_improvement, seed))),
         StrategyConfig::Nsga2(c, _) => Some(Box::new(Nsga2::<S::Arch>::new(c.clone(), seed))),
-        StrategyConfig::Reinforce(c) => Some(Box::new(Reinforce::<S::Arch>::new(c.clone(), seed))),
+        StrategyConfig::Reinforce(c, Controller::Factorised) => Some(Box::new(Reinforce::<S::Arch>::new(c.clone(), seed))),
+        StrategyConfig::Reinforce(c, Controller::Lstm(l)) => {
+            Some(Box::new(Reinforce::<S::Arch>::with_policy(c.clone(), seed, Box::new(LstmPolicy::new(l.clone())))))
+        }
         StrategyConfig::QMutation(c) => Some(Box::new(QMutation::<S::Arch>::new(c.clone(), seed))),
         StrategyConfig::Plugin(_) => None,
     }

@@ -19,7 +19,7 @@ mod q_mutation;
 mod reinforce;
 pub use local_search::LocalSearch;
 pub use q_mutation::{QMutation, QMutationConfig, QMutationParams};
-pub use reinforce::{Reinforce, ReinforceConfig, ReinforceParams};
+pub use reinforce::{FactorisedPolicy, Policy, Reinforce, ReinforceConfig, ReinforceParams, draw};
 pub use nsga2::{Nsga2, Nsga2Config, Nsga2Params, hypervolume_2d, non_dominated_fronts};
 
 use nasforge_core::{Evaluation, Objective, SearchSpace, Strategy};

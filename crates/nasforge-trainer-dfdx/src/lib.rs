@@ -15,12 +15,14 @@ static GLOBAL: allocator::Allocator = allocator::Allocator;
 /// The engine, re-exported for callers that build tensors themselves.
 pub use dfdx;
 pub mod allocator;
+pub mod controller;
 pub mod gnn;
 pub mod nb201;
 pub mod ops;
 pub mod params;
 pub mod train;
 
+pub use controller::{LstmPolicy, LstmPolicyConfig, LstmPolicyParams};
 pub use nb201::{Nb201Net, Nb201Shape};
 pub use params::{OptimizerConfig, ParamStore};
 pub use train::{Evaluation, ImageTrainConfig, Nb201Trainer, Trained, evaluate, train_nb201};
