@@ -16,6 +16,7 @@
 
 mod arch;
 mod estimator;
+pub mod laws;
 mod metrics;
 mod space;
 mod strategy;

@@ -122,10 +122,12 @@ impl<S: SearchSpace> Strategy<S> for QMutation<S::Arch> {
         let child = match (&decisions, space.arch_decisions(&parent)) {
             (Some(options), Some(mut choices)) if options[action] > 1 => {
                 // Another option for decision `action`; an invalid
-                // combination falls back to the space's own mutation.
+                // combination, or a decision the parent does not use (a
+                // block past its stage's depth, say), falls back to the
+                // space's own mutation.
                 let shift = self.rng.random_range(1..options[action]);
                 choices[action] = (choices[action] + shift) % options[action];
-                space.arch_from_decisions(&choices).unwrap_or_else(|| space.mutate(&parent, &mut self.rng))
+                space.arch_from_decisions(&choices).filter(|c| c != &parent).unwrap_or_else(|| space.mutate(&parent, &mut self.rng))
             }
             _ => space.mutate(&parent, &mut self.rng),
         };

@@ -309,6 +309,48 @@ impl SearchSpace for DartsSpace {
     }
 
 
+    /// Per cell (normal, then reduction) and node `j = i + 2`: the first
+    /// edge's input (`i + 2` options), the second's as an offset past the
+    /// first (`i + 1` options, so the two always differ), then the two
+    /// edges' ops (8 each): 32 decisions, one-to-one with raw genotypes.
+    fn decisions(&self) -> Option<Vec<usize>> {
+        Some((0..2).flat_map(|_| (0..NODES).flat_map(|i| [i + 2, i + 1, Op::ALL.len(), Op::ALL.len()])).collect())
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<Genotype> {
+        if choices.len() != 8 * NODES {
+            return None;
+        }
+        let cell = |c: &[usize]| -> Option<CellGenes> {
+            let mut edges = [Edge { op: Op::None, input: 0 }; 2 * NODES];
+            for (i, d) in c.chunks(4).enumerate() {
+                let n = i + 2;
+                let (a, offset) = (d[0], d[1]);
+                if a >= n || offset >= n - 1 {
+                    return None;
+                }
+                let b = (a + 1 + offset) % n;
+                edges[2 * i] = Edge { op: *Op::ALL.get(d[2])?, input: a as u8 };
+                edges[2 * i + 1] = Edge { op: *Op::ALL.get(d[3])?, input: b as u8 };
+            }
+            Some(CellGenes { edges })
+        };
+        Some(Genotype { normal: cell(&choices[..4 * NODES])?, reduce: cell(&choices[4 * NODES..])? })
+    }
+
+    fn arch_decisions(&self, arch: &Genotype) -> Option<Vec<usize>> {
+        let mut out = Vec::with_capacity(8 * NODES);
+        for cell in [&arch.normal, &arch.reduce] {
+            for i in 0..NODES {
+                let n = i + 2;
+                let (a, b) = (cell.edges[2 * i], cell.edges[2 * i + 1]);
+                let (ia, ib) = (usize::from(a.input), usize::from(b.input));
+                out.extend([ia, (ib + n - ia - 1) % n, a.op as usize, b.op as usize]);
+            }
+        }
+        Some(out)
+    }
+
     fn neighbours(&self, arch: &Genotype) -> Vec<Genotype> {
         let normal = arch.normal.neighbours().into_iter().map(|normal| Genotype { normal, ..*arch });
         let reduce = arch.reduce.neighbours().into_iter().map(|reduce| Genotype { reduce, ..*arch });
@@ -522,6 +564,12 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+
+    #[test]
+    fn the_decision_view_obeys_its_laws() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        nasforge_core::laws::check_decisions(&DartsSpace, &mut rng, 300).unwrap();
+    }
 
     /// DARTS-V2 (second order), as published in DARTS' genotypes.py.
     pub const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";

@@ -130,6 +130,24 @@ impl SearchSpace for HyTraSpace {
     }
 
 
+    /// Per block: conv or attention, then whether it moves down a scale
+    /// (2 options each); more than `SCALES - 1` down-samplings is invalid.
+    fn decisions(&self) -> Option<Vec<usize>> {
+        Some(vec![2; 2 * self.blocks])
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<Vec<HyBlock>> {
+        if choices.len() != 2 * self.blocks || choices.iter().any(|&c| c > 1) {
+            return None;
+        }
+        let arch: Vec<HyBlock> = choices.chunks(2).map(|c| HyBlock { attention: c[0] == 1, down: c[1] == 1 }).collect();
+        (Self::downs(&arch) < SCALES).then_some(arch)
+    }
+
+    fn arch_decisions(&self, arch: &Vec<HyBlock>) -> Option<Vec<usize>> {
+        (arch.len() == self.blocks).then(|| arch.iter().flat_map(|b| [usize::from(b.attention), usize::from(b.down)]).collect())
+    }
+
     fn neighbours(&self, arch: &Vec<HyBlock>) -> Vec<Vec<HyBlock>> {
         let mut out = Vec::new();
         for i in 0..arch.len() {
@@ -239,6 +257,12 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+
+    #[test]
+    fn the_decision_view_obeys_its_laws() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        nasforge_core::laws::check_decisions(&HyTraSpace::default(), &mut rng, 300).unwrap();
+    }
 
     #[test]
     fn round_trips_mutations_and_the_down_sampling_limit() {

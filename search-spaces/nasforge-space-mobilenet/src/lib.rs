@@ -153,6 +153,51 @@ impl SearchSpace for MobileNetSpace {
     }
 
 
+    /// Per stage: its depth (1..=4), then expansion and kernel of each of
+    /// [`MAX_DEPTH`] blocks, the ones past the depth unused (as in
+    /// ProxylessNAS/OFA controllers): 54 decisions. Unused blocks read back
+    /// as option 0.
+    fn decisions(&self) -> Option<Vec<usize>> {
+        let stage = std::iter::once(MAX_DEPTH).chain((0..MAX_DEPTH).flat_map(|_| [EXPANSIONS.len(), KERNELS.len()]));
+        Some((0..STAGES.len()).flat_map(|_| stage.clone()).collect())
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<MbNet> {
+        let per_stage = 1 + 2 * MAX_DEPTH;
+        if choices.len() != STAGES.len() * per_stage {
+            return None;
+        }
+        let mut stages: [Vec<Block>; 6] = Default::default();
+        for (stage, c) in stages.iter_mut().zip(choices.chunks(per_stage)) {
+            let depth = c[0] + 1;
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            *stage = c[1..1 + 2 * depth]
+                .chunks(2)
+                .map(|b| Some(Block { expansion: *EXPANSIONS.get(b[0])?, kernel: *KERNELS.get(b[1])? }))
+                .collect::<Option<_>>()?;
+        }
+        Some(MbNet { stages })
+    }
+
+    fn arch_decisions(&self, arch: &MbNet) -> Option<Vec<usize>> {
+        let mut out = Vec::new();
+        for stage in &arch.stages {
+            out.push(stage.len().checked_sub(1)?);
+            for i in 0..MAX_DEPTH {
+                match stage.get(i) {
+                    Some(b) => out.extend([
+                        EXPANSIONS.iter().position(|&e| e == b.expansion)?,
+                        KERNELS.iter().position(|&k| k == b.kernel)?,
+                    ]),
+                    None => out.extend([0, 0]),
+                }
+            }
+        }
+        Some(out)
+    }
+
     fn neighbours(&self, arch: &MbNet) -> Vec<MbNet> {
         let mut out = Vec::new();
         for s in 0..STAGES.len() {
@@ -294,6 +339,12 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+
+    #[test]
+    fn the_decision_view_obeys_its_laws() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        nasforge_core::laws::check_decisions(&MobileNetSpace::default(), &mut rng, 300).unwrap();
+    }
 
     const MOBILENET_V2: &str = "e6k3,e6k3|e6k3,e6k3,e6k3|e6k3,e6k3,e6k3,e6k3|e6k3,e6k3,e6k3|e6k3,e6k3,e6k3|e6k3";
 

@@ -120,6 +120,43 @@ impl SearchSpace for TransformerSpace {
     }
 
 
+    /// The number of layers (1..=12), then hidden size, heads and
+    /// feed-forward size of each of [`MAX_LAYERS`] layers, the ones past
+    /// the depth unused (read back as option 0): 37 decisions. A layer
+    /// whose heads do not divide its hidden size makes the choice invalid.
+    fn decisions(&self) -> Option<Vec<usize>> {
+        let layer = [HIDDEN.len(), HEADS.len(), FFN.len()];
+        Some(std::iter::once(MAX_LAYERS).chain((0..MAX_LAYERS).flat_map(|_| layer)).collect())
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<Encoder> {
+        if choices.len() != 1 + 3 * MAX_LAYERS || choices[0] >= MAX_LAYERS {
+            return None;
+        }
+        choices[1..1 + 3 * (choices[0] + 1)]
+            .chunks(3)
+            .map(|c| {
+                let l = Layer { hidden: *HIDDEN.get(c[0])?, heads: *HEADS.get(c[1])?, ffn: *FFN.get(c[2])? };
+                l.valid().then_some(l)
+            })
+            .collect()
+    }
+
+    fn arch_decisions(&self, arch: &Encoder) -> Option<Vec<usize>> {
+        let mut out = vec![arch.len().checked_sub(1)?];
+        for i in 0..MAX_LAYERS {
+            match arch.get(i) {
+                Some(l) => out.extend([
+                    HIDDEN.iter().position(|&h| h == l.hidden)?,
+                    HEADS.iter().position(|&a| a == l.heads)?,
+                    FFN.iter().position(|&f| f == l.ffn)?,
+                ]),
+                None => out.extend([0, 0, 0]),
+            }
+        }
+        Some(out)
+    }
+
     fn neighbours(&self, arch: &Encoder) -> Vec<Encoder> {
         let mut out = Vec::new();
         for i in 0..arch.len() {
@@ -242,6 +279,12 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+
+    #[test]
+    fn the_decision_view_obeys_its_laws() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        nasforge_core::laws::check_decisions(&TransformerSpace::default(), &mut rng, 300).unwrap();
+    }
 
     #[test]
     fn bert_base_has_its_published_parameter_count() {
