@@ -90,6 +90,29 @@ fn a_plugin_space_runs_with_a_plugin_estimator_and_survives_the_journal() {
 }
 
 #[test]
+fn reinforce_and_q_mutation_use_a_plugin_spaces_decisions() {
+    // Protocol 1.1 carries the decision view across the boundary.
+    let text = |strategy: &str| {
+        format!(
+            "seed = 5\n[[plugin]]\nname = \"mlp-chain\"\nkind = \"search-space\"\npath = \"{}\"\n\n\
+             [[plugin]]\nname = \"synthetic-score\"\nkind = \"estimator\"\npath = \"{}\"\n\n\
+             [space]\nname = \"mlp-chain\"\n\n[strategy]\n{strategy}\n\n[estimator]\nname = \"synthetic-score\"\n\n[budget]\nevaluations = 150\n",
+            lib("mlp-chain"),
+            lib("synthetic-score")
+        )
+    };
+    let random = run_text(&text("name = \"random-search\"")).unwrap().best.unwrap().valid;
+    for strategy in ["name = \"reinforce\"", "name = \"reinforce\"\ncontroller = \"lstm\"", "name = \"q-mutation\""] {
+        let a = run_text(&text(strategy)).unwrap();
+        let b = run_text(&text(strategy)).unwrap();
+        assert_eq!(a.trials, 150, "{strategy}");
+        assert_eq!(a.best, b.best, "{strategy}: same seed, same result");
+        let best = a.best.unwrap();
+        assert!(best.valid > 0.8 * random, "{strategy}: {best:?} vs random {random}");
+    }
+}
+
+#[test]
 fn a_plugin_that_panics_stops_the_search_with_its_message_and_the_host_lives_on() {
     let panicking = |mode: &str| {
         format!("[[plugin]]\nname = \"panicking\"\nkind = \"estimator\"\npath = \"{}\"\n[plugin.config]\npanic-in = \"{mode}\"\ncalls-before-panic = 5\n", lib("panicking"))
@@ -173,7 +196,7 @@ fn plugins_list_shows_versions_and_load_status() {
     let rows = common::last_json(&out);
     assert_eq!(rows[0]["name"], "nb201-table");
     assert_eq!(rows[0]["loaded"], true);
-    assert_eq!(rows[0]["protocol"], "1.0.0");
+    assert_eq!(rows[0]["protocol"], "1.1.0");
     assert_eq!(rows[1]["loaded"], false);
     assert!(rows[1]["status"].as_str().unwrap().contains("not a shared library"), "{rows}");
 }

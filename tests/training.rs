@@ -63,6 +63,43 @@ fn a_search_with_real_training_journals_every_candidate() {
 }
 
 #[test]
+fn darts_genotypes_are_searched_by_the_lstm_controller_and_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "darts.toml",
+        "seed = 2\njournal = \"j.sqlite\"\n\n[space]\nname = \"darts\"\n\n[strategy]\nname = \"reinforce\"\ncontroller = \"lstm\"\n\n\
+         [estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"digits\"\n\n\
+         [trainer]\nchannels = 4\ncells = 3\nbatch-size = 32\nepochs = 1\nlr = 0.05\n\n[budget]\nevaluations = 3\n",
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 3);
+    let best = &summary["best"];
+    assert!(best["arch"].as_str().unwrap().starts_with("Genotype(normal=["), "{summary}");
+    assert!(best["valid"].as_f64().unwrap() > 0.2, "{summary}");
+    let again = common::last_json(&common::nasforge(&["resume", dir.path().join("j.sqlite").to_str().unwrap(), "--json"]));
+    assert_eq!(again["best"], summary["best"]);
+}
+
+#[test]
+fn mobilenets_are_searched_with_q_learning_mutation_and_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mobilenet.toml",
+        "seed = 3\n\n[space]\nname = \"mobilenet\"\n\n[strategy]\nname = \"q-mutation\"\npopulation = 2\nsample-size = 2\n\n\
+         [estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"digits\"\n\n\
+         [trainer]\nwidth = 0.35\nbatch-size = 32\nepochs = 1\nlr = 0.02\n\n[budget]\nevaluations = 4\n",
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 4);
+    let arch = summary["best"]["arch"].as_str().unwrap();
+    assert_eq!(arch.split('|').count(), 6, "{summary}");
+    let valid = summary["best"]["valid"].as_f64().unwrap();
+    assert!(valid > 0.0 && valid <= 1.0, "{summary}");
+}
+
+#[test]
 fn broken_training_files_name_the_key_and_the_choices() {
     let dir = tempfile::tempdir().unwrap();
     let base = "[space]\nname = \"nas-bench-201\"\narch = \"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\"\n\n";

@@ -322,7 +322,7 @@ fn bench_trainer(threads: usize, steps: usize, python: Option<PathBuf>) -> Resul
     use nasforge_space_nb201::{Cell, Op};
     use nasforge_trainer_dfdx::dfdx::prelude::*;
     use nasforge_trainer_dfdx::params::Optimizer;
-    use nasforge_trainer_dfdx::{Nb201Net, Nb201Shape, OptimizerConfig};
+    use nasforge_trainer_dfdx::{ImageClassifier, Nb201Net, Nb201Shape, OptimizerConfig};
 
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     let batch = 64;

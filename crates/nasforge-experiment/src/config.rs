@@ -25,7 +25,7 @@ use crate::training::{DatasetConfig, TrainerConfig, data_root, parse_dataset, pa
 pub const DATA_ENV: &str = "NASFORGE_DATA";
 
 /// Search spaces an experiment can name.
-pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins", "nas-bench-macro"];
+pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins", "nas-bench-macro", "darts", "mobilenet"];
 /// Strategies an experiment can name.
 pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2", "reinforce", "q-mutation"];
 /// Built-in estimators an experiment can name.
@@ -74,6 +74,10 @@ pub enum SpaceConfig {
     NbGraphProteins,
     /// `nas-bench-macro` (8 layers of 3 MobileNet-style candidates).
     NbMacro,
+    /// `darts` (DARTS normal and reduction cells; trained for real).
+    Darts,
+    /// `mobilenet` (MBConv stages; trained for real).
+    MobileNet,
     /// A search-space plugin, by name.
     Plugin(String),
 }
@@ -86,6 +90,8 @@ impl SpaceConfig {
             SpaceConfig::NbGraph => "nas-bench-graph",
             SpaceConfig::NbGraphProteins => "nas-bench-graph-proteins",
             SpaceConfig::NbMacro => "nas-bench-macro",
+            SpaceConfig::Darts => "darts",
+            SpaceConfig::MobileNet => "mobilenet",
             SpaceConfig::Plugin(name) => name,
         }
     }
@@ -98,6 +104,7 @@ impl SpaceConfig {
             SpaceConfig::NbGraph => &["nas-bench-graph", "dfdx-train"],
             SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
             SpaceConfig::NbMacro => &["nas-bench-macro"],
+            SpaceConfig::Darts | SpaceConfig::MobileNet => &["dfdx-train"],
             SpaceConfig::Plugin(_) => &[],
         }
     }
@@ -582,6 +589,8 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         "nas-bench-graph" => SpaceConfig::NbGraph,
         "nas-bench-graph-proteins" => SpaceConfig::NbGraphProteins,
         "nas-bench-macro" => SpaceConfig::NbMacro,
+        "darts" => SpaceConfig::Darts,
+        "mobilenet" => SpaceConfig::MobileNet,
         n if is_plugin(n, PluginKind::SearchSpace) => SpaceConfig::Plugin(n.to_owned()),
         _ => return Err(choice("space", &names.space.name, choices(SPACES, PluginKind::SearchSpace))),
     };

@@ -19,11 +19,12 @@ use std::sync::Arc;
 use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_seed};
 use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, PluginStrategy, plugin_space};
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
+use nasforge_space_darts::DartsSpace;
 use nasforge_space_nb201::Nb201Space;
 use nasforge_space_nbgraph::NbGraphSpace;
 use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
 use nasforge_trainer_dfdx::LstmPolicy;
-use nasforge_space_mobilenet::NbMacroSpace;
+use nasforge_space_mobilenet::{MobileNetSpace, NbMacroSpace};
 use nasforge_tabular::{
     HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable, TableError,
 };
@@ -197,6 +198,27 @@ fn execute(
             let instance = plugins.instantiate(name, config, "estimator")?;
             drive(&NbMacroSpace, &mut PluginEstimator::for_space(instance, Arc::new(NbMacroSpace)), ctx)
         }
+        (EstimatorConfig::Plugin(name), SpaceConfig::Darts) => {
+            let instance = plugins.instantiate(name, config, "estimator")?;
+            drive(&DartsSpace, &mut PluginEstimator::for_space(instance, Arc::new(DartsSpace)), ctx)
+        }
+        (EstimatorConfig::Plugin(name), SpaceConfig::MobileNet) => {
+            let space = Arc::new(MobileNetSpace::default());
+            let instance = plugins.instantiate(name, config, "estimator")?;
+            drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
+        }
+        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::MobileNet) => {
+            let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
+            let trainer_impl = nasforge_trainer_dfdx::MobileNetTrainer::new(data, trainer.image.clone());
+            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
+            drive(&mobilenet_space(trainer.image.width), &mut estimator, ctx)
+        }
+        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::Darts) => {
+            let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
+            let trainer_impl = nasforge_trainer_dfdx::DartsTrainer::new(data, trainer.image.clone());
+            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
+            drive(&DartsSpace, &mut estimator, ctx)
+        }
         (EstimatorConfig::NbMacroTable { path }, _) => {
             let table = Arc::new(NbMacroTable::load(path)?);
             drive(&NbMacroSpace, &mut NbMacroEstimator::new(table), ctx)
@@ -239,6 +261,12 @@ fn execute(
             drive(&Nb201Space, &mut estimator, ctx)
         }
     }
+}
+
+/// The MobileNet space at the width the candidates are trained at, so that
+/// its params and MACs describe the trained networks (at 224×224).
+fn mobilenet_space(width: f64) -> MobileNetSpace {
+    MobileNetSpace { width, ..MobileNetSpace::default() }
 }
 
 /// What every run needs besides its space and estimator.

@@ -114,6 +114,7 @@ struct DatasetRaw {
 struct TrainerRaw {
     channels: Option<usize>,
     cells: Option<usize>,
+    width: Option<f64>,
     batch_size: Option<usize>,
     epochs: Option<u32>,
     steps: Option<u64>,
@@ -228,6 +229,10 @@ pub(crate) fn parse_trainer(src: &Source<'_>) -> Result<TrainerConfig, ConfigErr
         let key = if raw.epochs == Some(0) { "epochs" } else if raw.steps == Some(0) { "steps" } else { "seconds" };
         return Err(error(key, "must be positive".into()));
     }
+    let width = raw.width.unwrap_or(1.0);
+    if !(width > 0.0 && width <= 8.0) {
+        return Err(error("width", format!("must lie in (0, 8], got {width}")));
+    }
     let dropout = raw.dropout.unwrap_or(0.5);
     if !(0.0..1.0).contains(&dropout) {
         return Err(error("dropout", format!("must be in [0, 1), got {dropout}")));
@@ -236,6 +241,7 @@ pub(crate) fn parse_trainer(src: &Source<'_>) -> Result<TrainerConfig, ConfigErr
         gnn: GnnShape { dim: positive("dim", raw.dim, 64)?, dropout, post_layers: raw.post_layers.unwrap_or(1) },
         image: ImageTrainConfig {
             shape: Nb201Shape { channels: positive("channels", raw.channels, 16)?, cells: positive("cells", raw.cells, 1)? },
+            width,
             batch_size: positive("batch-size", raw.batch_size, defaults.batch_size)?,
             optimizer,
             cosine: raw.cosine.unwrap_or(true),
@@ -270,6 +276,7 @@ pub(crate) fn training_tables(dataset: &DatasetConfig, trainer: &TrainerConfig) 
     let i = &trainer.image;
     t.insert("channels".into(), Value::Integer(i.shape.channels as i64));
     t.insert("cells".into(), Value::Integer(i.shape.cells as i64));
+    t.insert("width".into(), Value::Float(i.width));
     t.insert("batch-size".into(), Value::Integer(i.batch_size as i64));
     if let Some(e) = trainer.budget.epochs {
         t.insert("epochs".into(), Value::Integer(i64::from(e)));

@@ -25,7 +25,10 @@
 //!   to themselves; canonical keys are stable and survive a parse;
 //!   mutations and neighbours are valid architectures other than their
 //!   parent; encodings have one length; graphs are well-formed; bad
-//!   architecture strings are refused with an error.
+//!   architecture strings are refused with an error; with protocol 1.1,
+//!   a decision view (when the space has one) maps each sample to choices
+//!   and back, and seeded random choices to parseable architectures or
+//!   none.
 //! - strategy: on the NAS-Bench-201 space as host space, two instances
 //!   with one seed propose the same architectures when told the same
 //!   outcomes; failed evaluations are taken in stride.
@@ -212,6 +215,9 @@ fn check_space(report: &mut Report, space: &mut Instance) {
             other => Err(format!("expected a graph, got {other:?}")),
         }),
     );
+    if space.api().minor >= nasforge_plugin_protocol::OPTIONAL_SPACE_OPS {
+        report.record("the decision view maps architectures to choices and back", check_decisions(space, &samples));
+    }
     report.record(
         "bad architecture strings are refused with an error",
         ["", "\u{0}garbage\u{ffff}", "((((", &"x".repeat(10_000)].iter().try_for_each(|bad| {
@@ -219,6 +225,34 @@ fn check_space(report: &mut Report, space: &mut Instance) {
             expect_error(space.call(&Request::Space(SpaceRequest::Mutate { arch: (*bad).to_owned(), seed: 0 }), None))
         }),
     );
+}
+
+fn check_decisions(space: &mut Instance, samples: &[String]) -> Result<(), String> {
+    let choices = |reply: Result<Reply, String>| match reply? {
+        Reply::Decisions(d) => Ok(d),
+        other => Err(format!("expected decisions, got {other:?}")),
+    };
+    let maybe_arch = |reply: Result<Reply, String>| match reply? {
+        Reply::MaybeArch(a) => Ok(a),
+        other => Err(format!("expected an optional architecture, got {other:?}")),
+    };
+    let Some(options) = choices(space_call(space, SpaceRequest::Decisions))? else { return Ok(()) };
+    for (i, a) in samples.iter().enumerate() {
+        let c = choices(space_call(space, SpaceRequest::ArchDecisions { arch: a.clone() }))?.ok_or_else(|| format!("no choices for `{a}`"))?;
+        if c.len() != options.len() || c.iter().zip(&options).any(|(c, n)| c >= n) {
+            return Err(format!("choices {c:?} of `{a}` do not fit the options {options:?}"));
+        }
+        let back = maybe_arch(space_call(space, SpaceRequest::FromDecisions { choices: c.clone() }))?;
+        if back.as_deref() != Some(a.as_str()) {
+            return Err(format!("`{a}` → {c:?} → {back:?}"));
+        }
+        // A deterministic spread of choice vectors.
+        let random: Vec<usize> = options.iter().enumerate().map(|(d, &n)| (i * 7 + d * 13) % n).collect();
+        if let Some(arch) = maybe_arch(space_call(space, SpaceRequest::FromDecisions { choices: random.clone() }))? {
+            arch_of(space_call(space, SpaceRequest::Parse { text: arch.clone() })).map_err(|e| format!("{random:?} → `{arch}`, which does not parse: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Drives a strategy instance for `n` proposals on the NB201 space,

@@ -437,7 +437,7 @@ impl Plugin {
         let message = String::from_utf8_lossy(&take_reply(&vtable, reply)).into_owned();
         let name = self.info.name.clone();
         match status {
-            abi::status::OK if !instance.is_null() => Ok(Instance { vtable, ptr: instance, name, unusable: None }),
+            abi::status::OK if !instance.is_null() => Ok(Instance { vtable, ptr: instance, name, api: self.info.api, unusable: None }),
             abi::status::PANICKED => Err(PluginError::Panicked { name, message }),
             abi::status::OK => Err(PluginError::Create { name, message: "create returned no instance".into() }),
             _ => Err(PluginError::Create { name, message }),
@@ -450,6 +450,8 @@ pub struct Instance {
     vtable: abi::VTable,
     ptr: *mut c_void,
     name: String,
+    /// The protocol the plugin speaks.
+    api: ApiVersion,
     unusable: Option<String>,
 }
 
@@ -487,6 +489,11 @@ unsafe extern "C" fn host_free(buf: Buf) {
 }
 
 impl Instance {
+    /// The protocol version the plugin speaks.
+    pub fn api(&self) -> ApiVersion {
+        self.api
+    }
+
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -568,6 +575,10 @@ impl SpaceChannel for PluginChannel {
 
     fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn peer_api(&self) -> ApiVersion {
+        self.instance.lock().unwrap_or_else(|p| p.into_inner()).api
     }
 }
 
@@ -741,7 +752,7 @@ mod tests {
             (|h| h.magic = 0x1234, "magic number is wrong"),
             (|h| h.abi_version = abi::ABI_VERSION + 1, "built for plugin ABI 2"),
             (|h| h.api.major += 1, "rebuild it against nasforge-plugin-sdk"),
-            (|h| h.api.minor += 1, "speaks plugin protocol 1.1.0"),
+            (|h| h.api.minor += 1, "speaks plugin protocol 1.2.0"),
             (|h| h.name = abi::Str::new("other"), "is the plugin `other`"),
             (|h| h.kind = abi::kind::ESTIMATOR, "says kind `strategy`"),
             (|h| h.unwinds = 0, "panic = \"abort\""),

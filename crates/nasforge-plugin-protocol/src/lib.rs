@@ -19,7 +19,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks.
-pub const API: ApiVersion = ApiVersion { major: 1, minor: 0, patch: 0 };
+///
+/// 1.1 added the optional space operations (decisions, crossover, cost); a
+/// host sends them only to plugins speaking 1.1 or later.
+pub const API: ApiVersion = ApiVersion { major: 1, minor: 1, patch: 0 };
+
+/// The first protocol minor version with [`SpaceRequest::Decisions`],
+/// [`SpaceRequest::FromDecisions`], [`SpaceRequest::ArchDecisions`],
+/// [`SpaceRequest::Crossover`] and [`SpaceRequest::Cost`].
+pub const OPTIONAL_SPACE_OPS: u32 = 1;
 
 /// Whether a plugin speaking `plugin` can serve a host speaking `host`.
 pub fn compatible(host: ApiVersion, plugin: ApiVersion) -> bool {
@@ -92,6 +100,36 @@ pub enum SpaceRequest {
         /// The architecture.
         arch: String,
     },
+    /// The space as categorical decisions, if it has that form. Reply:
+    /// [`Reply::Decisions`]. (Protocol 1.1.)
+    Decisions,
+    /// The architecture these choices name. Reply: [`Reply::MaybeArch`].
+    /// (Protocol 1.1.)
+    FromDecisions {
+        /// One option per decision.
+        choices: Vec<usize>,
+    },
+    /// The choices of `arch`. Reply: [`Reply::Decisions`]. (Protocol 1.1.)
+    ArchDecisions {
+        /// The architecture.
+        arch: String,
+    },
+    /// A child of two parents, for spaces that define one. Reply:
+    /// [`Reply::MaybeArch`]. (Protocol 1.1.)
+    Crossover {
+        /// One parent.
+        a: String,
+        /// The other.
+        b: String,
+        /// Seeds the draw.
+        seed: u64,
+    },
+    /// Parameters and multiply-accumulates of `arch`'s network. Reply:
+    /// [`Reply::Cost`]. (Protocol 1.1.)
+    Cost {
+        /// The architecture.
+        arch: String,
+    },
 }
 
 /// A request from the host to a plugin instance.
@@ -160,6 +198,17 @@ pub enum Reply {
     Evaluation(Evaluation),
     /// Acknowledged.
     Done,
+    /// Option counts or choices, when the space has a decision view.
+    Decisions(Option<Vec<usize>>),
+    /// An architecture, or none (invalid choices, no crossover).
+    MaybeArch(Option<String>),
+    /// Parameters and MACs, each when the space counts them.
+    Cost {
+        /// Parameters.
+        params: Option<u64>,
+        /// Multiply-accumulates.
+        macs: Option<u64>,
+    },
 }
 
 impl Reply {
@@ -185,6 +234,9 @@ impl Reply {
                 | (Q::Encode { .. }, Reply::Encoding(_))
                 | (Q::Size, Reply::Size(_))
                 | (Q::Describe { .. }, Reply::Facts(_))
+                | (Q::Decisions | Q::ArchDecisions { .. }, Reply::Decisions(_))
+                | (Q::FromDecisions { .. } | Q::Crossover { .. }, Reply::MaybeArch(_))
+                | (Q::Cost { .. }, Reply::Cost { .. })
         )
     }
 
@@ -201,6 +253,9 @@ impl Reply {
             Q::Encode { .. } => Reply::Encoding(Vec::new()),
             Q::Size => Reply::Size(None),
             Q::Describe { .. } => Reply::Facts(Vec::new()),
+            Q::Decisions | Q::ArchDecisions { .. } => Reply::Decisions(None),
+            Q::FromDecisions { .. } | Q::Crossover { .. } => Reply::MaybeArch(None),
+            Q::Cost { .. } => Reply::Cost { params: None, macs: None },
         }
     }
 }
@@ -228,6 +283,16 @@ pub fn serve_space<S: SearchSpace + ?Sized>(space: &S, request: SpaceRequest) ->
         SpaceRequest::Encode { arch } => Reply::Encoding(space.encode(&parse(&arch)?)),
         SpaceRequest::Size => Reply::Size(space.size().map(|n| n.to_string())),
         SpaceRequest::Describe { arch } => Reply::Facts(space.describe(&parse(&arch)?)),
+        SpaceRequest::Decisions => Reply::Decisions(space.decisions()),
+        SpaceRequest::FromDecisions { choices } => Reply::MaybeArch(space.arch_from_decisions(&choices).map(|a| space.format(&a))),
+        SpaceRequest::ArchDecisions { arch } => Reply::Decisions(space.arch_decisions(&parse(&arch)?)),
+        SpaceRequest::Crossover { a, b, seed } => {
+            Reply::MaybeArch(space.crossover(&parse(&a)?, &parse(&b)?, &mut rng(seed)).map(|c| space.format(&c)))
+        }
+        SpaceRequest::Cost { arch } => {
+            let arch = parse(&arch)?;
+            Reply::Cost { params: space.params(&arch), macs: space.macs(&arch) }
+        }
     })
 }
 
@@ -247,6 +312,15 @@ pub trait SpaceChannel: Send + Sync {
 
     /// The recorded failure, if any.
     fn failure(&self) -> Option<String>;
+
+    /// The protocol the other side speaks. A plugin's host always speaks
+    /// at least the plugin's own version (the load check), hence the
+    /// default; the host's channel to a plugin space answers with the
+    /// plugin's header, so that it never sends a request the plugin
+    /// predates.
+    fn peer_api(&self) -> ApiVersion {
+        API
+    }
 }
 
 /// A search space served through a [`SpaceChannel`]: each operation is
@@ -265,6 +339,35 @@ impl<C: SpaceChannel> RemoteSpace<C> {
                 self.0.failed(&request, e);
                 Reply::neutral(&request)
             }
+        }
+    }
+
+    /// Whether the peer knows the optional operations of protocol 1.1.
+    fn has_optional_ops(&self) -> bool {
+        self.0.peer_api().minor >= OPTIONAL_SPACE_OPS
+    }
+
+    fn maybe_arch(&self, request: SpaceRequest) -> Option<ArchText> {
+        match self.call(request) {
+            Reply::MaybeArch(a) => a.map(ArchText),
+            _ => unreachable!("call() returns a reply of the requested kind"),
+        }
+    }
+
+    fn choices(&self, request: SpaceRequest) -> Option<Vec<usize>> {
+        match self.call(request) {
+            Reply::Decisions(d) => d,
+            _ => unreachable!("call() returns a reply of the requested kind"),
+        }
+    }
+
+    fn cost(&self, arch: &ArchText) -> (Option<u64>, Option<u64>) {
+        if !self.has_optional_ops() {
+            return (None, None);
+        }
+        match self.call(SpaceRequest::Cost { arch: arch.0.clone() }) {
+            Reply::Cost { params, macs } => (params, macs),
+            _ => unreachable!("call() returns a reply of the requested kind"),
         }
     }
 
@@ -349,6 +452,33 @@ impl<C: SpaceChannel> SearchSpace for RemoteSpace<C> {
         }
     }
 
+    fn crossover(&self, a: &ArchText, b: &ArchText, rng: &mut Rng) -> Option<ArchText> {
+        // The seed is drawn either way, so the caller's stream does not
+        // depend on the peer's version.
+        let seed = rng.next_u64();
+        self.has_optional_ops().then(|| self.maybe_arch(SpaceRequest::Crossover { a: a.0.clone(), b: b.0.clone(), seed }))?
+    }
+
+    fn decisions(&self) -> Option<Vec<usize>> {
+        self.has_optional_ops().then(|| self.choices(SpaceRequest::Decisions))?
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<ArchText> {
+        self.has_optional_ops().then(|| self.maybe_arch(SpaceRequest::FromDecisions { choices: choices.to_vec() }))?
+    }
+
+    fn arch_decisions(&self, arch: &ArchText) -> Option<Vec<usize>> {
+        self.has_optional_ops().then(|| self.choices(SpaceRequest::ArchDecisions { arch: arch.0.clone() }))?
+    }
+
+    fn params(&self, arch: &ArchText) -> Option<u64> {
+        self.cost(arch).0
+    }
+
+    fn macs(&self, arch: &ArchText) -> Option<u64> {
+        self.cost(arch).1
+    }
+
     fn failure(&self) -> Option<String> {
         self.0.failure()
     }
@@ -388,6 +518,47 @@ mod tests {
         let replies = [Reply::Size(Some(u128::MAX.to_string())), Reply::Proposal(None), Reply::Encoding(vec![0.5, 1.0]), Reply::Done];
         for r in replies {
             assert_eq!(decode::<Reply>(&encode(&r)).unwrap(), r);
+        }
+    }
+
+    /// A peer that answers nothing, speaking `minor`.
+    struct Silent {
+        minor: u32,
+        asked: std::sync::Mutex<Vec<SpaceRequest>>,
+    }
+
+    impl SpaceChannel for Silent {
+        fn space_name(&self) -> &str {
+            "silent"
+        }
+        fn request(&self, request: &SpaceRequest) -> Result<Reply, String> {
+            self.asked.lock().unwrap().push(request.clone());
+            Ok(Reply::neutral(request))
+        }
+        fn failed(&self, _: &SpaceRequest, error: String) {
+            panic!("{error}");
+        }
+        fn failure(&self) -> Option<String> {
+            None
+        }
+        fn peer_api(&self) -> ApiVersion {
+            ApiVersion { minor: self.minor, ..API }
+        }
+    }
+
+    #[test]
+    fn a_peer_from_protocol_1_0_is_never_sent_the_optional_operations() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let (a, b) = (ArchText("a".into()), ArchText("b".into()));
+        for minor in [0, 1] {
+            let space = RemoteSpace(Silent { minor, asked: Default::default() });
+            assert_eq!(space.decisions(), None);
+            assert_eq!(space.arch_from_decisions(&[0]), None);
+            assert_eq!(space.arch_decisions(&a), None);
+            assert_eq!(space.crossover(&a, &b, &mut rng), None);
+            assert_eq!((space.params(&a), space.macs(&a)), (None, None));
+            let asked = space.0.asked.lock().unwrap().len();
+            assert_eq!(asked, if minor == 0 { 0 } else { 6 }, "protocol 1.{minor}");
         }
     }
 

@@ -16,6 +16,8 @@ static GLOBAL: allocator::Allocator = allocator::Allocator;
 pub use dfdx;
 pub mod allocator;
 pub mod controller;
+pub mod darts;
+pub mod mobilenet;
 pub mod gnn;
 pub mod nb201;
 pub mod ops;
@@ -23,6 +25,11 @@ pub mod params;
 pub mod train;
 
 pub use controller::{LstmPolicy, LstmPolicyConfig, LstmPolicyParams};
+pub use darts::DartsNet;
+pub use mobilenet::MobileNet;
 pub use nb201::{Nb201Net, Nb201Shape};
 pub use params::{OptimizerConfig, ParamStore};
-pub use train::{Evaluation, ImageTrainConfig, Nb201Trainer, Trained, evaluate, train_nb201};
+pub use train::{
+    DartsTrainer, Evaluation, ImageClassifier, ImageTrainConfig, MobileNetTrainer, Nb201Trainer, Trained, evaluate, train_classifier,
+    train_darts, train_mobilenet, train_nb201,
+};

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, relu_conv2d, sum_all};
 use crate::params::ParamStore;
+use crate::train::ImageClassifier;
 
 const BN_MOMENTUM: f32 = 0.1;
 const BN_EPS: f32 = 1e-5;
@@ -128,10 +129,14 @@ impl Nb201Net {
     pub fn param_count(&self) -> usize {
         self.store.count()
     }
+}
 
-    /// Logits `(batch, classes)` for images `x`; `train` uses batch
-    /// statistics in batch norm and updates the running ones.
-    pub fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
+impl ImageClassifier for Nb201Net {
+    fn store(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+
+    fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
         let store = &mut self.store;
         let mut x = apply_conv_bn(store, &self.stem, x, train);
         for block in &self.blocks {

@@ -209,6 +209,11 @@ fn im2col(x: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, col: &mut [f32]
                     let src = &x[(ch * h + iy as usize) * w..(ch * h + iy as usize + 1) * w];
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
+                    // A tap can miss the image entirely (a dilated kernel
+                    // wider than a small input): nothing to copy.
+                    if lo == hi {
+                        continue;
+                    }
                     if c.stride == 1 {
                         let start = (lo as isize + off) as usize;
                         dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
@@ -239,6 +244,9 @@ fn col2im_add(col: &[f32], c: &Conv, cin_g: usize, h: usize, w: usize, gx: &mut 
                     }
                     let dst = &mut gx[(ch * h + iy as usize) * w..(ch * h + iy as usize + 1) * w];
                     let src = &col[row + oy * wo + lo..row + oy * wo + hi];
+                    if lo == hi {
+                        continue;
+                    }
                     if c.stride == 1 {
                         let start = (lo as isize + off) as usize;
                         dst[start..start + src.len()].iter_mut().zip(src).for_each(|(d, g)| *d += g);
@@ -894,6 +902,19 @@ pub(crate) mod tests {
             Conv { in_ch: 2, out_ch: 3, kernel: 5, stride: 1, padding: 2, dilation: 1, groups: 1 },
         ] {
             let err = grad_check((2, c.in_ch, 7, 6), &[c.weight_len()], 1e-2, &|x, p| conv2d(x, &p[0], c));
+            assert!(err < 1e-3, "{c:?}: relative error {err}");
+        }
+    }
+
+    #[test]
+    fn dilated_kernels_wider_than_the_image() {
+        // DARTS' dil_conv_5x5 (span 9) on the 2×2 maps of a small network:
+        // most taps miss the image entirely.
+        for c in [
+            Conv { in_ch: 4, out_ch: 4, kernel: 5, stride: 1, padding: 4, dilation: 2, groups: 4 },
+            Conv { in_ch: 4, out_ch: 4, kernel: 5, stride: 2, padding: 4, dilation: 2, groups: 4 },
+        ] {
+            let err = grad_check((2, c.in_ch, 2, 2), &[c.weight_len()], 1e-2, &|x, p| conv2d(x, &p[0], c));
             assert!(err < 1e-3, "{c:?}: relative error {err}");
         }
     }

@@ -62,6 +62,39 @@ impl SearchSpace for MlpChain {
     }
 
 
+    /// The depth (1..=4), then activation and width of each of 4 layers,
+    /// those past the depth unused (read back as option 0).
+    fn decisions(&self) -> Option<Vec<usize>> {
+        Some(std::iter::once(MAX_DEPTH).chain((0..MAX_DEPTH).flat_map(|_| [ACTS.len(), WIDTHS.len()])).collect())
+    }
+
+    fn arch_from_decisions(&self, choices: &[usize]) -> Option<Vec<Layer>> {
+        if choices.len() != 1 + 2 * MAX_DEPTH || choices[0] >= MAX_DEPTH {
+            return None;
+        }
+        choices[1..3 + 2 * choices[0]]
+            .chunks(2)
+            .map(|c| (c[0] < ACTS.len() && c[1] < WIDTHS.len()).then_some(Layer { act: c[0], width: c[1] }))
+            .collect()
+    }
+
+    fn arch_decisions(&self, arch: &Vec<Layer>) -> Option<Vec<usize>> {
+        let mut out = vec![arch.len().checked_sub(1)?];
+        for i in 0..MAX_DEPTH {
+            out.extend(arch.get(i).map_or([0, 0], |l| [l.act, l.width]));
+        }
+        Some(out)
+    }
+
+    fn params(&self, arch: &Vec<Layer>) -> Option<u64> {
+        Some(MlpChain::params(arch))
+    }
+
+    /// A dense layer's multiply-accumulates are its weights.
+    fn macs(&self, arch: &Vec<Layer>) -> Option<u64> {
+        Some(MlpChain::params(arch) - arch.iter().map(|l| u64::from(WIDTHS[l.width])).sum::<u64>() - OUTPUTS)
+    }
+
     fn neighbours(&self, arch: &Vec<Layer>) -> Vec<Vec<Layer>> {
         let mut out = Vec::new();
         for i in 0..arch.len() {
@@ -169,6 +202,13 @@ mod tests {
     #[test]
     fn size_counts_every_chain() {
         assert_eq!(MlpChain.size(), Some(22_620));
+    }
+
+    #[test]
+    fn the_decision_view_obeys_its_laws() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        nasforge_plugin_sdk::core::laws::check_decisions(&MlpChain, &mut rng, 200).unwrap();
     }
 
     #[test]

@@ -309,6 +309,20 @@ impl SearchSpace for DartsSpace {
     }
 
 
+    /// Uniform over nodes: each node of each cell takes both its edges from
+    /// one parent or the other, so the child is always valid.
+    fn crossover(&self, a: &Genotype, b: &Genotype, rng: &mut Rng) -> Option<Genotype> {
+        let mut child = *a;
+        for (cell, other) in [(&mut child.normal, &b.normal), (&mut child.reduce, &b.reduce)] {
+            for node in 0..NODES {
+                if rng.random::<bool>() {
+                    cell.edges[2 * node..2 * node + 2].copy_from_slice(&other.edges[2 * node..2 * node + 2]);
+                }
+            }
+        }
+        Some(child)
+    }
+
     /// Per cell (normal, then reduction) and node `j = i + 2`: the first
     /// edge's input (`i + 2` options), the second's as an offset past the
     /// first (`i + 1` options, so the two always differ), then the two
@@ -564,6 +578,22 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+
+    #[test]
+    fn crossover_children_are_valid_and_take_every_node_from_a_parent() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..200 {
+            let (a, b) = (DartsSpace.sample(&mut rng), DartsSpace.sample(&mut rng));
+            let c = DartsSpace.crossover(&a, &b, &mut rng).unwrap();
+            assert_eq!(DartsSpace.parse(&DartsSpace.format(&c)).unwrap(), c);
+            for (cc, (ca, cb)) in [(c.normal, (a.normal, b.normal)), (c.reduce, (a.reduce, b.reduce))] {
+                for n in 0..NODES {
+                    let pair = &cc.edges[2 * n..2 * n + 2];
+                    assert!(pair == &ca.edges[2 * n..2 * n + 2] || pair == &cb.edges[2 * n..2 * n + 2]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_decision_view_obeys_its_laws() {

@@ -96,19 +96,29 @@ impl Cost {
 }
 
 impl MobileNetSpace {
+    /// `channels` of the width-1.0 network at this width multiplier.
+    pub fn scaled(&self, channels: usize) -> usize {
+        make_divisible(channels as f64 * self.width)
+    }
+
+    /// Channels of the last 1×1 conv: 1280, scaled only above width 1.0.
+    pub fn last_channels(&self) -> usize {
+        if self.width > 1.0 { self.scaled(1280) } else { 1280 }
+    }
+
     /// Parameters and MACs of `arch`'s network at this space's settings.
     pub fn cost(&self, arch: &MbNet) -> Cost {
         let mut c = Cost::default();
         let mut side = self.resolution.div_ceil(2);
-        let mut cin = make_divisible(32.0 * self.width);
+        let mut cin = self.scaled(32);
         c.conv(3, cin, 3, 1, side);
         // The fixed first block: depthwise 3×3 then projection (t = 1).
-        let first = make_divisible(16.0 * self.width);
+        let first = self.scaled(16);
         c.conv(cin, cin, 3, cin, side);
         c.conv(cin, first, 1, 1, side);
         cin = first;
         for (stage, &(channels, stride)) in arch.stages.iter().zip(&STAGES) {
-            let cout = make_divisible(channels as f64 * self.width);
+            let cout = self.scaled(channels);
             for (i, b) in stage.iter().enumerate() {
                 let s = if i == 0 { stride } else { 1 };
                 let hidden = cin * b.expansion as usize;
@@ -120,7 +130,7 @@ impl MobileNetSpace {
                 cin = cout;
             }
         }
-        let last = if self.width > 1.0 { make_divisible(1280.0 * self.width) } else { 1280 };
+        let last = self.last_channels();
         c.conv(cin, last, 1, 1, side);
         c.params += (last * self.classes + self.classes) as u64;
         c.macs += (last * self.classes) as u64;
@@ -152,6 +162,18 @@ impl SearchSpace for MobileNetSpace {
         }
     }
 
+
+    /// Uniform over stages: each stage (depth and blocks) from one parent
+    /// or the other.
+    fn crossover(&self, a: &MbNet, b: &MbNet, rng: &mut Rng) -> Option<MbNet> {
+        let mut child = a.clone();
+        for (stage, other) in child.stages.iter_mut().zip(&b.stages) {
+            if rng.random::<bool>() {
+                stage.clone_from(other);
+            }
+        }
+        Some(child)
+    }
 
     /// Per stage: its depth (1..=4), then expansion and kernel of each of
     /// [`MAX_DEPTH`] blocks, the ones past the depth unused (as in

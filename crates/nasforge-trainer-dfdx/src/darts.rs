@@ -1,0 +1,337 @@
+//! The DARTS evaluation network (`NetworkCIFAR` of Liu et al.'s code),
+//! built at run time from a [`Genotype`].
+//!
+//! A 3×3 stem conv to `3C` channels and BN; `layers` cells, the ones at
+//! `layers/3` and `2·layers/3` reductions (channels doubled, edges from the
+//! cell inputs at stride 2); each cell preprocesses its two inputs (the two
+//! previous cells' outputs) with ReLU-Conv1×1-BN, or a factorized reduction
+//! when the previous cell reduced; node `j` sums two ops of earlier nodes;
+//! the cell outputs the concatenation of its four nodes. Global average
+//! pooling and a linear classifier close it. The auxiliary head and drop
+//! path are left out (drop path is off at probability 0, and the head only
+//! adds a training loss). Parameter counts equal
+//! `nasforge_space_darts::network_params` (tested).
+//!
+//! Tape handling: a node can be read by several edges and by the
+//! concatenation, so every intermediate tensor's tape is split off into
+//! one sink, each reader gets an empty tape, and the sink is merged into
+//! the logits at the end. Backward ops run in creation order whatever tape
+//! holds them, so no gradient is lost when a node has no reader.
+
+use dfdx::prelude::*;
+use nasforge_space_darts::{Genotype, NODES, Op};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, max_pool2d, relu_conv2d, sum_all};
+use crate::params::ParamStore;
+use crate::train::ImageClassifier;
+
+const BN_MOMENTUM: f32 = 0.1;
+const BN_EPS: f32 = 1e-5;
+
+#[derive(Clone, Copy, Debug)]
+struct Bn {
+    gamma: usize,
+    beta: usize,
+    stats: usize,
+}
+
+/// A convolution and the index of its weight.
+#[derive(Clone, Copy, Debug)]
+struct ConvW {
+    conv: Conv,
+    weight: usize,
+}
+
+/// `[ReLU,] conv, ..., BN`: the chain of convolutions (each preceded by a
+/// ReLU when `relu[i]`), then batch norm. ReLU-Conv-BN, dilated and
+/// separable convolutions are all such chains.
+#[derive(Clone, Debug)]
+struct Chain {
+    convs: Vec<(ConvW, bool)>,
+    bn: Bn,
+}
+
+#[derive(Clone, Debug)]
+enum EdgeOp {
+    Zero { stride: usize },
+    Identity,
+    MaxPool { stride: usize },
+    AvgPool { stride: usize },
+    /// Separable convolutions are two chains in a row.
+    Chains(Vec<Chain>),
+    FactorizedReduce(FactorizedReduce),
+}
+
+/// ReLU, two 1×1 stride-2 convs (the second on the input shifted by one
+/// pixel), concatenated, BN: halves the resolution without losing the odd
+/// pixels.
+#[derive(Clone, Copy, Debug)]
+struct FactorizedReduce {
+    a: ConvW,
+    b: ConvW,
+    bn: Bn,
+}
+
+#[derive(Clone, Debug)]
+enum Preprocess {
+    Chain(Chain),
+    Reduce(FactorizedReduce),
+}
+
+#[derive(Clone, Debug)]
+struct CellNet {
+    pre0: Preprocess,
+    pre1: Preprocess,
+    /// Per edge: its input node and op, in genotype order.
+    edges: Vec<(usize, EdgeOp)>,
+}
+
+/// A DARTS network with its parameters.
+pub struct DartsNet {
+    /// Parameters and batch-norm statistics.
+    pub store: ParamStore,
+    stem: Chain,
+    cells: Vec<CellNet>,
+    fc: (usize, usize),
+    classes: usize,
+}
+
+struct Builder<'a> {
+    store: &'a mut ParamStore,
+    rng: ChaCha8Rng,
+}
+
+impl Builder<'_> {
+    fn bn(&mut self, name: &str, ch: usize) -> Bn {
+        Bn {
+            gamma: self.store.constant(&format!("{name}.gamma"), &[ch], 1.0),
+            beta: self.store.constant(&format!("{name}.beta"), &[ch], 0.0),
+            stats: self.store.running_stats(ch),
+        }
+    }
+
+    /// A conv weight drawn as PyTorch does by default: U(±1/√fan_in).
+    fn conv(&mut self, name: &str, conv: Conv) -> ConvW {
+        let fan_in = (conv.in_ch / conv.groups) * conv.kernel * conv.kernel;
+        let shape = [conv.out_ch, conv.in_ch / conv.groups, conv.kernel, conv.kernel];
+        ConvW { conv, weight: self.store.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), &mut self.rng) }
+    }
+
+    fn relu_conv_bn(&mut self, name: &str, c_in: usize, c_out: usize) -> Chain {
+        let conv = Conv { padding: 0, ..Conv::new(c_in, c_out, 1, 1) };
+        Chain { convs: vec![(self.conv(&format!("{name}.conv"), conv), true)], bn: self.bn(&format!("{name}.bn"), c_out) }
+    }
+
+    fn factorized_reduce(&mut self, name: &str, c_in: usize, c_out: usize) -> FactorizedReduce {
+        let conv = Conv { padding: 0, ..Conv::new(c_in, c_out / 2, 1, 2) };
+        FactorizedReduce {
+            a: self.conv(&format!("{name}.conv1"), conv),
+            b: self.conv(&format!("{name}.conv2"), conv),
+            bn: self.bn(&format!("{name}.bn"), c_out),
+        }
+    }
+
+    /// ReLU, depthwise k×k (dilated by `dilation`), pointwise to `c_out`, BN.
+    fn dw_pw(&mut self, name: &str, c: usize, c_out: usize, kernel: usize, stride: usize, dilation: usize) -> Chain {
+        let dw = Conv { padding: dilation * (kernel - 1) / 2, dilation, groups: c, ..Conv::new(c, c, kernel, stride) };
+        let pw = Conv { padding: 0, ..Conv::new(c, c_out, 1, 1) };
+        Chain {
+            convs: vec![(self.conv(&format!("{name}.dw"), dw), true), (self.conv(&format!("{name}.pw"), pw), false)],
+            bn: self.bn(&format!("{name}.bn"), c_out),
+        }
+    }
+
+    fn edge(&mut self, name: &str, op: Op, c: usize, stride: usize) -> EdgeOp {
+        match op {
+            Op::None => EdgeOp::Zero { stride },
+            Op::MaxPool3x3 => EdgeOp::MaxPool { stride },
+            Op::AvgPool3x3 => EdgeOp::AvgPool { stride },
+            Op::SkipConnect if stride == 1 => EdgeOp::Identity,
+            Op::SkipConnect => EdgeOp::FactorizedReduce(self.factorized_reduce(name, c, c)),
+            Op::SepConv3x3 | Op::SepConv5x5 => {
+                let k = if op == Op::SepConv3x3 { 3 } else { 5 };
+                EdgeOp::Chains(vec![self.dw_pw(&format!("{name}.1"), c, c, k, stride, 1), self.dw_pw(&format!("{name}.2"), c, c, k, 1, 1)])
+            }
+            Op::DilConv3x3 | Op::DilConv5x5 => {
+                let k = if op == Op::DilConv3x3 { 3 } else { 5 };
+                EdgeOp::Chains(vec![self.dw_pw(name, c, c, k, stride, 2)])
+            }
+        }
+    }
+}
+
+impl DartsNet {
+    /// Builds the network of `arch` with `channels` initial channels (C),
+    /// `layers` cells, inputs with `in_channels` and `classes` outputs,
+    /// initialised from `seed`.
+    pub fn new(arch: &Genotype, channels: usize, layers: usize, in_channels: usize, classes: usize, seed: u64) -> Self {
+        let mut store = ParamStore::new(Cpu::default());
+        let mut b = Builder { store: &mut store, rng: ChaCha8Rng::seed_from_u64(seed) };
+        let stem_conv = b.conv("stem.conv", Conv::new(in_channels, 3 * channels, 3, 1));
+        let stem = Chain { convs: vec![(stem_conv, false)], bn: b.bn("stem.bn", 3 * channels) };
+        let (mut c_pp, mut c_p, mut c) = (3 * channels, 3 * channels, channels);
+        let mut reduction_prev = false;
+        let mut cells = Vec::with_capacity(layers);
+        for i in 0..layers {
+            let reduction = i == layers / 3 || i == 2 * layers / 3;
+            if reduction {
+                c *= 2;
+            }
+            let name = format!("cell{i}");
+            let pre0 = if reduction_prev {
+                Preprocess::Reduce(b.factorized_reduce(&format!("{name}.pre0"), c_pp, c))
+            } else {
+                Preprocess::Chain(b.relu_conv_bn(&format!("{name}.pre0"), c_pp, c))
+            };
+            let pre1 = Preprocess::Chain(b.relu_conv_bn(&format!("{name}.pre1"), c_p, c));
+            let genes = if reduction { &arch.reduce } else { &arch.normal };
+            let edges = genes
+                .edges
+                .iter()
+                .enumerate()
+                .map(|(e, edge)| {
+                    let stride = if reduction && edge.input < 2 { 2 } else { 1 };
+                    (usize::from(edge.input), b.edge(&format!("{name}.edge{e}"), edge.op, c, stride))
+                })
+                .collect();
+            cells.push(CellNet { pre0, pre1, edges });
+            (c_pp, c_p, reduction_prev) = (c_p, NODES * c, reduction);
+        }
+        let bound = 1.0 / (c_p as f32).sqrt();
+        let fc = (b.store.uniform("fc.weight", &[classes, c_p], bound, &mut b.rng), b.store.uniform("fc.bias", &[classes], bound, &mut b.rng));
+        Self { store, stem, cells, fc, classes }
+    }
+}
+
+/// Moves `x`'s tape into `sink`; readers then take `x.retaped()`.
+fn detach<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>, sink: &mut T) -> Tensor<S, f32, Cpu> {
+    let (x, tape) = x.split_tape();
+    *sink = std::mem::take(sink).merge(tape);
+    x
+}
+
+fn apply_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, b: &Bn, x: T4<T>, train: bool) -> T4<T> {
+    let (gamma, beta) = (store.params[b.gamma].clone(), store.params[b.beta].clone());
+    batch_norm2d(x, &gamma, &beta, &mut store.stats[b.stats], train, BN_MOMENTUM, BN_EPS)
+}
+
+fn apply_chain<T: Tape<f32, Cpu>>(store: &mut ParamStore, chain: &Chain, mut x: T4<T>, train: bool) -> T4<T> {
+    for (cw, relu) in &chain.convs {
+        let w = &store.params[cw.weight];
+        x = if *relu { relu_conv2d(x, w, cw.conv) } else { conv2d(x, w, cw.conv) };
+    }
+    apply_bn(store, &chain.bn, x, train)
+}
+
+fn apply_reduce<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, f: &FactorizedReduce, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
+    let x = detach(x.relu(), sink);
+    let a = conv2d(x.retaped::<T>(), &store.params[f.a.weight], f.a.conv);
+    let shifted = x.retaped::<T>().slice((.., .., 1.., 1..));
+    let b = conv2d(shifted, &store.params[f.b.weight], f.b.conv);
+    apply_bn(store, &f.bn, (a, b).concat_along(Axis::<1>), train)
+}
+
+fn apply_edge<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, op: &EdgeOp, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
+    let pool = |stride| Pool { kernel: 3, stride, padding: 1 };
+    match op {
+        // Zero keeps the tape (`x * 0`), so a zero edge is a real edge.
+        EdgeOp::Zero { stride: 1 } => x * 0.0,
+        EdgeOp::Zero { stride } => avg_pool2d(x, Pool { kernel: 1, stride: *stride, padding: 0 }) * 0.0,
+        EdgeOp::Identity => x,
+        EdgeOp::MaxPool { stride } => max_pool2d(x, pool(*stride)),
+        EdgeOp::AvgPool { stride } => avg_pool2d(x, pool(*stride)),
+        EdgeOp::Chains(chains) => chains.iter().fold(x, |x, c| apply_chain(store, c, x, train)),
+        EdgeOp::FactorizedReduce(f) => apply_reduce(store, f, x, train, sink),
+    }
+}
+
+impl ImageClassifier for DartsNet {
+    fn store(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+
+    fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
+        let store = &mut self.store;
+        let mut sink = T::default();
+        let stem = detach(apply_chain(store, &self.stem, x, train), &mut sink);
+        let (mut s0, mut s1) = (stem.clone(), stem);
+        for cell in &self.cells {
+            let mut pre = |p: &Preprocess, s: &Tensor<(usize, usize, usize, usize), f32, Cpu>, sink: &mut T| {
+                let y = match p {
+                    Preprocess::Chain(c) => apply_chain(store, c, s.retaped::<T>(), train),
+                    Preprocess::Reduce(f) => apply_reduce(store, f, s.retaped::<T>(), train, sink),
+                };
+                detach(y, sink)
+            };
+            let mut states = vec![pre(&cell.pre0, &s0, &mut sink), pre(&cell.pre1, &s1, &mut sink)];
+            for pair in cell.edges.chunks(2) {
+                let terms = pair.iter().map(|(input, op)| apply_edge(store, op, states[*input].retaped::<T>(), train, &mut sink)).collect();
+                let node = sum_all(terms);
+                states.push(detach(node, &mut sink));
+            }
+            let nodes = &states[2..];
+            let mut out = nodes[0].retaped::<T>();
+            for n in &nodes[1..] {
+                out = (out, n.retaped::<T>()).concat_along(Axis::<1>);
+            }
+            (s0, s1) = (s1, detach(out, &mut sink));
+        }
+        let pooled = s1.retaped::<T>().mean::<(usize, usize), Axes2<2, 3>>();
+        let logits = linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes);
+        let (logits, tape) = logits.split_tape();
+        logits.put_tape(tape.merge(sink))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nasforge_core::SearchSpace;
+    use nasforge_space_darts::{DartsSpace, network_params};
+
+    use super::*;
+
+    const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+    #[test]
+    fn the_built_network_has_the_analytic_parameter_count() {
+        let v2 = DartsSpace.parse(DARTS_V2).unwrap();
+        // The published CIFAR-10 network: 3,349,342 parameters.
+        assert_eq!(DartsNet::new(&v2, 36, 20, 3, 10, 0).store.count() as u64, network_params(&v2, 36, 20, 10));
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..5 {
+            let g = DartsSpace.sample(&mut rng);
+            assert_eq!(DartsNet::new(&g, 8, 5, 3, 10, 0).store.count() as u64, network_params(&g, 8, 5, 10), "{g}");
+        }
+    }
+
+    #[test]
+    fn every_op_gets_gradients_and_shapes_agree() {
+        // Every op in both cells, at both strides; odd-free 8×8 input.
+        let g = DartsSpace
+            .parse(
+                "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_5x5', 1), ('dil_conv_3x3', 0), ('dil_conv_5x5', 2), \
+                 ('max_pool_3x3', 3), ('avg_pool_3x3', 1), ('skip_connect', 4), ('none', 0)], normal_concat=[2, 3, 4, 5], \
+                 reduce=[('skip_connect', 0), ('none', 1), ('avg_pool_3x3', 0), ('max_pool_3x3', 1), ('sep_conv_5x5', 0), \
+                 ('dil_conv_5x5', 1), ('none', 2), ('sep_conv_3x3', 1)], reduce_concat=[2, 3, 4, 5])",
+            )
+            .unwrap();
+        let mut net = DartsNet::new(&g, 4, 5, 1, 3, 0);
+        let dev = net.store.device().clone();
+        let x: T4<NoneTape> = dev.tensor_from_vec((0..2 * 64).map(|i| (i as f32 * 0.37).sin()).collect(), (2, 1, 8, 8));
+        let logits = net.forward(x.leaky_trace(), true);
+        assert_eq!(*logits.shape(), (2, 3));
+        // A loss linear in the logits would give no gradient through a
+        // batch norm whose output is pooled straight into them.
+        let grads = logits.square().sum().backward();
+        let params = net.store.params.clone();
+        let silent: Vec<&str> = params
+            .iter()
+            .zip(&net.store.meta)
+            .filter(|(p, _)| grads.get(*p).as_vec().iter().all(|&g| g == 0.0))
+            .map(|(_, (name, _))| name.as_str())
+            .collect();
+        assert!(silent.is_empty(), "parameters without gradient: {silent:?}");
+    }
+}
