@@ -301,6 +301,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_space_laws_hold() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+        nasforge_core::laws::check_space(&AutoGnnSpace::default(), &mut rng, 200).unwrap();
+    }
+
+    #[test]
     fn a_two_layer_gat_counts_like_pyg() {
         // PyG's GATConv(1433, 8, heads=8) + GATConv(64, 7, heads=1):
         // 1433·64 + 64 (bias) + 2·64 (attention) = 91,904 and

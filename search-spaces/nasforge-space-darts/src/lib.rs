@@ -580,6 +580,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_space_laws_hold() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+        nasforge_core::laws::check_space(&DartsSpace, &mut rng, 200).unwrap();
+    }
+
+    #[test]
     fn crossover_children_are_valid_and_take_every_node_from_a_parent() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for _ in 0..200 {

@@ -363,6 +363,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_space_laws_hold() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+        nasforge_core::laws::check_space(&MobileNetSpace::default(), &mut rng, 200).unwrap();
+        nasforge_core::laws::check_space(&NbMacroSpace, &mut rng, 200).unwrap();
+    }
+
+    #[test]
     fn the_decision_view_obeys_its_laws() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         nasforge_core::laws::check_decisions(&MobileNetSpace::default(), &mut rng, 300).unwrap();

@@ -395,6 +395,12 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_space_laws_hold() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+        nasforge_core::laws::check_space(&Nb201Space, &mut rng, 200).unwrap();
+    }
+
     const ALL_SKIP: &str = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
 
     #[test]

@@ -459,6 +459,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_space_laws_hold() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+        nasforge_core::laws::check_space(&NbGraphSpace::standard(), &mut rng, 200).unwrap();
+        nasforge_core::laws::check_space(&NbGraphSpace::proteins(), &mut rng, 200).unwrap();
+    }
+
+    #[test]
     fn raw_choices_map_onto_26206_canonical_hashes() {
         let space = NbGraphSpace::standard();
         let cells: Vec<GnnCell> = space.enumerate().unwrap().collect();

@@ -281,6 +281,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_space_laws_hold() {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
+        nasforge_core::laws::check_space(&TransformerSpace::default(), &mut rng, 200).unwrap();
+    }
+
+    #[test]
     fn the_decision_view_obeys_its_laws() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         nasforge_core::laws::check_decisions(&TransformerSpace::default(), &mut rng, 300).unwrap();
