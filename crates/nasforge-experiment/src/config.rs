@@ -25,7 +25,7 @@ use crate::training::{DatasetConfig, TrainerConfig, data_root, parse_dataset, pa
 pub const DATA_ENV: &str = "NASFORGE_DATA";
 
 /// Search spaces an experiment can name.
-pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins", "nas-bench-macro", "darts", "mobilenet"];
+pub const SPACES: &[&str] = &["nas-bench-201", "nas-bench-graph", "nas-bench-graph-proteins", "nas-bench-macro", "darts", "mobilenet", "transformer", "auto-gnn", "hytra"];
 /// Strategies an experiment can name.
 pub const STRATEGIES: &[&str] = &["random-search", "regularized-evolution", "local-search", "nsga2", "reinforce", "q-mutation"];
 /// Built-in estimators an experiment can name.
@@ -78,6 +78,12 @@ pub enum SpaceConfig {
     Darts,
     /// `mobilenet` (MBConv stages; trained for real).
     MobileNet,
+    /// `transformer` (FlexiBERT/HAT-like encoders; estimator plugins only).
+    Transformer,
+    /// `auto-gnn` (GraphNAS layers; estimator plugins only).
+    AutoGnn,
+    /// `hytra` (BossNAS hybrid CNN-transformer; estimator plugins only).
+    HyTra,
     /// A search-space plugin, by name.
     Plugin(String),
 }
@@ -92,6 +98,9 @@ impl SpaceConfig {
             SpaceConfig::NbMacro => "nas-bench-macro",
             SpaceConfig::Darts => "darts",
             SpaceConfig::MobileNet => "mobilenet",
+            SpaceConfig::Transformer => "transformer",
+            SpaceConfig::AutoGnn => "auto-gnn",
+            SpaceConfig::HyTra => "hytra",
             SpaceConfig::Plugin(name) => name,
         }
     }
@@ -105,7 +114,8 @@ impl SpaceConfig {
             SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
             SpaceConfig::NbMacro => &["nas-bench-macro"],
             SpaceConfig::Darts | SpaceConfig::MobileNet => &["dfdx-train"],
-            SpaceConfig::Plugin(_) => &[],
+            // No built-in estimator can evaluate these yet: a plugin can.
+            SpaceConfig::Transformer | SpaceConfig::AutoGnn | SpaceConfig::HyTra | SpaceConfig::Plugin(_) => &[],
         }
     }
 }
@@ -591,6 +601,9 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
         "nas-bench-macro" => SpaceConfig::NbMacro,
         "darts" => SpaceConfig::Darts,
         "mobilenet" => SpaceConfig::MobileNet,
+        "transformer" => SpaceConfig::Transformer,
+        "auto-gnn" => SpaceConfig::AutoGnn,
+        "hytra" => SpaceConfig::HyTra,
         n if is_plugin(n, PluginKind::SearchSpace) => SpaceConfig::Plugin(n.to_owned()),
         _ => return Err(choice("space", &names.space.name, choices(SPACES, PluginKind::SearchSpace))),
     };
@@ -694,7 +707,14 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
     let estimator_name = names.estimator.name.get_ref().as_str();
     let valid_estimators = choices(space.estimators(), PluginKind::Estimator);
     if !valid_estimators.iter().any(|e| e == estimator_name) {
-        let message = if ESTIMATORS.contains(&estimator_name) {
+        let message = if space.estimators().is_empty() {
+            let plugins = if valid_estimators.is_empty() {
+                "declare one with `[[plugin]]`, kind = \"estimator\"".to_owned()
+            } else {
+                format!("valid choices here: {}", valid_estimators.join(", "))
+            };
+            format!("no built-in estimator evaluates space `{}` yet; name an estimator plugin ({plugins})", space.name())
+        } else if ESTIMATORS.contains(&estimator_name) {
             format!("estimator `{estimator_name}` cannot evaluate space `{}`; valid choices for it: {}", space.name(), valid_estimators.join(", "))
         } else {
             format!("unknown estimator `{estimator_name}`; valid choices for space `{}`: {}", space.name(), valid_estimators.join(", "))

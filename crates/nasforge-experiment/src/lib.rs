@@ -20,7 +20,10 @@ use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_
 use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, PluginStrategy, plugin_space};
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
 use nasforge_space_darts::DartsSpace;
+use nasforge_space_autognn::AutoGnnSpace;
+use nasforge_space_hytra::HyTraSpace;
 use nasforge_space_nb201::Nb201Space;
+use nasforge_space_transformer::TransformerSpace;
 use nasforge_space_nbgraph::NbGraphSpace;
 use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
 use nasforge_trainer_dfdx::LstmPolicy;
@@ -190,23 +193,13 @@ fn execute(
         return drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx);
     }
     match (&config.estimator, &config.space) {
-        (EstimatorConfig::Plugin(name), SpaceConfig::Nb201) => {
-            let instance = plugins.instantiate(name, config, "estimator")?;
-            drive(&Nb201Space, &mut PluginEstimator::for_space(instance, Arc::new(Nb201Space)), ctx)
-        }
-        (EstimatorConfig::Plugin(name), SpaceConfig::NbMacro) => {
-            let instance = plugins.instantiate(name, config, "estimator")?;
-            drive(&NbMacroSpace, &mut PluginEstimator::for_space(instance, Arc::new(NbMacroSpace)), ctx)
-        }
-        (EstimatorConfig::Plugin(name), SpaceConfig::Darts) => {
-            let instance = plugins.instantiate(name, config, "estimator")?;
-            drive(&DartsSpace, &mut PluginEstimator::for_space(instance, Arc::new(DartsSpace)), ctx)
-        }
-        (EstimatorConfig::Plugin(name), SpaceConfig::MobileNet) => {
-            let space = Arc::new(MobileNetSpace::default());
-            let instance = plugins.instantiate(name, config, "estimator")?;
-            drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
-        }
+        (EstimatorConfig::Plugin(name), SpaceConfig::Nb201) => plugin_estimated(Nb201Space, name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::NbMacro) => plugin_estimated(NbMacroSpace, name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::Darts) => plugin_estimated(DartsSpace, name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::Transformer) => plugin_estimated(TransformerSpace::default(), name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::AutoGnn) => plugin_estimated(AutoGnnSpace::default(), name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::HyTra) => plugin_estimated(HyTraSpace::default(), name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::MobileNet) => plugin_estimated(MobileNetSpace::default(), name, &plugins, ctx),
         (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::MobileNet) => {
             let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
             let trainer_impl = nasforge_trainer_dfdx::MobileNetTrainer::new(data, trainer.image.clone());
@@ -224,9 +217,8 @@ fn execute(
             drive(&NbMacroSpace, &mut NbMacroEstimator::new(table), ctx)
         }
         (EstimatorConfig::Plugin(name), space) => {
-            let space = Arc::new(if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() });
-            let instance = plugins.instantiate(name, config, "estimator")?;
-            drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
+            let space = if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
+            plugin_estimated(space, name, &plugins, ctx)
         }
         (EstimatorConfig::Nb201Table { path, hardware: None }, _) => {
             let table = Arc::new(Nb201Table::load(path)?);
@@ -261,6 +253,13 @@ fn execute(
             drive(&Nb201Space, &mut estimator, ctx)
         }
     }
+}
+
+/// Runs a built-in space whose candidates an estimator plugin evaluates.
+fn plugin_estimated<S: SearchSpace + 'static>(space: S, estimator: &str, plugins: &Plugins, ctx: Context<'_, '_>) -> Result<RunSummary, ExperimentError> {
+    let space = Arc::new(space);
+    let instance = plugins.instantiate(estimator, ctx.config, "estimator")?;
+    drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
 }
 
 /// The MobileNet space at the width the candidates are trained at, so that
