@@ -23,19 +23,9 @@ use nasforge_space_darts::{Genotype, NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, max_pool2d, relu_conv2d, sum_all};
-use crate::params::ParamStore;
+use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, max_pool2d, relu_conv2d, sum_all};
+use crate::params::{BatchNorm, ParamStore};
 use crate::train::ImageClassifier;
-
-const BN_MOMENTUM: f32 = 0.1;
-const BN_EPS: f32 = 1e-5;
-
-#[derive(Clone, Copy, Debug)]
-struct Bn {
-    gamma: usize,
-    beta: usize,
-    stats: usize,
-}
 
 /// A convolution and the index of its weight.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +40,7 @@ struct ConvW {
 #[derive(Clone, Debug)]
 struct Chain {
     convs: Vec<(ConvW, bool)>,
-    bn: Bn,
+    bn: BatchNorm,
 }
 
 #[derive(Clone, Debug)]
@@ -71,7 +61,7 @@ enum EdgeOp {
 struct FactorizedReduce {
     a: ConvW,
     b: ConvW,
-    bn: Bn,
+    bn: BatchNorm,
 }
 
 #[derive(Clone, Debug)]
@@ -104,19 +94,12 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn bn(&mut self, name: &str, ch: usize) -> Bn {
-        Bn {
-            gamma: self.store.constant(&format!("{name}.gamma"), &[ch], 1.0),
-            beta: self.store.constant(&format!("{name}.beta"), &[ch], 0.0),
-            stats: self.store.running_stats(ch),
-        }
+    fn bn(&mut self, name: &str, ch: usize) -> BatchNorm {
+        self.store.batch_norm(name, ch)
     }
 
-    /// A conv weight drawn as PyTorch does by default: U(±1/√fan_in).
     fn conv(&mut self, name: &str, conv: Conv) -> ConvW {
-        let fan_in = (conv.in_ch / conv.groups) * conv.kernel * conv.kernel;
-        let shape = [conv.out_ch, conv.in_ch / conv.groups, conv.kernel, conv.kernel];
-        ConvW { conv, weight: self.store.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), &mut self.rng) }
+        ConvW { conv, weight: self.store.conv_weight(name, conv, &mut self.rng) }
     }
 
     fn relu_conv_bn(&mut self, name: &str, c_in: usize, c_out: usize) -> Chain {
@@ -212,17 +195,12 @@ fn detach<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>, sink: &mut T) 
     x
 }
 
-fn apply_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, b: &Bn, x: T4<T>, train: bool) -> T4<T> {
-    let (gamma, beta) = (store.params[b.gamma].clone(), store.params[b.beta].clone());
-    batch_norm2d(x, &gamma, &beta, &mut store.stats[b.stats], train, BN_MOMENTUM, BN_EPS)
-}
-
 fn apply_chain<T: Tape<f32, Cpu>>(store: &mut ParamStore, chain: &Chain, mut x: T4<T>, train: bool) -> T4<T> {
     for (cw, relu) in &chain.convs {
         let w = &store.params[cw.weight];
         x = if *relu { relu_conv2d(x, w, cw.conv) } else { conv2d(x, w, cw.conv) };
     }
-    apply_bn(store, &chain.bn, x, train)
+    store.apply_batch_norm(&chain.bn, x, train)
 }
 
 fn apply_reduce<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, f: &FactorizedReduce, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
@@ -230,7 +208,7 @@ fn apply_reduce<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, f: &Factor
     let a = conv2d(x.retaped::<T>(), &store.params[f.a.weight], f.a.conv);
     let shifted = x.retaped::<T>().slice((.., .., 1.., 1..));
     let b = conv2d(shifted, &store.params[f.b.weight], f.b.conv);
-    apply_bn(store, &f.bn, (a, b).concat_along(Axis::<1>), train)
+    store.apply_batch_norm(&f.bn, (a, b).concat_along(Axis::<1>), train)
 }
 
 fn apply_edge<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, op: &EdgeOp, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
@@ -320,18 +298,8 @@ mod tests {
         let mut net = DartsNet::new(&g, 4, 5, 1, 3, 0);
         let dev = net.store.device().clone();
         let x: T4<NoneTape> = dev.tensor_from_vec((0..2 * 64).map(|i| (i as f32 * 0.37).sin()).collect(), (2, 1, 8, 8));
-        let logits = net.forward(x.leaky_trace(), true);
-        assert_eq!(*logits.shape(), (2, 3));
-        // A loss linear in the logits would give no gradient through a
-        // batch norm whose output is pooled straight into them.
-        let grads = logits.square().sum().backward();
-        let params = net.store.params.clone();
-        let silent: Vec<&str> = params
-            .iter()
-            .zip(&net.store.meta)
-            .filter(|(p, _)| grads.get(*p).as_vec().iter().all(|&g| g == 0.0))
-            .map(|(_, (name, _))| name.as_str())
-            .collect();
+        assert_eq!(*net.forward(x.clone(), false).shape(), (2, 3));
+        let silent = crate::train::parameters_without_gradient(&mut net, x);
         assert!(silent.is_empty(), "parameters without gradient: {silent:?}");
     }
 }

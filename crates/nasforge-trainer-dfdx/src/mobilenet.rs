@@ -12,21 +12,16 @@ use nasforge_space_mobilenet::{MbNet, MobileNetSpace, STAGES};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, T2, T4, batch_norm2d, conv2d, linear};
-use crate::params::ParamStore;
+use crate::ops::{Conv, T2, T4, conv2d, linear};
+use crate::params::{BatchNorm, ParamStore};
 use crate::train::ImageClassifier;
-
-const BN_MOMENTUM: f32 = 0.1;
-const BN_EPS: f32 = 1e-5;
 
 /// Conv, BN and whether ReLU6 follows.
 #[derive(Clone, Copy, Debug)]
 struct ConvBn {
     conv: Conv,
     weight: usize,
-    gamma: usize,
-    beta: usize,
-    stats: usize,
+    bn: BatchNorm,
     relu6: bool,
 }
 
@@ -64,17 +59,8 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn conv_bn(&mut self, name: &str, conv: Conv, relu6: bool) -> ConvBn {
-        let (cin, cout, kernel) = (conv.in_ch, conv.out_ch, conv.kernel);
-        let fan_in = (cin / conv.groups) * kernel * kernel;
-        let shape = [cout, cin / conv.groups, kernel, kernel];
-        ConvBn {
-            conv,
-            weight: self.store.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), &mut self.rng),
-            gamma: self.store.constant(&format!("{name}.bn.gamma"), &[cout], 1.0),
-            beta: self.store.constant(&format!("{name}.bn.beta"), &[cout], 0.0),
-            stats: self.store.running_stats(cout),
-            relu6,
-        }
+        let weight = self.store.conv_weight(name, conv, &mut self.rng);
+        ConvBn { conv, weight, bn: self.store.batch_norm(&format!("{name}.bn"), conv.out_ch), relu6 }
     }
 }
 
@@ -121,8 +107,7 @@ impl MobileNet {
 
 fn apply<T: Tape<f32, Cpu>>(store: &mut ParamStore, l: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
     let y = conv2d(x, &store.params[l.weight], l.conv);
-    let (gamma, beta) = (store.params[l.gamma].clone(), store.params[l.beta].clone());
-    let y = batch_norm2d(y, &gamma, &beta, &mut store.stats[l.stats], train, BN_MOMENTUM, BN_EPS);
+    let y = store.apply_batch_norm(&l.bn, y, train);
     if l.relu6 { y.clamp(0.0, 6.0) } else { y }
 }
 
@@ -177,16 +162,8 @@ mod tests {
         let mut net = MobileNet::new(&arch, &space, 1, 3, 0);
         let dev = net.store.device().clone();
         let x: T4<NoneTape> = dev.tensor_from_vec((0..3 * 28 * 28).map(|i| (i as f32 * 0.37).sin()).collect(), (3, 1, 28, 28));
-        let logits = net.forward(x.leaky_trace(), true);
-        assert_eq!(*logits.shape(), (3, 3));
-        let grads = logits.square().sum().backward();
-        let params = net.store.params.clone();
-        let silent: Vec<&str> = params
-            .iter()
-            .zip(&net.store.meta)
-            .filter(|(p, _)| grads.get(*p).as_vec().iter().all(|&g| g == 0.0))
-            .map(|(_, (name, _))| name.as_str())
-            .collect();
+        assert_eq!(*net.forward(x.clone(), false).shape(), (3, 3));
+        let silent = crate::train::parameters_without_gradient(&mut net, x);
         assert!(silent.is_empty(), "parameters without gradient: {silent:?}");
     }
 }

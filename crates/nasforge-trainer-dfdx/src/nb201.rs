@@ -12,25 +12,15 @@ use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, batch_norm2d, conv2d, linear, relu_conv2d, sum_all};
-use crate::params::ParamStore;
+use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, relu_conv2d, sum_all};
+use crate::params::{BatchNorm, ParamStore};
 use crate::train::ImageClassifier;
-
-const BN_MOMENTUM: f32 = 0.1;
-const BN_EPS: f32 = 1e-5;
-
-#[derive(Clone, Copy, Debug)]
-struct Bn {
-    gamma: usize,
-    beta: usize,
-    stats: usize,
-}
 
 #[derive(Clone, Copy, Debug)]
 struct ConvBn {
     conv: Conv,
     weight: usize,
-    bn: Bn,
+    bn: BatchNorm,
     relu_first: bool,
 }
 
@@ -64,24 +54,14 @@ pub struct Nb201Net {
     pub store: ParamStore,
     stem: ConvBn,
     blocks: Vec<Block>,
-    head_bn: Bn,
+    head_bn: BatchNorm,
     fc: (usize, usize),
     classes: usize,
 }
 
-fn bn(store: &mut ParamStore, name: &str, ch: usize) -> Bn {
-    Bn {
-        gamma: store.constant(&format!("{name}.gamma"), &[ch], 1.0),
-        beta: store.constant(&format!("{name}.beta"), &[ch], 0.0),
-        stats: store.running_stats(ch),
-    }
-}
-
 fn conv_bn(store: &mut ParamStore, rng: &mut ChaCha8Rng, name: &str, conv: Conv, relu_first: bool) -> ConvBn {
-    let fan_in = (conv.in_ch / conv.groups) * conv.kernel * conv.kernel;
-    let shape = [conv.out_ch, conv.in_ch / conv.groups, conv.kernel, conv.kernel];
-    let weight = store.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), rng);
-    ConvBn { conv, weight, bn: bn(store, &format!("{name}.bn"), conv.out_ch), relu_first }
+    let weight = store.conv_weight(name, conv, rng);
+    ConvBn { conv, weight, bn: store.batch_norm(&format!("{name}.bn"), conv.out_ch), relu_first }
 }
 
 impl Nb201Net {
@@ -119,7 +99,7 @@ impl Nb201Net {
                 blocks.push(Block::Cell(ops));
             }
         }
-        let head_bn = bn(&mut store, "head.bn", ch);
+        let head_bn = store.batch_norm("head.bn", ch);
         let bound = 1.0 / (ch as f32).sqrt();
         let fc = (store.uniform("fc.weight", &[classes, ch], bound, &mut rng), store.uniform("fc.bias", &[classes], bound, &mut rng));
         Self { store, stem, blocks, head_bn, fc, classes }
@@ -153,21 +133,16 @@ impl ImageClassifier for Nb201Net {
                 }
             };
         }
-        let x = apply_bn(store, &self.head_bn, x, train).relu();
+        let x = store.apply_batch_norm(&self.head_bn, x, train).relu();
         let pooled = x.mean::<(usize, usize), Axes2<2, 3>>();
         linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes)
     }
 }
 
-fn apply_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, b: &Bn, x: T4<T>, train: bool) -> T4<T> {
-    let (gamma, beta) = (store.params[b.gamma].clone(), store.params[b.beta].clone());
-    batch_norm2d(x, &gamma, &beta, &mut store.stats[b.stats], train, BN_MOMENTUM, BN_EPS)
-}
-
 fn apply_conv_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, cb: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
     let weight = &store.params[cb.weight];
     let y = if cb.relu_first { relu_conv2d(x, weight, cb.conv) } else { conv2d(x, weight, cb.conv) };
-    apply_bn(store, &cb.bn, y, train)
+    store.apply_batch_norm(&cb.bn, y, train)
 }
 
 fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[EdgeOp; 6], x: T4<T>, train: bool) -> T4<T> {

@@ -13,7 +13,20 @@ use dfdx::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{Param, RunningStats};
+use crate::ops::{Conv, Param, RunningStats, T4, batch_norm2d};
+
+/// Batch norm's running-statistics momentum and epsilon (PyTorch's).
+const BN_MOMENTUM: f32 = 0.1;
+const BN_EPS: f32 = 1e-5;
+
+/// A batch norm's scale, shift and running statistics, by their indices
+/// in a [`ParamStore`].
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNorm {
+    gamma: usize,
+    beta: usize,
+    stats: usize,
+}
 
 /// The parameters and batch-norm statistics of one network.
 #[derive(Clone, Debug)]
@@ -56,6 +69,30 @@ impl ParamStore {
     pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> usize {
         let n = shape.iter().product();
         self.push(name, shape, vec![value; n])
+    }
+
+    /// A convolution's weight, drawn from U(±1/√fan_in) (PyTorch's
+    /// default); returns its index.
+    pub fn conv_weight(&mut self, name: &str, conv: Conv, rng: &mut impl Rng) -> usize {
+        let fan_in = (conv.in_ch / conv.groups) * conv.kernel * conv.kernel;
+        let shape = [conv.out_ch, conv.in_ch / conv.groups, conv.kernel, conv.kernel];
+        self.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), rng)
+    }
+
+    /// A batch norm over `channels`: scale 1, shift 0, fresh statistics.
+    pub fn batch_norm(&mut self, name: &str, channels: usize) -> BatchNorm {
+        BatchNorm {
+            gamma: self.constant(&format!("{name}.gamma"), &[channels], 1.0),
+            beta: self.constant(&format!("{name}.beta"), &[channels], 0.0),
+            stats: self.running_stats(channels),
+        }
+    }
+
+    /// Applies `bn` to `x`: batch statistics (updating the running ones)
+    /// when `train`, the running ones otherwise.
+    pub fn apply_batch_norm<T: Tape<f32, Cpu>>(&mut self, bn: &BatchNorm, x: T4<T>, train: bool) -> T4<T> {
+        let (gamma, beta) = (self.params[bn.gamma].clone(), self.params[bn.beta].clone());
+        batch_norm2d(x, &gamma, &beta, &mut self.stats[bn.stats], train, BN_MOMENTUM, BN_EPS)
     }
 
     /// Adds batch-norm statistics for `channels`; returns their index.

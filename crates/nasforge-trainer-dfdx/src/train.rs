@@ -125,6 +125,16 @@ pub trait ImageClassifier {
     fn store(&mut self) -> &mut ParamStore;
 }
 
+/// The names of `net`'s parameters that get no gradient from one training
+/// forward pass on `x` (a loss quadratic in the logits: a linear one gives
+/// none through a batch norm pooled straight into them).
+#[cfg(test)]
+pub(crate) fn parameters_without_gradient<N: ImageClassifier>(net: &mut N, x: T4<NoneTape>) -> Vec<String> {
+    let grads = net.forward(x.leaky_trace(), true).square().sum().backward();
+    let store = net.store();
+    store.params.iter().zip(&store.meta).filter(|(p, _)| grads.get(*p).as_vec().iter().all(|&g| g == 0.0)).map(|(_, (name, _))| name.clone()).collect()
+}
+
 /// Evaluates `net` on `data` (batch-norm running statistics, no tape).
 pub fn evaluate<N: ImageClassifier>(net: &mut N, data: &Images, bins: usize) -> Evaluation {
     let dev = net.store().device().clone();
