@@ -19,15 +19,15 @@ use std::sync::Arc;
 use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_seed};
 use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, PluginStrategy, plugin_space};
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
-use nasforge_space_darts::DartsSpace;
 use nasforge_space_autognn::AutoGnnSpace;
+use nasforge_space_darts::DartsSpace;
 use nasforge_space_hytra::HyTraSpace;
+use nasforge_space_mobilenet::{MobileNetSpace, NbMacroSpace};
 use nasforge_space_nb201::Nb201Space;
-use nasforge_space_transformer::TransformerSpace;
 use nasforge_space_nbgraph::NbGraphSpace;
+use nasforge_space_transformer::TransformerSpace;
 use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
 use nasforge_trainer_dfdx::LstmPolicy;
-use nasforge_space_mobilenet::{MobileNetSpace, NbMacroSpace};
 use nasforge_tabular::{
     HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable, TableError,
 };
@@ -216,10 +216,9 @@ fn execute(
             let table = Arc::new(NbMacroTable::load(path)?);
             drive(&NbMacroSpace, &mut NbMacroEstimator::new(table), ctx)
         }
-        (EstimatorConfig::Plugin(name), space) => {
-            let space = if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
-            plugin_estimated(space, name, &plugins, ctx)
-        }
+        (EstimatorConfig::Plugin(name), SpaceConfig::NbGraph) => plugin_estimated(NbGraphSpace::standard(), name, &plugins, ctx),
+        (EstimatorConfig::Plugin(name), SpaceConfig::NbGraphProteins) => plugin_estimated(NbGraphSpace::proteins(), name, &plugins, ctx),
+        (EstimatorConfig::Plugin(_), SpaceConfig::Plugin(_)) => unreachable!("plugin spaces returned above"),
         (EstimatorConfig::Nb201Table { path, hardware: None }, _) => {
             let table = Arc::new(Nb201Table::load(path)?);
             drive(&Nb201Space, &mut Nb201Estimator::new(table), ctx)
