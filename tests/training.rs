@@ -100,6 +100,27 @@ fn mobilenets_are_searched_with_q_learning_mutation_and_trained() {
 }
 
 #[test]
+fn auto_gnn_architectures_are_trained_on_cora() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::root().join("../shared/data/graphs/cora.npz");
+    let file = write(
+        dir.path(),
+        "autognn.toml",
+        &format!(
+            "seed = 4\n\n[space]\nname = \"auto-gnn\"\n\n[strategy]\nname = \"regularized-evolution\"\npopulation = 2\nsample-size = 2\n\n\
+             [estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"graph-npz\"\npath = \"{}\"\n\n\
+             [trainer]\ndropout = 0.6\nepochs = 30\noptimizer = \"adam\"\nlr = 0.005\n\n[budget]\nevaluations = 3\n",
+            data.display()
+        ),
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 3);
+    assert_eq!(summary["best"]["arch"].as_str().unwrap().split('|').count(), 2, "{summary}");
+    // Cora's majority class is 30 %.
+    assert!(summary["best"]["valid"].as_f64().unwrap() > 0.3, "{summary}");
+}
+
+#[test]
 fn broken_training_files_name_the_key_and_the_choices() {
     let dir = tempfile::tempdir().unwrap();
     let base = "[space]\nname = \"nas-bench-201\"\narch = \"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\"\n\n";

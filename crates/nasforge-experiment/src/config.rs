@@ -80,7 +80,7 @@ pub enum SpaceConfig {
     MobileNet,
     /// `transformer` (FlexiBERT/HAT-like encoders; estimator plugins only).
     Transformer,
-    /// `auto-gnn` (GraphNAS layers; estimator plugins only).
+    /// `auto-gnn` (GraphNAS layers; trained for real on a graph).
     AutoGnn,
     /// `hytra` (BossNAS hybrid CNN-transformer; estimator plugins only).
     HyTra,
@@ -113,9 +113,9 @@ impl SpaceConfig {
             SpaceConfig::NbGraph => &["nas-bench-graph", "dfdx-train"],
             SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
             SpaceConfig::NbMacro => &["nas-bench-macro"],
-            SpaceConfig::Darts | SpaceConfig::MobileNet => &["dfdx-train"],
+            SpaceConfig::Darts | SpaceConfig::MobileNet | SpaceConfig::AutoGnn => &["dfdx-train"],
             // No built-in estimator can evaluate these yet: a plugin can.
-            SpaceConfig::Transformer | SpaceConfig::AutoGnn | SpaceConfig::HyTra | SpaceConfig::Plugin(_) => &[],
+            SpaceConfig::Transformer | SpaceConfig::HyTra | SpaceConfig::Plugin(_) => &[],
         }
     }
 }
@@ -752,8 +752,9 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
             return Err(missing("trainer"));
         }
         let dataset = parse_dataset(&src, base, data_root.as_deref())?;
-        if dataset.is_graph() != (space == SpaceConfig::NbGraph) {
-            let want = if space == SpaceConfig::NbGraph { "a graph dataset (graph-npz)" } else { "an image dataset" };
+        let on_graphs = matches!(space, SpaceConfig::NbGraph | SpaceConfig::AutoGnn);
+        if dataset.is_graph() != on_graphs {
+            let want = if on_graphs { "a graph dataset (graph-npz)" } else { "an image dataset" };
             return Err(src.error_at(
                 src.find_key("dataset", "name"),
                 Some("dataset.name".into()),

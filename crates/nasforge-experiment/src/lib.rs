@@ -233,13 +233,17 @@ fn execute(
             let table = Arc::new(NbGraphTable::load(path, space.clone())?);
             drive(&space, &mut NbGraphEstimator::new(table), ctx)
         }
+        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::AutoGnn) => {
+            let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
+            // The space counts parameters for this graph's widths.
+            let space = AutoGnnSpace { features: graph.feature_dim as u64, classes: graph.classes as u64, ..AutoGnnSpace::default() };
+            let trainer_impl = nasforge_trainer_dfdx::autognn::AutoGnnTrainer::new(graph, gnn_config(trainer));
+            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
+            drive(&space, &mut estimator, ctx)
+        }
         (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::NbGraph) => {
             let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
-            let gnn = nasforge_trainer_dfdx::gnn::GnnTrainConfig {
-                shape: trainer.gnn,
-                epochs: trainer.budget.epochs.unwrap_or(100) as usize,
-                optimizer: trainer.image.optimizer.clone(),
-            };
+            let gnn = gnn_config(trainer);
             let trainer_impl = nasforge_trainer_dfdx::gnn::NbGraphTrainer::new(graph, gnn);
             let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
             drive(&NbGraphSpace::standard(), &mut estimator, ctx)
@@ -251,6 +255,16 @@ fn execute(
             let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
             drive(&Nb201Space, &mut estimator, ctx)
         }
+    }
+}
+
+/// The full-batch GNN settings of a `[trainer]` section (100 epochs when
+/// it names none).
+fn gnn_config(trainer: &TrainerConfig) -> nasforge_trainer_dfdx::gnn::GnnTrainConfig {
+    nasforge_trainer_dfdx::gnn::GnnTrainConfig {
+        shape: trainer.gnn,
+        epochs: trainer.budget.epochs.unwrap_or(100) as usize,
+        optimizer: trainer.image.optimizer.clone(),
     }
 }
 

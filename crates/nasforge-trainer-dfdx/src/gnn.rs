@@ -25,10 +25,10 @@ use crate::params::ParamStore;
 /// A sparse matrix in CSR form, with its transpose for the backward pass.
 #[derive(Clone, Debug)]
 pub struct Sparse {
-    n: usize,
-    indptr: Vec<usize>,
-    indices: Vec<u32>,
-    values: Vec<f32>,
+    pub(crate) n: usize,
+    pub(crate) indptr: Vec<usize>,
+    pub(crate) indices: Vec<u32>,
+    pub(crate) values: Vec<f32>,
     transpose: Option<Box<Sparse>>,
 }
 
@@ -433,10 +433,42 @@ pub struct GnnResult {
     pub params: usize,
 }
 
+/// A node classifier the full-batch loop trains.
+pub trait GraphClassifier {
+    /// Logits for every node; with `train`, dropout masks come from `seed`.
+    fn forward<T: Tape<f32, Cpu> + Merge<T>>(&self, x: T2<T>, adj: &Adjacency, train: bool, seed: u64) -> T2<T>;
+
+    /// Its parameters.
+    fn store(&mut self) -> &mut ParamStore;
+}
+
+impl GraphClassifier for GnnNet {
+    fn forward<T: Tape<f32, Cpu> + Merge<T>>(&self, x: T2<T>, adj: &Adjacency, train: bool, seed: u64) -> T2<T> {
+        GnnNet::forward(self, x, adj, train, seed)
+    }
+
+    fn store(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+}
+
 /// Trains the network of `cell` on `graph`, full batch, seeded.
 pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTrainConfig, seed: u64) -> Result<GnnResult, nasforge_core::EvalError> {
-    let mut net = GnnNet::new(cell, config.shape, graph.feature_dim, graph.classes, nasforge_core::splitmix64(seed));
-    let dev = net.store.device().clone();
+    let net = GnnNet::new(cell, config.shape, graph.feature_dim, graph.classes, nasforge_core::splitmix64(seed));
+    train_graph_classifier(net, graph, adj, config.epochs, &config.optimizer, seed)
+}
+
+/// Full-batch training of any node classifier: cross-entropy on the
+/// training nodes, accuracies at the epoch of best validation accuracy.
+pub fn train_graph_classifier<N: GraphClassifier>(
+    mut net: N,
+    graph: &Graph,
+    adj: &Adjacency,
+    epochs: usize,
+    optimizer: &crate::params::OptimizerConfig,
+    seed: u64,
+) -> Result<GnnResult, nasforge_core::EvalError> {
+    let dev = net.store().device().clone();
     let x: T2<NoneTape> = dev.tensor_from_vec(graph.features.clone(), (graph.nodes, graph.feature_dim));
     let train_idx = Arc::new(graph.train.clone());
     let mut onehot = vec![0.0f32; graph.train.len() * graph.classes];
@@ -455,9 +487,10 @@ pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTra
             .count();
         hits as f64 / idx.len().max(1) as f64
     };
-    let mut optimizer = crate::params::Optimizer::new(config.optimizer.clone());
-    let mut best = GnnResult { valid: -1.0, test: 0.0, best_epoch: 0, params: net.param_count() };
-    for epoch in 0..config.epochs {
+    let lr = optimizer.lr();
+    let mut optimizer = crate::params::Optimizer::new(optimizer.clone());
+    let mut best = GnnResult { valid: -1.0, test: 0.0, best_epoch: 0, params: net.store().count() };
+    for epoch in 0..epochs {
         let logits = net.forward(x.leaky_trace(), adj, true, nasforge_core::splitmix64(seed ^ (epoch as u64 + 1)));
         let loss = cross_entropy_with_logits_loss(select_rows(logits, &train_idx), targets.clone());
         let value = loss.array();
@@ -465,7 +498,7 @@ pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTra
             return Err(nasforge_core::EvalError::Diverged(format!("loss {value} at epoch {epoch}")));
         }
         let mut grads = loss.backward();
-        optimizer.step(&mut net.store.params, &mut grads, config.optimizer.lr()).map_err(|e| nasforge_core::EvalError::Other(format!("{e:?}")))?;
+        optimizer.step(&mut net.store().params, &mut grads, lr).map_err(|e| nasforge_core::EvalError::Other(format!("{e:?}")))?;
         let eval = values(&net.forward(x.clone(), adj, false, 0));
         let valid = accuracy(&eval, &graph.valid);
         if valid > best.valid {
@@ -498,35 +531,45 @@ impl nasforge_core::Trainer<GnnCell> for NbGraphTrainer {
 
     fn train(&mut self, arch: &GnnCell, budget: &nasforge_core::TrainBudget, seed: u64) -> Result<nasforge_core::TrainReport, nasforge_core::EvalError> {
         let mut config = self.config.clone();
-        // Full batch: one step is one epoch; the smaller limit wins.
-        match (budget.epochs.map(|e| e as usize), budget.steps.map(|s| s as usize)) {
-            (Some(e), Some(s)) => config.epochs = e.min(s),
-            (Some(n), None) | (None, Some(n)) => config.epochs = n,
-            (None, None) if budget.seconds.is_some() => {
-                return Err(nasforge_core::EvalError::Other("the GNN trainer needs an epochs or steps budget, not seconds alone".into()));
-            }
-            (None, None) => {}
-        }
+        config.epochs = full_batch_epochs(budget, config.epochs)?;
         let start = std::time::Instant::now();
         let r = train_gnn(arch, &self.graph, &self.adjacency, &config, seed)?;
-        let metrics = nasforge_core::Metrics {
-            valid: r.valid,
-            test: Some(r.test),
-            params_m: Some(r.params as f64 / 1e6),
-            cost_s: Some(start.elapsed().as_secs_f64()),
-            extra: vec![("best_epoch".into(), r.best_epoch as f64)],
-            ..nasforge_core::Metrics::default()
-        };
-        Ok(nasforge_core::TrainReport { metrics, loss_curve: Vec::new(), steps: config.epochs as u64 })
+        Ok(report(&r, config.epochs, start))
     }
 }
 
+/// The epochs a budget allows a full-batch trainer (one step is one
+/// epoch; the smaller limit wins), `default` when it names none.
+pub(crate) fn full_batch_epochs(budget: &nasforge_core::TrainBudget, default: usize) -> Result<usize, nasforge_core::EvalError> {
+    match (budget.epochs.map(|e| e as usize), budget.steps.map(|s| s as usize)) {
+        (Some(e), Some(s)) => Ok(e.min(s)),
+        (Some(n), None) | (None, Some(n)) => Ok(n),
+        (None, None) if budget.seconds.is_some() => {
+            Err(nasforge_core::EvalError::Other("the GNN trainer needs an epochs or steps budget, not seconds alone".into()))
+        }
+        (None, None) => Ok(default),
+    }
+}
+
+/// The trainer report of a full-batch run.
+pub(crate) fn report(r: &GnnResult, epochs: usize, start: std::time::Instant) -> nasforge_core::TrainReport {
+    let metrics = nasforge_core::Metrics {
+        valid: r.valid,
+        test: Some(r.test),
+        params_m: Some(r.params as f64 / 1e6),
+        cost_s: Some(start.elapsed().as_secs_f64()),
+        extra: vec![("best_epoch".into(), r.best_epoch as f64)],
+        ..nasforge_core::Metrics::default()
+    };
+    nasforge_core::TrainReport { metrics, loss_curve: Vec::new(), steps: epochs as u64 }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ops::tests::grad_check;
 
-    fn tiny_graph() -> Graph {
+    pub(crate) fn tiny_graph() -> Graph {
         let edges = vec![(0, 1), (1, 2), (2, 3), (3, 4), (0, 4), (1, 3)];
         Graph {
             nodes: 5,

@@ -15,6 +15,7 @@ static GLOBAL: allocator::Allocator = allocator::Allocator;
 /// The engine, re-exported for callers that build tensors themselves.
 pub use dfdx;
 pub mod allocator;
+pub mod autognn;
 pub mod controller;
 pub mod darts;
 pub mod mobilenet;
