@@ -114,8 +114,8 @@ fn reinforce_and_q_mutation_use_a_plugin_spaces_decisions() {
 
 #[test]
 fn every_strategy_searches_the_spaces_with_an_estimator_plugin() {
-    // No built-in estimator evaluates transformer or hytra candidates yet
-    // (auto-gnn ones are trained for real in tests/training.rs); an
+    // No built-in estimator evaluates hytra candidates yet (transformer
+    // and auto-gnn ones are trained for real in tests/training.rs); an
     // estimator plugin can evaluate all three (here the data-free
     // synthetic one, so only that the searches run and repeat is checked).
     let text = |space: &str, strategy: &str| {
@@ -142,8 +142,8 @@ fn every_strategy_searches_the_spaces_with_an_estimator_plugin() {
         }
         let e = parse_str(&text(space, "name = \"random-search\"").replace("name = \"synthetic-score\"\n\n[budget]", "name = \"nas-bench-201\"\n\n[budget]"), "x.toml", Path::new("."))
             .unwrap_err();
-        // Auto-GNN architectures are also trained for real (`dfdx-train`).
-        let expected = if space == "auto-gnn" { "valid choices for it: dfdx-train, synthetic-score" } else { "no built-in estimator evaluates space" };
+        // Transformer and Auto-GNN networks are also trained for real.
+        let expected = if space == "hytra" { "no built-in estimator evaluates space" } else { "valid choices for it: dfdx-train, synthetic-score" };
         assert!(e.message.contains(expected), "{e}");
     }
 }

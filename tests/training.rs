@@ -121,6 +121,35 @@ fn auto_gnn_architectures_are_trained_on_cora() {
 }
 
 #[test]
+fn transformers_are_trained_as_character_language_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::root().join("../shared/data/text/tinyshakespeare.txt");
+    let file = write(
+        dir.path(),
+        "lm.toml",
+        &format!(
+            "seed = 5\njournal = \"j.sqlite\"\n\n[space]\nname = \"transformer\"\n\n[strategy]\nname = \"reinforce\"\n\n\
+             [estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"text\"\npath = \"{}\"\n\n\
+             [trainer]\nseq-len = 16\nbatch-size = 4\nsteps = 5\noptimizer = \"adam\"\nlr = 0.001\n\n[budget]\nevaluations = 2\n",
+            data.display()
+        ),
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 2);
+    let valid = summary["best"]["valid"].as_f64().unwrap();
+    assert!(valid > 0.0 && valid < 1.0, "{summary}");
+    // The stored config (dataset and seq-len included) replays.
+    let again = common::last_json(&common::nasforge(&["resume", dir.path().join("j.sqlite").to_str().unwrap(), "--json"]));
+    assert_eq!(again["best"], summary["best"]);
+    // An image dataset for a transformer is refused with what it needs.
+    let bad = std::fs::read_to_string(&file).unwrap().replace("name = \"text\"", "name = \"digits\"");
+    std::fs::write(&file, bad).unwrap();
+    let out = common::nasforge(&["run", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("trains on a text dataset"), "{stderr}");
+}
+
+#[test]
 fn broken_training_files_name_the_key_and_the_choices() {
     let dir = tempfile::tempdir().unwrap();
     let base = "[space]\nname = \"nas-bench-201\"\narch = \"|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\"\n\n";

@@ -19,7 +19,7 @@ use nasforge_trainer_dfdx::{LstmPolicyConfig, LstmPolicyParams};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use crate::training::{DatasetConfig, TrainerConfig, data_root, parse_dataset, parse_trainer, training_tables};
+use crate::training::{DataKind, DatasetConfig, TrainerConfig, data_root, parse_dataset, parse_trainer, training_tables};
 
 /// The environment variable that overrides an experiment's `data-root`.
 pub const DATA_ENV: &str = "NASFORGE_DATA";
@@ -78,7 +78,8 @@ pub enum SpaceConfig {
     Darts,
     /// `mobilenet` (MBConv stages; trained for real).
     MobileNet,
-    /// `transformer` (FlexiBERT/HAT-like encoders; estimator plugins only).
+    /// `transformer` (FlexiBERT/HAT-like encoders; trained for real as
+    /// character language models).
     Transformer,
     /// `auto-gnn` (GraphNAS layers; trained for real on a graph).
     AutoGnn,
@@ -113,9 +114,9 @@ impl SpaceConfig {
             SpaceConfig::NbGraph => &["nas-bench-graph", "dfdx-train"],
             SpaceConfig::NbGraphProteins => &["nas-bench-graph"],
             SpaceConfig::NbMacro => &["nas-bench-macro"],
-            SpaceConfig::Darts | SpaceConfig::MobileNet | SpaceConfig::AutoGnn => &["dfdx-train"],
+            SpaceConfig::Darts | SpaceConfig::MobileNet | SpaceConfig::AutoGnn | SpaceConfig::Transformer => &["dfdx-train"],
             // No built-in estimator can evaluate these yet: a plugin can.
-            SpaceConfig::Transformer | SpaceConfig::HyTra | SpaceConfig::Plugin(_) => &[],
+            SpaceConfig::HyTra | SpaceConfig::Plugin(_) => &[],
         }
     }
 }
@@ -752,9 +753,13 @@ pub fn parse_str(text: &str, file: &str, base: &Path) -> Result<ExperimentConfig
             return Err(missing("trainer"));
         }
         let dataset = parse_dataset(&src, base, data_root.as_deref())?;
-        let on_graphs = matches!(space, SpaceConfig::NbGraph | SpaceConfig::AutoGnn);
-        if dataset.is_graph() != on_graphs {
-            let want = if on_graphs { "a graph dataset (graph-npz)" } else { "an image dataset" };
+        let needs = match space {
+            SpaceConfig::NbGraph | SpaceConfig::AutoGnn => DataKind::Graph,
+            SpaceConfig::Transformer => DataKind::Text,
+            _ => DataKind::Images,
+        };
+        if dataset.data_kind() != needs {
+            let want = needs.describe();
             return Err(src.error_at(
                 src.find_key("dataset", "name"),
                 Some("dataset.name".into()),

@@ -233,6 +233,21 @@ fn execute(
             let table = Arc::new(NbGraphTable::load(path, space.clone())?);
             drive(&space, &mut NbGraphEstimator::new(table), ctx)
         }
+        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::Transformer) => {
+            let text = Arc::new(dataset.load_text()?);
+            let seq = trainer.seq_len;
+            // The space counts parameters for this vocabulary and window.
+            let space = TransformerSpace { vocab: text.vocab.len() as u64, positions: seq as u64, segments: 0, seq_len: seq as u64 };
+            let lm = nasforge_trainer_dfdx::transformer::LmTrainConfig {
+                seq,
+                batch_size: trainer.image.batch_size,
+                optimizer: trainer.image.optimizer.clone(),
+                ..Default::default()
+            };
+            let trainer_impl = nasforge_trainer_dfdx::transformer::TransformerTrainer::new(text, lm);
+            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
+            drive(&space, &mut estimator, ctx)
+        }
         (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::AutoGnn) => {
             let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
             // The space counts parameters for this graph's widths.

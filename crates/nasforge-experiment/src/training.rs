@@ -15,7 +15,7 @@ use serde::de::IgnoredAny;
 use crate::config::{ConfigError, DATA_ENV, Source, choice_error, read_config, resolve};
 
 /// Datasets a `[dataset]` section can name.
-pub const DATASETS: &[&str] = &["fashion-mnist", "idx", "digits", "graph-npz"];
+pub const DATASETS: &[&str] = &["fashion-mnist", "idx", "digits", "graph-npz", "text"];
 /// Optimisers a `[trainer]` section can name.
 pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
 
@@ -35,6 +35,34 @@ pub enum DatasetKind {
         /// The `.npz` file.
         path: PathBuf,
     },
+    /// A UTF-8 text for character language models (tiny-Shakespeare),
+    /// split 90/5/5 into train, validation and test.
+    Text {
+        /// The text file.
+        path: PathBuf,
+    },
+}
+
+/// What a space's networks train on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// Images (`fashion-mnist`, `idx`, `digits`).
+    Images,
+    /// One graph (`graph-npz`).
+    Graph,
+    /// Characters (`text`).
+    Text,
+}
+
+impl DataKind {
+    /// As error messages say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DataKind::Images => "an image dataset (fashion-mnist, idx, digits)",
+            DataKind::Graph => "a graph dataset (graph-npz)",
+            DataKind::Text => "a text dataset (text)",
+        }
+    }
 }
 
 /// The `[dataset]` section, checked.
@@ -59,16 +87,28 @@ impl DatasetConfig {
         }
     }
 
-    /// Whether this is a graph (node-classification) dataset.
-    pub fn is_graph(&self) -> bool {
-        matches!(self.kind, DatasetKind::GraphNpz { .. })
+    /// Whether this is images, a graph or text.
+    pub fn data_kind(&self) -> DataKind {
+        match self.kind {
+            DatasetKind::GraphNpz { .. } => DataKind::Graph,
+            DatasetKind::Text { .. } => DataKind::Text,
+            DatasetKind::Idx { .. } | DatasetKind::Digits => DataKind::Images,
+        }
+    }
+
+    /// Loads a text dataset.
+    pub fn load_text(&self) -> Result<nasforge_datasets::CharText, DataError> {
+        match &self.kind {
+            DatasetKind::Text { path } => nasforge_datasets::char_text(path),
+            _ => Err(DataError { path: PathBuf::new(), reason: "not a text dataset".into() }),
+        }
     }
 
     /// Loads the splits; the split's seed is the experiment's.
     pub fn load(&self, seed: u64) -> Result<ImageSplits, DataError> {
         match &self.kind {
-            DatasetKind::GraphNpz { path } => {
-                Err(DataError { path: path.clone(), reason: "a graph, not an image dataset".into() })
+            DatasetKind::GraphNpz { path } | DatasetKind::Text { path } => {
+                Err(DataError { path: path.clone(), reason: "not an image dataset".into() })
             }
             DatasetKind::Idx { dir } => nasforge_datasets::idx_images(
                 dir,
@@ -96,6 +136,8 @@ pub struct TrainerConfig {
     pub image: ImageTrainConfig,
     /// Graph-network settings (`dim`, `dropout`, `post-layers`).
     pub gnn: GnnShape,
+    /// Tokens per window of language models (`seq-len`).
+    pub seq_len: usize,
     /// How long each network trains.
     pub budget: TrainBudget,
 }
@@ -129,6 +171,7 @@ struct TrainerRaw {
     dim: Option<usize>,
     dropout: Option<f32>,
     post_layers: Option<usize>,
+    seq_len: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -165,13 +208,14 @@ pub(crate) fn parse_dataset(src: &Source<'_>, base: &Path, data_root: Option<&Pa
         "fashion-mnist" => DatasetKind::Idx { dir: dir(Some(nasforge_datasets::FASHION_MNIST_DIR))? },
         "idx" => DatasetKind::Idx { dir: dir(None)? },
         "digits" => DatasetKind::Digits,
-        "graph-npz" => {
-            let Some(p) = &raw.path else { return Err(error("path", "`graph-npz` needs the `path` of its .npz file".into())) };
+        name @ ("graph-npz" | "text") => {
+            let Some(p) = &raw.path else { return Err(error("path", format!("`{name}` needs the `path` of its file"))) };
             let path = resolve(p.get_ref(), data_root.unwrap_or(base));
             if !path.is_file() {
-                return Err(src.error_at(Some(p.span().start), Some("dataset.path".into()), format!("no such graph file: {}", path.display())));
+                return Err(src.error_at(Some(p.span().start), Some("dataset.path".into()), format!("no such {name} file: {}", path.display())));
             }
-            DatasetKind::GraphNpz { path: std::path::absolute(&path).unwrap_or(path) }
+            let path = std::path::absolute(&path).unwrap_or(path);
+            if name == "text" { DatasetKind::Text { path } } else { DatasetKind::GraphNpz { path } }
         }
         _ => return Err(choice_error(src, "dataset", &raw.name, DATASETS)),
     };
@@ -239,6 +283,7 @@ pub(crate) fn parse_trainer(src: &Source<'_>) -> Result<TrainerConfig, ConfigErr
     }
     Ok(TrainerConfig {
         gnn: GnnShape { dim: positive("dim", raw.dim, 64)?, dropout, post_layers: raw.post_layers.unwrap_or(1) },
+        seq_len: positive("seq-len", raw.seq_len, 64)?,
         image: ImageTrainConfig {
             shape: Nb201Shape { channels: positive("channels", raw.channels, 16)?, cells: positive("cells", raw.cells, 1)? },
             width,
@@ -265,6 +310,10 @@ pub(crate) fn training_tables(dataset: &DatasetConfig, trainer: &TrainerConfig) 
         }
         DatasetKind::GraphNpz { path } => {
             d.insert("name".into(), Value::String("graph-npz".into()));
+            d.insert("path".into(), Value::String(path.display().to_string()));
+        }
+        DatasetKind::Text { path } => {
+            d.insert("name".into(), Value::String("text".into()));
             d.insert("path".into(), Value::String(path.display().to_string()));
         }
     }
@@ -306,6 +355,7 @@ pub(crate) fn training_tables(dataset: &DatasetConfig, trainer: &TrainerConfig) 
     t.insert("dropout".into(), Value::Float(f64::from(trainer.gnn.dropout)));
     t.insert("post-layers".into(), Value::Integer(trainer.gnn.post_layers as i64));
     t.insert("ece-bins".into(), Value::Integer(i.ece_bins as i64));
+    t.insert("seq-len".into(), Value::Integer(trainer.seq_len as i64));
     (d, t)
 }
 

@@ -24,6 +24,7 @@ pub mod nb201;
 pub mod ops;
 pub mod params;
 pub mod train;
+pub mod transformer;
 
 pub use controller::{LstmPolicy, LstmPolicyConfig, LstmPolicyParams};
 pub use darts::DartsNet;

@@ -1,0 +1,354 @@
+//! The transformer encoder of `nasforge_space_transformer`, trained as a
+//! causal character-level language model (tiny-Shakespeare, say).
+//!
+//! Token and position embeddings with layer norm; per layer an optional
+//! projection to the layer's width (where consecutive widths differ), then
+//! post-norm self-attention (Q, K, V and output projections, a causal
+//! mask, so the encoder predicts the next character) and a GELU
+//! feed-forward block; a linear head over the vocabulary closes it. Its
+//! parameter count is the space's (vocabulary = the text's characters,
+//! positions = the sequence length, no segments) plus the head's (tested).
+//!
+//! Metrics: next-character accuracy on fixed windows of the validation
+//! (`valid`) and test (`test`) text, and validation bits per character.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dfdx::prelude::*;
+use nasforge_core::{EvalError, Metrics, TrainBudget, TrainReport, Trainer, splitmix64};
+use nasforge_datasets::CharText;
+use nasforge_space_transformer::{Encoder, Layer as Choice};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::gnn::select_rows;
+use crate::ops::{Param, T2, finish_op, linear, values};
+use crate::params::{Optimizer, OptimizerConfig, ParamStore};
+
+/// A linear map's weight and bias, and its output width.
+#[derive(Clone, Copy, Debug)]
+struct Lin {
+    w: usize,
+    b: usize,
+    out: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Norm {
+    gamma: usize,
+    beta: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    proj: Option<Lin>,
+    heads: usize,
+    q: Lin,
+    k: Lin,
+    v: Lin,
+    o: Lin,
+    norm1: Norm,
+    ff1: Lin,
+    ff2: Lin,
+    norm2: Norm,
+}
+
+/// A transformer language model with its parameters.
+pub struct TransformerNet {
+    /// Parameters.
+    pub store: ParamStore,
+    tokens: usize,
+    positions: usize,
+    norm: Norm,
+    blocks: Vec<Block>,
+    head: Lin,
+    vocab: usize,
+    seq: usize,
+    width: usize,
+}
+
+struct Builder<'a> {
+    store: &'a mut ParamStore,
+    rng: ChaCha8Rng,
+}
+
+impl Builder<'_> {
+    /// BERT's initialisation: N(0, 0.02²), here its uniform equivalent
+    /// (same variance), biases zero.
+    fn lin(&mut self, name: &str, inp: usize, out: usize) -> Lin {
+        let bound = 0.02 * 3f32.sqrt();
+        Lin { w: self.store.uniform(&format!("{name}.weight"), &[out, inp], bound, &mut self.rng), b: self.store.constant(&format!("{name}.bias"), &[out], 0.0), out }
+    }
+
+    fn norm(&mut self, name: &str, width: usize) -> Norm {
+        Norm { gamma: self.store.constant(&format!("{name}.gamma"), &[width], 1.0), beta: self.store.constant(&format!("{name}.beta"), &[width], 0.0) }
+    }
+}
+
+impl TransformerNet {
+    /// The network of `arch` over `vocab` characters and windows of `seq`.
+    pub fn new(arch: &Encoder, vocab: usize, seq: usize, seed: u64) -> Self {
+        let mut store = ParamStore::new(Cpu::default());
+        let mut b = Builder { store: &mut store, rng: ChaCha8Rng::seed_from_u64(seed) };
+        let h0 = arch.first().map_or(128, |l| l.hidden as usize);
+        let bound = 0.02 * 3f32.sqrt();
+        let tokens = b.store.uniform("embed.tokens", &[vocab, h0], bound, &mut b.rng);
+        let positions = b.store.uniform("embed.positions", &[seq, h0], bound, &mut b.rng);
+        let norm = b.norm("embed.norm", h0);
+        let mut prev = h0;
+        let blocks = arch
+            .iter()
+            .enumerate()
+            .map(|(i, &Choice { hidden, heads, ffn })| {
+                let (h, f) = (hidden as usize, ffn as usize);
+                let name = format!("layer{i}");
+                let proj = (h != prev).then(|| b.lin(&format!("{name}.proj"), prev, h));
+                prev = h;
+                Block {
+                    proj,
+                    heads: heads as usize,
+                    q: b.lin(&format!("{name}.q"), h, h),
+                    k: b.lin(&format!("{name}.k"), h, h),
+                    v: b.lin(&format!("{name}.v"), h, h),
+                    o: b.lin(&format!("{name}.o"), h, h),
+                    norm1: b.norm(&format!("{name}.norm1"), h),
+                    ff1: b.lin(&format!("{name}.ff1"), h, f),
+                    ff2: b.lin(&format!("{name}.ff2"), f, h),
+                    norm2: b.norm(&format!("{name}.norm2"), h),
+                }
+            })
+            .collect();
+        let head = b.lin("head", prev, vocab);
+        Self { store, tokens, positions, norm, blocks, head, vocab, seq, width: h0 }
+    }
+
+    /// Next-token logits `(batch·seq, vocab)` for `ids` (`batch` windows of
+    /// `seq` tokens, row-major).
+    pub fn forward<T: Tape<f32, Cpu> + Merge<T>>(&self, ids: &Arc<Vec<u32>>, tape: T) -> T2<T> {
+        let p = &self.store.params;
+        let (n, s) = (ids.len(), self.seq);
+        let batch = n / s;
+        let table = |i: usize, rows: usize| p[i].clone().put_tape(T::default()).reshape_like(&(rows, self.width));
+        let tok = select_rows(table(self.tokens, self.vocab), ids);
+        let pos_ids = Arc::new((0..n).map(|i| (i % s) as u32).collect::<Vec<u32>>());
+        let pos = select_rows(table(self.positions, s), &pos_ids);
+        let (tok, t0) = tok.split_tape();
+        let mut x = layer_norm(tok.put_tape(t0.merge(tape)) + pos, &p[self.norm.gamma], &p[self.norm.beta]);
+        // Causal: position i attends to positions ≤ i.
+        let mask: Vec<f32> = (0..s * s).map(|q| if q % s <= q / s { 0.0 } else { -1e9 }).collect();
+        let apply = |x: T2<T>, l: &Lin| linear(x, &p[l.w], &p[l.b], l.out);
+        for blk in &self.blocks {
+            if let Some(proj) = &blk.proj {
+                x = apply(x, proj);
+            }
+            let h = x.shape().1;
+            let (heads, d) = (blk.heads, h / blk.heads);
+            let split = |t: T2<T>| t.reshape_like(&(batch, s, heads, d)).permute::<_, Axes4<0, 2, 1, 3>>();
+            let q = split(apply(x.with_empty_tape(), &blk.q));
+            let k = split(apply(x.with_empty_tape(), &blk.k)).permute::<_, Axes4<0, 1, 3, 2>>();
+            let v = split(apply(x.with_empty_tape(), &blk.v));
+            let full_mask: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+                self.store.device().tensor_from_vec(mask.repeat(batch * heads), (batch, heads, s, s));
+            let scores = q.matmul(k) * (1.0 / (d as f32).sqrt()) + full_mask;
+            let context = scores.softmax::<Axis<3>>().matmul(v).permute::<_, Axes4<0, 2, 1, 3>>().reshape_like(&(n, h));
+            let attended = apply(context, &blk.o);
+            x = layer_norm(x + attended, &p[blk.norm1.gamma], &p[blk.norm1.beta]);
+            let y = apply(apply(x.with_empty_tape(), &blk.ff1).accurate_gelu(), &blk.ff2);
+            x = layer_norm(x + y, &p[blk.norm2.gamma], &p[blk.norm2.beta]);
+        }
+        apply(x, &self.head)
+    }
+}
+
+/// Layer norm over each row: normalised, then scaled by `gamma` and
+/// shifted by `beta` (BERT's ε = 1e-12).
+fn layer_norm<T: Tape<f32, Cpu>>(x: T2<T>, gamma: &Param, beta: &Param) -> T2<T> {
+    let x = x.normalize::<Axis<1>>(1e-12);
+    let (n, d) = *x.shape();
+    let (xd, g, b) = (values(&x), values(gamma), values(beta));
+    let out = xd.iter().enumerate().map(|(i, v)| v * g[i % d] + b[i % d]).collect();
+    finish_op(x, (n, d), out, vec![gamma.clone(), beta.clone()], move |go, gx| {
+        let (mut gg, mut gb) = (vec![0.0f32; d], vec![0.0f32; d]);
+        for (i, (&o, dx)) in go.iter().zip(gx.iter_mut()).enumerate() {
+            *dx += o * g[i % d];
+            gg[i % d] += o * xd[i];
+            gb[i % d] += o;
+        }
+        vec![gg, gb]
+    })
+}
+
+/// How to train a language model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmTrainConfig {
+    /// Tokens per window.
+    pub seq: usize,
+    /// Windows per step.
+    pub batch_size: usize,
+    /// The optimiser.
+    pub optimizer: OptimizerConfig,
+    /// Validation and test windows (fixed, evenly spaced).
+    pub eval_windows: usize,
+}
+
+impl Default for LmTrainConfig {
+    fn default() -> Self {
+        Self { seq: 64, batch_size: 16, optimizer: OptimizerConfig::Adam { lr: 1e-3, weight_decay: 0.0 }, eval_windows: 64 }
+    }
+}
+
+/// `count` windows of `seq + 1` tokens spread evenly over `text`: inputs
+/// and next-token targets.
+fn eval_windows(text: &[u16], seq: usize, count: usize) -> Vec<usize> {
+    let span = text.len().saturating_sub(seq + 1);
+    (0..count).map(|i| i * span / count.max(1)).collect()
+}
+
+/// Inputs and one-hot targets for windows starting at `starts`.
+fn batch(text: &[u16], starts: &[usize], seq: usize, vocab: usize, dev: &Cpu) -> (Arc<Vec<u32>>, T2<NoneTape>) {
+    let mut ids = Vec::with_capacity(starts.len() * seq);
+    let mut onehot = vec![0.0f32; starts.len() * seq * vocab];
+    for &s in starts {
+        for t in 0..seq {
+            onehot[ids.len() * vocab + usize::from(text[s + t + 1])] = 1.0;
+            ids.push(u32::from(text[s + t]));
+        }
+    }
+    (Arc::new(ids), dev.tensor_from_vec(onehot, (starts.len() * seq, vocab)))
+}
+
+/// Next-character accuracy and mean loss (nats) on `text`'s windows.
+fn evaluate(net: &TransformerNet, text: &[u16], config: &LmTrainConfig) -> (f64, f64) {
+    let dev = net.store.device().clone();
+    let (mut hits, mut loss, mut count) = (0usize, 0.0f64, 0usize);
+    for starts in eval_windows(text, config.seq, config.eval_windows).chunks(config.batch_size.max(1)) {
+        let (ids, targets) = batch(text, starts, config.seq, net.vocab, &dev);
+        let logits = values(&net.forward(&ids, NoneTape));
+        let t = values(&targets);
+        for (row, target) in logits.chunks(net.vocab).zip(t.chunks(net.vocab)) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let z: f64 = row.iter().map(|&l| f64::from(l - max).exp()).sum();
+            let label = target.iter().position(|&v| v == 1.0).expect("one-hot");
+            let pred = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &l)| if l > b.1 { (i, l) } else { b }).0;
+            hits += usize::from(pred == label);
+            loss += z.ln() - f64::from(row[label] - max);
+            count += 1;
+        }
+    }
+    (hits as f64 / count.max(1) as f64, loss / count.max(1) as f64)
+}
+
+/// Trains the language model of `arch` on `text` within `budget` (steps,
+/// or epochs of `train.len() / (batch·seq)` steps, or seconds); windows
+/// are drawn from `seed`.
+pub fn train_lm(arch: &Encoder, text: &CharText, config: &LmTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+    let start = Instant::now();
+    let (seq, vocab) = (config.seq, text.vocab.len());
+    if text.train.len() <= seq + 1 || config.batch_size == 0 {
+        return Err(EvalError::Other("the training text is shorter than one window, or the batch size is zero".into()));
+    }
+    let steps_per_epoch = (text.train.len() / (seq * config.batch_size)).max(1) as u64;
+    let planned = match (budget.epochs, budget.steps) {
+        (Some(e), Some(s)) => Some(s.min(u64::from(e) * steps_per_epoch)),
+        (Some(e), None) => Some(u64::from(e) * steps_per_epoch),
+        (None, Some(s)) => Some(s),
+        (None, None) => None,
+    };
+    if planned.is_none() && budget.seconds.is_none() {
+        return Err(EvalError::Other("the training budget needs epochs, steps or seconds".into()));
+    }
+    let mut net = TransformerNet::new(arch, vocab, seq, splitmix64(seed));
+    let dev = net.store.device().clone();
+    let mut optimizer = Optimizer::new(config.optimizer.clone());
+    let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed ^ 0x5eed));
+    let (mut step, mut losses) = (0u64, Vec::new());
+    while planned.is_none_or(|p| step < p) && budget.seconds.is_none_or(|s| start.elapsed().as_secs_f64() < s) {
+        let starts: Vec<usize> = (0..config.batch_size).map(|_| rng.random_range(0..text.train.len() - seq - 1)).collect();
+        let (ids, targets) = batch(&text.train, &starts, seq, vocab, &dev);
+        let loss = cross_entropy_with_logits_loss(net.forward(&ids, OwnedTape::default()), targets);
+        let value = f64::from(loss.array());
+        if !value.is_finite() {
+            return Err(EvalError::Diverged(format!("loss {value} at step {step}")));
+        }
+        let mut grads = loss.backward();
+        optimizer.step(&mut net.store.params, &mut grads, config.optimizer.lr()).map_err(|e| EvalError::Other(format!("{e:?}")))?;
+        losses.push(value);
+        step += 1;
+    }
+    let cost_s = start.elapsed().as_secs_f64();
+    let (valid, valid_loss) = evaluate(&net, &text.valid, config);
+    let (test, _) = evaluate(&net, &text.test, config);
+    let metrics = Metrics {
+        valid,
+        test: Some(test),
+        params_m: Some(net.store.count() as f64 / 1e6),
+        cost_s: Some(cost_s),
+        extra: vec![("valid_loss".into(), valid_loss), ("valid_bpc".into(), valid_loss / std::f64::consts::LN_2)],
+        ..Metrics::default()
+    };
+    Ok(TrainReport { metrics, loss_curve: losses, steps: step })
+}
+
+/// Trains transformer encoders as character language models on one text.
+pub struct TransformerTrainer {
+    text: Arc<CharText>,
+    config: LmTrainConfig,
+}
+
+impl TransformerTrainer {
+    /// A trainer over `text` with `config`.
+    pub fn new(text: Arc<CharText>, config: LmTrainConfig) -> Self {
+        Self { text, config }
+    }
+}
+
+impl Trainer<Encoder> for TransformerTrainer {
+    fn name(&self) -> &str {
+        "dfdx-transformer-lm"
+    }
+
+    fn train(&mut self, arch: &Encoder, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+        train_lm(arch, &self.text, &self.config, budget, seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nasforge_core::SearchSpace;
+    use nasforge_space_transformer::TransformerSpace;
+
+    use super::*;
+
+    fn shakespeare() -> CharText {
+        nasforge_datasets::char_text(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/text/tinyshakespeare.txt")).unwrap()
+    }
+
+    #[test]
+    fn the_parameter_count_is_the_spaces_plus_the_head() {
+        let space = TransformerSpace { vocab: 65, positions: 32, segments: 0, seq_len: 32 };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..3 {
+            let mut arch = space.sample(&mut rng);
+            arch.truncate(3);
+            let net = TransformerNet::new(&arch, 65, 32, 0);
+            let last = arch.last().unwrap().hidden as u64;
+            assert_eq!(net.store.count() as u64, space.cost(&arch).params + last * 65 + 65, "{}", space.format(&arch));
+        }
+    }
+
+    #[test]
+    fn a_small_model_learns_characters_and_repeats_with_the_seed() {
+        let text = shakespeare();
+        let arch = TransformerSpace::default().parse("h128a4f512").unwrap();
+        let config = LmTrainConfig { seq: 32, eval_windows: 16, ..LmTrainConfig::default() };
+        let budget = TrainBudget { steps: Some(150), ..TrainBudget::default() };
+        let a = train_lm(&arch, &text, &config, &budget, 1).unwrap();
+        let b = train_lm(&arch, &text, &config, &budget, 1).unwrap();
+        assert_eq!(a.loss_curve, b.loss_curve);
+        // The most frequent character (space) is about 15 % of the text.
+        assert!(a.metrics.valid > 0.3, "{:?}", a.metrics);
+        assert!(a.loss_curve.last().unwrap() < &a.loss_curve[0], "{:?}", a.loss_curve);
+    }
+}
