@@ -19,8 +19,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::ops::{Param, T2, linear, sum_all, values};
-use crate::params::ParamStore;
+use crate::ops::{Param, T2, sum_all, values};
+use crate::params::{Dense, ParamStore};
 
 /// A sparse matrix in CSR form, with its transpose for the backward pass.
 #[derive(Clone, Debug)]
@@ -244,27 +244,20 @@ pub struct GnnShape {
     pub dim: usize,
     /// Dropout probability before every linear map.
     pub dropout: f32,
-    /// Linear layers after the cell, before the classifier.
+    /// Denseear layers after the cell, before the classifier.
     pub post_layers: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Lin {
-    w: usize,
-    b: usize,
-    out: usize,
-}
-
-#[derive(Clone, Copy, Debug)]
 enum NodeOp {
-    Gat { lin: Lin, a_src: usize, a_dst: usize },
-    Gcn(Lin),
-    Gin(Lin, Lin),
-    Cheb(Lin, Lin),
-    Sage(Lin, Lin),
-    Arma(Lin, Lin),
-    Graph(Lin, Lin),
-    Fc(Lin),
+    Gat { lin: Dense, a_src: usize, a_dst: usize },
+    Gcn(Dense),
+    Gin(Dense, Dense),
+    Cheb(Dense, Dense),
+    Sage(Dense, Dense),
+    Arma(Dense, Dense),
+    Graph(Dense, Dense),
+    Fc(Dense),
     Skip,
 }
 
@@ -272,20 +265,19 @@ enum NodeOp {
 pub struct GnnNet {
     /// Parameters.
     pub store: ParamStore,
-    input: Lin,
+    input: Dense,
     links: [u8; 4],
     ops: [NodeOp; 4],
-    post: Vec<Lin>,
-    classifier: Lin,
+    post: Vec<Dense>,
+    classifier: Dense,
     shape: GnnShape,
 }
 
 /// A linear map with Glorot-uniform weights (as PyG's convolutions): with
 /// PyTorch's default `1/sqrt(fan_in)` bound the signal shrinks about 2.5×
 /// per layer after ReLU, and these cells stack up to seven maps.
-fn lin(store: &mut ParamStore, rng: &mut ChaCha8Rng, name: &str, inp: usize, out: usize) -> Lin {
-    let bound = (6.0 / (inp + out) as f32).sqrt();
-    Lin { w: store.uniform(&format!("{name}.weight"), &[out, inp], bound, rng), b: store.constant(&format!("{name}.bias"), &[out], 0.0), out }
+fn lin(store: &mut ParamStore, rng: &mut ChaCha8Rng, name: &str, inp: usize, out: usize) -> Dense {
+    store.dense(name, inp, out, (6.0 / (inp + out) as f32).sqrt(), rng)
 }
 
 impl GnnNet {
@@ -335,7 +327,7 @@ impl GnnNet {
             drop_seed = nasforge_core::splitmix64(drop_seed);
             if train { dropout(x, self.shape.dropout, drop_seed) } else { x }
         };
-        let apply = |x: T2<T>, l: &Lin| linear(x, &p[l.w], &p[l.b], l.out);
+        let apply = |x: T2<T>, l: &Dense| l.apply(&self.store, x);
         // A linear projection, no activation: an op on it acts like a first
         // layer on the raw features, as in the benchmark's cells.
         let h0 = apply(drop(x), &self.input);

@@ -32,6 +32,7 @@ pub use mobilenet::MobileNet;
 pub use nb201::{Nb201Net, Nb201Shape};
 pub use params::{OptimizerConfig, ParamStore};
 pub use train::{
-    DartsTrainer, Evaluation, ImageClassifier, ImageTrainConfig, MobileNetTrainer, Nb201Trainer, Trained, evaluate, train_classifier,
+    DartsTrainer, Evaluation, ImageArch, ImageClassifier, ImageTrainConfig, ImageTrainer, MobileNetTrainer, Nb201Trainer, Trained, evaluate,
+    train_classifier,
     train_darts, train_mobilenet, train_nb201,
 };

@@ -13,11 +13,27 @@ use dfdx::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{Conv, Param, RunningStats, T4, batch_norm2d};
+use crate::ops::{Conv, Param, RunningStats, T2, T4, batch_norm2d, linear};
 
 /// Batch norm's running-statistics momentum and epsilon (PyTorch's).
 const BN_MOMENTUM: f32 = 0.1;
 const BN_EPS: f32 = 1e-5;
+
+/// A dense layer's weight (`out × in`) and bias, by their indices in a
+/// [`ParamStore`], and its output width.
+#[derive(Clone, Copy, Debug)]
+pub struct Dense {
+    w: usize,
+    b: usize,
+    out: usize,
+}
+
+impl Dense {
+    /// `x W^T + b` with `store`'s parameters.
+    pub fn apply<T: Tape<f32, Cpu>>(&self, store: &ParamStore, x: T2<T>) -> T2<T> {
+        linear(x, &store.params[self.w], &store.params[self.b], self.out)
+    }
+}
 
 /// A batch norm's scale, shift and running statistics, by their indices
 /// in a [`ParamStore`].
@@ -77,6 +93,11 @@ impl ParamStore {
         let fan_in = (conv.in_ch / conv.groups) * conv.kernel * conv.kernel;
         let shape = [conv.out_ch, conv.in_ch / conv.groups, conv.kernel, conv.kernel];
         self.uniform(&format!("{name}.weight"), &shape, 1.0 / (fan_in as f32).sqrt(), rng)
+    }
+
+    /// A dense layer `inp → out`, weights from U(±`bound`), bias zero.
+    pub fn dense(&mut self, name: &str, inp: usize, out: usize, bound: f32, rng: &mut impl Rng) -> Dense {
+        Dense { w: self.uniform(&format!("{name}.weight"), &[out, inp], bound, rng), b: self.constant(&format!("{name}.bias"), &[out], 0.0), out }
     }
 
     /// A batch norm over `channels`: scale 1, shift 0, fresh statistics.

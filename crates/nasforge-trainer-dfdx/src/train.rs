@@ -294,75 +294,69 @@ pub fn train_classifier<N: ImageClassifier>(
     Ok(Trained { report: TrainReport { metrics, loss_curve, steps: step }, net, valid, test })
 }
 
-/// Trains NAS-Bench-201 cells on one image dataset.
-pub struct Nb201Trainer {
-    data: Arc<ImageSplits>,
-    config: ImageTrainConfig,
+/// An architecture whose network the image training loop can build.
+pub trait ImageArch: Sized {
+    /// The trainer's name.
+    const TRAINER: &'static str;
+
+    /// Trains this architecture's network (see [`train_nb201`]).
+    fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError>;
 }
 
-impl Nb201Trainer {
+impl ImageArch for Cell {
+    const TRAINER: &'static str = "dfdx-nb201";
+
+    fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+        train_nb201(self, data, config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+    }
+}
+
+impl ImageArch for Genotype {
+    const TRAINER: &'static str = "dfdx-darts";
+
+    fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+        train_darts(self, data, config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+    }
+}
+
+impl ImageArch for MbNet {
+    const TRAINER: &'static str = "dfdx-mobilenet";
+
+    fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+        train_mobilenet(self, data, config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+    }
+}
+
+/// Trains one space's architectures on one image dataset.
+pub struct ImageTrainer<A> {
+    data: Arc<ImageSplits>,
+    config: ImageTrainConfig,
+    arch: std::marker::PhantomData<fn(&A)>,
+}
+
+impl<A> ImageTrainer<A> {
     /// A trainer over `data` with `config`.
     pub fn new(data: Arc<ImageSplits>, config: ImageTrainConfig) -> Self {
-        Self { data, config }
+        Self { data, config, arch: std::marker::PhantomData }
     }
 }
 
-impl Trainer<Cell> for Nb201Trainer {
+impl<A: ImageArch> Trainer<A> for ImageTrainer<A> {
     fn name(&self) -> &str {
-        "dfdx-nb201"
+        A::TRAINER
     }
 
-    fn train(&mut self, arch: &Cell, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_nb201(arch, &self.data, &self.config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
-    }
-}
-
-/// Trains MobileNet/MBConv architectures on one image dataset.
-pub struct MobileNetTrainer {
-    data: Arc<ImageSplits>,
-    config: ImageTrainConfig,
-}
-
-impl MobileNetTrainer {
-    /// A trainer over `data` with `config` (width multiplier `width`).
-    pub fn new(data: Arc<ImageSplits>, config: ImageTrainConfig) -> Self {
-        Self { data, config }
+    fn train(&mut self, arch: &A, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
+        arch.train_on(&self.data, &self.config, budget, seed)
     }
 }
 
-impl Trainer<MbNet> for MobileNetTrainer {
-    fn name(&self) -> &str {
-        "dfdx-mobilenet"
-    }
-
-    fn train(&mut self, arch: &MbNet, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_mobilenet(arch, &self.data, &self.config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
-    }
-}
-
-/// Trains DARTS genotypes on one image dataset.
-pub struct DartsTrainer {
-    data: Arc<ImageSplits>,
-    config: ImageTrainConfig,
-}
-
-impl DartsTrainer {
-    /// A trainer over `data` with `config` (C = `shape.channels`,
-    /// `shape.cells` cells in all).
-    pub fn new(data: Arc<ImageSplits>, config: ImageTrainConfig) -> Self {
-        Self { data, config }
-    }
-}
-
-impl Trainer<Genotype> for DartsTrainer {
-    fn name(&self) -> &str {
-        "dfdx-darts"
-    }
-
-    fn train(&mut self, arch: &Genotype, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_darts(arch, &self.data, &self.config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
-    }
-}
+/// Trains NAS-Bench-201 cells.
+pub type Nb201Trainer = ImageTrainer<Cell>;
+/// Trains DARTS genotypes (C = `shape.channels`, `shape.cells` cells).
+pub type DartsTrainer = ImageTrainer<Genotype>;
+/// Trains MobileNet/MBConv architectures (width multiplier `width`).
+pub type MobileNetTrainer = ImageTrainer<MbNet>;
 
 #[cfg(test)]
 mod tests {

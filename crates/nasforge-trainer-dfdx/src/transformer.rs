@@ -24,16 +24,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::gnn::select_rows;
-use crate::ops::{Param, T2, finish_op, linear, values};
-use crate::params::{Optimizer, OptimizerConfig, ParamStore};
-
-/// A linear map's weight and bias, and its output width.
-#[derive(Clone, Copy, Debug)]
-struct Lin {
-    w: usize,
-    b: usize,
-    out: usize,
-}
+use crate::ops::{Param, T2, finish_op, values};
+use crate::params::{Dense, Optimizer, OptimizerConfig, ParamStore};
 
 #[derive(Clone, Copy, Debug)]
 struct Norm {
@@ -43,15 +35,15 @@ struct Norm {
 
 #[derive(Clone, Debug)]
 struct Block {
-    proj: Option<Lin>,
+    proj: Option<Dense>,
     heads: usize,
-    q: Lin,
-    k: Lin,
-    v: Lin,
-    o: Lin,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    o: Dense,
     norm1: Norm,
-    ff1: Lin,
-    ff2: Lin,
+    ff1: Dense,
+    ff2: Dense,
     norm2: Norm,
 }
 
@@ -63,7 +55,7 @@ pub struct TransformerNet {
     positions: usize,
     norm: Norm,
     blocks: Vec<Block>,
-    head: Lin,
+    head: Dense,
     vocab: usize,
     seq: usize,
     width: usize,
@@ -77,9 +69,8 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// BERT's initialisation: N(0, 0.02²), here its uniform equivalent
     /// (same variance), biases zero.
-    fn lin(&mut self, name: &str, inp: usize, out: usize) -> Lin {
-        let bound = 0.02 * 3f32.sqrt();
-        Lin { w: self.store.uniform(&format!("{name}.weight"), &[out, inp], bound, &mut self.rng), b: self.store.constant(&format!("{name}.bias"), &[out], 0.0), out }
+    fn lin(&mut self, name: &str, inp: usize, out: usize) -> Dense {
+        self.store.dense(name, inp, out, 0.02 * 3f32.sqrt(), &mut self.rng)
     }
 
     fn norm(&mut self, name: &str, width: usize) -> Norm {
@@ -138,7 +129,7 @@ impl TransformerNet {
         let mut x = layer_norm(tok.put_tape(t0.merge(tape)) + pos, &p[self.norm.gamma], &p[self.norm.beta]);
         // Causal: position i attends to positions ≤ i.
         let mask: Vec<f32> = (0..s * s).map(|q| if q % s <= q / s { 0.0 } else { -1e9 }).collect();
-        let apply = |x: T2<T>, l: &Lin| linear(x, &p[l.w], &p[l.b], l.out);
+        let apply = |x: T2<T>, l: &Dense| l.apply(&self.store, x);
         for blk in &self.blocks {
             if let Some(proj) = &blk.proj {
                 x = apply(x, proj);
