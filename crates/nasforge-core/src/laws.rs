@@ -8,6 +8,13 @@ use rand::Rng as _;
 
 use crate::{Rng, SearchSpace};
 
+/// Every law below, over `samples` sampled architectures each: what a
+/// space crate's test calls.
+pub fn check<S: SearchSpace>(space: &S, rng: &mut Rng, samples: usize) -> Result<(), String> {
+    check_space(space, rng, samples)?;
+    check_decisions(space, rng, samples)
+}
+
 /// The laws every space keeps, over `samples` sampled architectures:
 /// `parse ∘ format` is the identity and keeps the canonical key; a
 /// mutation is a valid architecture other than its parent; neighbours are
@@ -171,8 +178,7 @@ mod tests {
     #[test]
     fn the_laws_hold_for_a_sound_space_and_catch_a_broken_one() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        check_space(&Bits { lossy: false }, &mut rng, 50).unwrap();
-        check_decisions(&Bits { lossy: false }, &mut rng, 50).unwrap();
+        check(&Bits { lossy: false }, &mut rng, 50).unwrap();
         let e = check_space(&Bits { lossy: true }, &mut rng, 50).unwrap_err();
         assert!(e.contains("parses to"), "{e}");
         let e = check_decisions(&Bits { lossy: true }, &mut rng, 50).unwrap_err();

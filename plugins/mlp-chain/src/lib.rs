@@ -208,8 +208,7 @@ mod tests {
     fn the_space_and_decision_laws_hold() {
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        nasforge_plugin_sdk::core::laws::check_space(&MlpChain, &mut rng, 200).unwrap();
-        nasforge_plugin_sdk::core::laws::check_decisions(&MlpChain, &mut rng, 200).unwrap();
+        nasforge_plugin_sdk::core::laws::check(&MlpChain, &mut rng, 200).unwrap();
     }
 
     #[test]

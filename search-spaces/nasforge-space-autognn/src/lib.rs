@@ -302,8 +302,8 @@ mod tests {
 
     #[test]
     fn the_space_laws_hold() {
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
-        nasforge_core::laws::check_space(&AutoGnnSpace::default(), &mut rng, 200).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        nasforge_core::laws::check(&AutoGnnSpace::default(), &mut rng, 300).unwrap();
     }
 
     #[test]

@@ -259,7 +259,6 @@ impl SearchSpace for Nb201Space {
         Some(cell)
     }
 
-
     fn arch_decisions(&self, arch: &Cell) -> Option<Vec<usize>> {
         arch.ops.iter().map(|op| Op::ALL.iter().position(|o| o == op)).collect()
     }
@@ -397,8 +396,8 @@ mod tests {
 
     #[test]
     fn the_space_laws_hold() {
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
-        nasforge_core::laws::check_space(&Nb201Space, &mut rng, 200).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        nasforge_core::laws::check(&Nb201Space, &mut rng, 300).unwrap();
     }
 
     const ALL_SKIP: &str = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";

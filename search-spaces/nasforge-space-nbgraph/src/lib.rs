@@ -460,9 +460,9 @@ mod tests {
 
     #[test]
     fn the_space_laws_hold() {
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(11);
-        nasforge_core::laws::check_space(&NbGraphSpace::standard(), &mut rng, 200).unwrap();
-        nasforge_core::laws::check_space(&NbGraphSpace::proteins(), &mut rng, 200).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        nasforge_core::laws::check(&NbGraphSpace::standard(), &mut rng, 300).unwrap();
+        nasforge_core::laws::check(&NbGraphSpace::proteins(), &mut rng, 300).unwrap();
     }
 
     #[test]
