@@ -344,17 +344,22 @@ fn activate<T: Tape<f32, Cpu>>(x: T2<T>, activation: u8) -> T2<T> {
 #[derive(Clone, Debug)]
 struct Layer {
     choice: GnnLayer,
+    attention: Attention,
+    aggregate: Aggregate,
     heads: usize,
     f: usize,
     weight: usize,
+    /// Zeros for the projection's bias (the layer's bias comes after
+    /// aggregation).
+    no_bias: Param,
     /// `a_l`, `a_r`, `w`, when the attention type learns them.
     vectors: [Option<usize>; 3],
     /// Per-head linear layers of the `mlp` aggregator: grouped 1×1 conv
     /// weight and bias.
     mlp: Option<(usize, usize)>,
     bias: usize,
-    /// Skip projection, when the widths differ.
-    skip: Option<usize>,
+    /// Skip projection, when the widths differ, with zeros for its bias.
+    skip: Option<(usize, Param)>,
     last: bool,
 }
 
@@ -364,9 +369,8 @@ pub struct AutoGnnNet {
     pub store: ParamStore,
     layers: Vec<Layer>,
     dropout: f32,
-    /// A zero vector standing for a missing attention vector or bias.
+    /// An empty vector standing for an attention vector the type lacks.
     empty: Param,
-    zeros: Vec<Param>,
 }
 
 /// Glorot-uniform bound, as PyG's layers use.
@@ -382,7 +386,6 @@ impl AutoGnnNet {
         let mut store = ParamStore::new(Cpu::default());
         let mut d_in = features;
         let mut layers = Vec::with_capacity(arch.len());
-        let mut zeros = Vec::new();
         for (i, &choice) in arch.iter().enumerate() {
             let last = i + 1 == arch.len();
             let heads = choice.heads as usize;
@@ -390,8 +393,14 @@ impl AutoGnnNet {
             let d_out = if last { f } else { heads * f };
             let name = format!("layer{i}");
             let weight = store.uniform(&format!("{name}.weight"), &[heads * f, d_in], glorot(d_in, heads * f), &mut rng);
-            zeros.push(store.device().zeros_like(&(heads * f,)));
+            let no_bias = store.device().zeros_like(&(heads * f,));
             let attention = Attention::from_index(choice.attention);
+            let aggregate = match AGGREGATORS[usize::from(choice.aggregator)] {
+                "mean" => Aggregate::Mean,
+                "max" => Aggregate::Max,
+                // `mlp` sums, then applies its per-head layers.
+                _ => Aggregate::Sum,
+            };
             let vectors = [("att_l", 0), ("att_r", 1), ("att_w", 2)].map(|(n, k)| {
                 attention.vectors()[k].then(|| store.uniform(&format!("{name}.{n}"), &[heads * f], glorot(f, 1), &mut rng))
             });
@@ -400,12 +409,14 @@ impl AutoGnnNet {
                 (w, store.constant(&format!("{name}.mlp.bias"), &[heads * f], 0.0))
             });
             let bias = store.constant(&format!("{name}.bias"), &[d_out], 0.0);
-            let skip = (choice.skip && d_in != d_out).then(|| store.uniform(&format!("{name}.skip"), &[d_out, d_in], glorot(d_in, d_out), &mut rng));
-            layers.push(Layer { choice, heads, f, weight, vectors, mlp, bias, skip, last });
+            let skip = (choice.skip && d_in != d_out).then(|| {
+                (store.uniform(&format!("{name}.skip"), &[d_out, d_in], glorot(d_in, d_out), &mut rng), store.device().zeros_like(&(d_out,)))
+            });
+            layers.push(Layer { choice, attention, aggregate, heads, f, weight, no_bias, vectors, mlp, bias, skip, last });
             d_in = d_out;
         }
         let empty = store.device().zeros_like(&(0,));
-        Self { store, layers, dropout, empty, zeros }
+        Self { store, layers, dropout, empty }
     }
 }
 
@@ -414,20 +425,14 @@ impl GraphClassifier for AutoGnnNet {
         let p = &self.store.params;
         let mut x = x;
         let mut drop_seed = seed;
-        for (l, zero) in self.layers.iter().zip(&self.zeros) {
+        for l in &self.layers {
             drop_seed = nasforge_core::splitmix64(drop_seed);
             let input = if train { dropout(x, self.dropout, drop_seed) } else { x };
             let n = input.shape().0;
             let skip = l.choice.skip.then(|| input.with_empty_tape());
-            // The bias comes after aggregation: the projection has none.
-            let h = linear(input, &p[l.weight], zero, l.heads * l.f);
+            let h = linear(input, &p[l.weight], &l.no_bias, l.heads * l.f);
             let vectors = l.vectors.map(|v| v.map_or(&self.empty, |i| &p[i]));
-            let aggregate = match AGGREGATORS[usize::from(l.choice.aggregator)] {
-                "mean" => Aggregate::Mean,
-                "max" => Aggregate::Max,
-                _ => Aggregate::Sum,
-            };
-            let mut y = attend(h, vectors, Attention::from_index(l.choice.attention), aggregate, &adj.gcn, l.heads);
+            let mut y = attend(h, vectors, l.attention, l.aggregate, &adj.gcn, l.heads);
             if let Some((w, b)) = l.mlp {
                 // Per-head linear layers as a grouped 1×1 convolution.
                 let hf = l.heads * l.f;
@@ -440,9 +445,8 @@ impl GraphClassifier for AutoGnnNet {
             }
             let mut y = activate(add_bias(y, &p[l.bias]), l.choice.activation);
             if let Some(s) = skip {
-                let d_out = y.shape().1;
-                let s = match l.skip {
-                    Some(w) => linear(s, &p[w], &self.store.device().zeros_like(&(d_out,)), d_out),
+                let s = match &l.skip {
+                    Some((w, no_bias)) => linear(s, &p[*w], no_bias, no_bias.shape().0),
                     None => s,
                 };
                 y = y + s;

@@ -533,13 +533,12 @@ impl nasforge_core::Trainer<GnnCell> for NbGraphTrainer {
 /// The epochs a budget allows a full-batch trainer (one step is one
 /// epoch; the smaller limit wins), `default` when it names none.
 pub(crate) fn full_batch_epochs(budget: &nasforge_core::TrainBudget, default: usize) -> Result<usize, nasforge_core::EvalError> {
-    match (budget.epochs.map(|e| e as usize), budget.steps.map(|s| s as usize)) {
-        (Some(e), Some(s)) => Ok(e.min(s)),
-        (Some(n), None) | (None, Some(n)) => Ok(n),
-        (None, None) if budget.seconds.is_some() => {
+    match crate::train::budget_steps(budget, 1) {
+        Some(n) => Ok(n as usize),
+        None if budget.seconds.is_some() => {
             Err(nasforge_core::EvalError::Other("the GNN trainer needs an epochs or steps budget, not seconds alone".into()))
         }
-        (None, None) => Ok(default),
+        None => Ok(default),
     }
 }
 

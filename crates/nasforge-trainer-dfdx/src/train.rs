@@ -206,6 +206,26 @@ pub fn train_mobilenet(
     train_classifier(net, data, config, budget, seed, on_step)
 }
 
+/// The steps `budget` names: its `epochs` of `steps_per_epoch` steps or
+/// its `steps`, the smaller; `None` when it names neither.
+pub(crate) fn budget_steps(budget: &TrainBudget, steps_per_epoch: u64) -> Option<u64> {
+    let epochs = budget.epochs.map(|e| u64::from(e) * steps_per_epoch);
+    match (epochs, budget.steps) {
+        (Some(e), Some(s)) => Some(e.min(s)),
+        (one, other) => one.or(other),
+    }
+}
+
+/// [`budget_steps`] for a loop that can also stop on time: a budget with
+/// neither steps nor seconds is an error.
+pub(crate) fn planned_steps(budget: &TrainBudget, steps_per_epoch: u64) -> Result<Option<u64>, EvalError> {
+    let planned = budget_steps(budget, steps_per_epoch);
+    if planned.is_none() && budget.seconds.is_none() {
+        return Err(EvalError::Other("the training budget needs epochs, steps or seconds".into()));
+    }
+    Ok(planned)
+}
+
 /// The training loop shared by every image network: seeded batch order,
 /// optional cosine schedule, divergence as [`EvalError::Diverged`], then
 /// validation and test figures.
@@ -224,16 +244,7 @@ pub fn train_classifier<N: ImageClassifier>(
     }
     let mut optimizer = Optimizer::new(config.optimizer.clone());
     let dev = net.store().device().clone();
-    let steps_per_epoch = train.len().div_ceil(config.batch_size) as u64;
-    let planned = match (budget.epochs, budget.steps) {
-        (Some(e), Some(s)) => Some(s.min(u64::from(e) * steps_per_epoch)),
-        (Some(e), None) => Some(u64::from(e) * steps_per_epoch),
-        (None, Some(s)) => Some(s),
-        (None, None) => None,
-    };
-    if planned.is_none() && budget.seconds.is_none() {
-        return Err(EvalError::Other("the training budget needs epochs, steps or seconds".into()));
-    }
+    let planned = planned_steps(budget, train.len().div_ceil(config.batch_size) as u64)?;
     let lr0 = config.optimizer.lr();
     let mut loss_curve = Vec::new();
     let mut step = 0u64;
@@ -410,6 +421,16 @@ mod tests {
         let arch = space.parse("e3k3|e3k5|e4k3|e6k7|e3k3|e6k5").unwrap();
         let t = train_mobilenet(&arch, &data, &config, &budget, 5, &mut |_, _, _| {}).unwrap();
         assert!(t.test.accuracy > 0.8, "{:?}", t.test);
+    }
+
+    #[test]
+    fn budgets_name_steps_or_time() {
+        let b = |epochs, steps, seconds| TrainBudget { epochs, steps, seconds };
+        assert_eq!(budget_steps(&b(Some(2), None, None), 10), Some(20));
+        assert_eq!(budget_steps(&b(Some(2), Some(15), None), 10), Some(15));
+        assert_eq!(budget_steps(&b(None, Some(7), None), 10), Some(7));
+        assert_eq!(planned_steps(&b(None, None, Some(1.0)), 10).unwrap(), None);
+        assert!(planned_steps(&b(None, None, None), 10).is_err());
     }
 
     #[test]

@@ -128,7 +128,8 @@ impl TransformerNet {
         let (tok, t0) = tok.split_tape();
         let mut x = layer_norm(tok.put_tape(t0.merge(tape)) + pos, &p[self.norm.gamma], &p[self.norm.beta]);
         // Causal: position i attends to positions ≤ i.
-        let mask: Vec<f32> = (0..s * s).map(|q| if q % s <= q / s { 0.0 } else { -1e9 }).collect();
+        let mask: Tensor<(usize, usize), f32, Cpu> =
+            self.store.device().tensor_from_vec((0..s * s).map(|q| if q % s <= q / s { 0.0 } else { -1e9 }).collect(), (s, s));
         let apply = |x: T2<T>, l: &Dense| l.apply(&self.store, x);
         for blk in &self.blocks {
             if let Some(proj) = &blk.proj {
@@ -140,9 +141,9 @@ impl TransformerNet {
             let q = split(apply(x.with_empty_tape(), &blk.q));
             let k = split(apply(x.with_empty_tape(), &blk.k)).permute::<_, Axes4<0, 1, 3, 2>>();
             let v = split(apply(x.with_empty_tape(), &blk.v));
-            let full_mask: Tensor<(usize, usize, usize, usize), f32, Cpu> =
-                self.store.device().tensor_from_vec(mask.repeat(batch * heads), (batch, heads, s, s));
-            let scores = q.matmul(k) * (1.0 / (d as f32).sqrt()) + full_mask;
+            // A broadcast view: the mask is not copied per window and head.
+            let mask = mask.clone().broadcast_like::<_, Axes2<0, 1>>(&(batch, heads, s, s));
+            let scores = q.matmul(k) * (1.0 / (d as f32).sqrt()) + mask;
             let context = scores.softmax::<Axis<3>>().matmul(v).permute::<_, Axes4<0, 2, 1, 3>>().reshape_like(&(n, h));
             let attended = apply(context, &blk.o);
             x = layer_norm(x + attended, &p[blk.norm1.gamma], &p[blk.norm1.beta]);
@@ -240,16 +241,7 @@ pub fn train_lm(arch: &Encoder, text: &CharText, config: &LmTrainConfig, budget:
     if text.train.len() <= seq + 1 || config.batch_size == 0 {
         return Err(EvalError::Other("the training text is shorter than one window, or the batch size is zero".into()));
     }
-    let steps_per_epoch = (text.train.len() / (seq * config.batch_size)).max(1) as u64;
-    let planned = match (budget.epochs, budget.steps) {
-        (Some(e), Some(s)) => Some(s.min(u64::from(e) * steps_per_epoch)),
-        (Some(e), None) => Some(u64::from(e) * steps_per_epoch),
-        (None, Some(s)) => Some(s),
-        (None, None) => None,
-    };
-    if planned.is_none() && budget.seconds.is_none() {
-        return Err(EvalError::Other("the training budget needs epochs, steps or seconds".into()));
-    }
+    let planned = crate::train::planned_steps(budget, (text.train.len() / (seq * config.batch_size)).max(1) as u64)?;
     let mut net = TransformerNet::new(arch, vocab, seq, splitmix64(seed));
     let dev = net.store.device().clone();
     let mut optimizer = Optimizer::new(config.optimizer.clone());
