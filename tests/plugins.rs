@@ -7,7 +7,20 @@ mod common;
 use std::path::Path;
 
 use common::example_plugins as plugins;
-use nasforge_experiment::{ExperimentError, RunError, parse_str, run};
+use nasforge::registry::Registry;
+use nasforge_experiment::{ExperimentError, RunError};
+
+fn registry() -> Registry {
+    nasforge::families()
+}
+
+fn parse_str(text: &str, file: &str, base: &Path) -> Result<nasforge_experiment::ExperimentConfig, nasforge_experiment::ConfigError> {
+    nasforge_experiment::parse_str(&registry(), text, file, base)
+}
+
+fn run(config: &nasforge_experiment::ExperimentConfig, progress: Option<&mut dyn FnMut(nasforge_experiment::Progress)>) -> Result<nasforge_experiment::RunSummary, ExperimentError> {
+    nasforge_experiment::run(&registry(), config, progress)
+}
 
 fn lib(name: &str) -> String {
     let file = format!("{}nasforge_plugin_{}{}", std::env::consts::DLL_PREFIX, name.replace('-', "_"), std::env::consts::DLL_SUFFIX);
@@ -143,7 +156,7 @@ fn every_strategy_searches_the_spaces_with_an_estimator_plugin() {
         let e = parse_str(&text(space, "name = \"random-search\"").replace("name = \"synthetic-score\"\n\n[budget]", "name = \"nas-bench-201\"\n\n[budget]"), "x.toml", Path::new("."))
             .unwrap_err();
         // Transformer and Auto-GNN networks are also trained for real.
-        let expected = if space == "hytra" { "no built-in estimator evaluates space" } else { "valid choices for it: dfdx-train, synthetic-score" };
+        let expected = if space == "hytra" { "valid choices for it: synthetic-score" } else { "valid choices for it: dfdx-train, synthetic-score" };
         assert!(e.message.contains(expected), "{e}");
     }
 }
@@ -207,11 +220,11 @@ fn the_example_plugins_pass_the_conformance_kit_and_a_faulty_one_does_not() {
         manifest("nb201-table", Kind::Estimator, serde_json::json!({ "path": csv() })),
         manifest("synthetic-score", Kind::Estimator, serde_json::json!({})),
     ] {
-        let report = check(&m);
+        let report = check(&m, &nasforge::nb201::Nb201Space);
         assert!(report.passed(), "{}:\n{report}", m.name);
         assert!(report.checks.len() >= 6, "{}:\n{report}", m.name);
     }
-    let faulty = check(&manifest("panicking", Kind::Estimator, serde_json::json!({ "calls-before-panic": 0 })));
+    let faulty = check(&manifest("panicking", Kind::Estimator, serde_json::json!({ "calls-before-panic": 0 })), &nasforge::nb201::Nb201Space);
     assert!(!faulty.passed());
     assert!(faulty.failures()[0].failure.as_ref().unwrap().contains("panicked"), "{faulty}");
 }
@@ -229,10 +242,33 @@ fn plugins_list_shows_versions_and_load_status() {
     );
     std::fs::write(&file, nb201(&text, REA, "name = \"nb201-table\"")).unwrap();
     let out = common::nasforge(&["plugins", "list", file.to_str().unwrap(), "--json"]);
-    let rows = common::last_json(&out);
+    // A plugin that does not load fails the command, after the listing.
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 plugins failed"), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(rows[0]["name"], "nb201-table");
     assert_eq!(rows[0]["loaded"], true);
     assert_eq!(rows[0]["protocol"], "1.1.0");
     assert_eq!(rows[1]["loaded"], false);
     assert!(rows[1]["status"].as_str().unwrap().contains("not a shared library"), "{rows}");
+
+    // A plugin that loads but refuses its `[plugin.config]` is not "ok".
+    let bad_config = format!("[[plugin]]\nname = \"panicking\"\nkind = \"estimator\"\npath = \"{}\"\n[plugin.config]\npanic-in = \"create\"\n", lib("panicking"));
+    std::fs::write(&file, nb201(&bad_config, REA, "name = \"panicking\"")).unwrap();
+    let out = common::nasforge(&["plugins", "list", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && stdout.contains("deliberate panic in create"), "{stdout}");
+}
+
+#[test]
+fn a_plugin_named_under_the_wrong_kind_or_given_parameters_in_the_wrong_place_says_what_to_do() {
+    let annealing = format!("[[plugin]]\nname = \"simulated-annealing\"\nkind = \"estimator\"\npath = \"{}\"\n", lib("simulated-annealing"));
+    let table = format!("name = \"nas-bench-201\"\npath = \"{}\"", csv());
+    let e = parse_str(&nb201(&annealing, "name = \"simulated-annealing\"", &table), "x.toml", Path::new(".")).unwrap_err();
+    assert!(e.message.contains("`simulated-annealing` is an estimator"), "{e}");
+    let right = annealing.replace("kind = \"estimator\"", "kind = \"strategy\"");
+    let e = parse_str(&nb201(&right, "name = \"simulated-annealing\"\nsteps = 3", &table), "x.toml", Path::new(".")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("strategy.steps"), "{e}");
+    assert!(e.message.contains("takes its parameters in `[plugin.config]`"), "{e}");
 }

@@ -8,20 +8,31 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nasforge::experiment::{self, StrategyConfig};
+use nasforge::experiment;
+use nasforge::registry::{Configured, Kind, Registry};
 use rusqlite::Connection;
 
+fn registry() -> Registry {
+    nasforge::families()
+}
+
+/// A strategy configured as an experiment file's `[strategy]` would be.
+fn strategy(name: &str, body: &str) -> Configured {
+    registry().configure(Kind::Strategy, name, body).unwrap()
+}
+
 /// The mean test score of the best-by-validation trial over seeds 1..=20.
-fn mean_best_test(file: &str, strategy: Option<StrategyConfig>) -> f64 {
-    let mut config = experiment::load(common::root().join("examples").join(file)).unwrap();
+fn mean_best_test(file: &str, strategy: Option<Configured>) -> f64 {
+    let registry = registry();
+    let mut config = experiment::load(&registry, common::root().join("examples").join(file)).unwrap();
     config.journal = None;
     if let Some(s) = strategy {
-        config.strategy = s;
+        config.components.strategy = s;
     }
     let total: f64 = (1..=20)
         .map(|seed| {
             config.seed = seed;
-            experiment::run(&config, None).unwrap().best.unwrap().test.unwrap()
+            experiment::run(&registry, &config, None).unwrap().best.unwrap().test.unwrap()
         })
         .sum();
     total / 20.0
@@ -32,7 +43,7 @@ fn regularized_evolution_reaches_the_reference_quality() {
     // References: REA (P=20, S=5) 94.29 at 300 evaluations, random 93.93,
     // optimum 94.37 on NB201; REA 0.802 ± 0.013 at 100 on Cora.
     let rea = mean_best_test("nb201-regularized-evolution.toml", None);
-    let random = mean_best_test("nb201-regularized-evolution.toml", Some(StrategyConfig::RandomSearch));
+    let random = mean_best_test("nb201-regularized-evolution.toml", Some(strategy("random-search", "")));
     assert!(rea >= 94.2, "REA mean test {rea}");
     assert!(random < rea, "random {random} vs REA {rea}");
     let cora = mean_best_test("nbgraph-cora-regularized-evolution.toml", None);
@@ -65,15 +76,10 @@ fn q_learning_mutation_is_on_par_with_regularized_evolution() {
 fn every_strategy_searches_nas_bench_macro() {
     // The benchmark's best mean accuracy is 93.13; 100 of 6,561 cells.
     let rea = mean_best_test("nbmacro-regularized-evolution.toml", None);
-    let random = mean_best_test("nbmacro-regularized-evolution.toml", Some(StrategyConfig::RandomSearch));
+    let random = mean_best_test("nbmacro-regularized-evolution.toml", Some(strategy("random-search", "")));
     assert!(rea > random && rea > 92.8, "REA {rea}, random {random}");
-    use nasforge::strategies::{QMutationParams, ReinforceParams};
-    for strategy in [
-        StrategyConfig::LocalSearch { first_improvement: false },
-        StrategyConfig::Reinforce(ReinforceParams::default().check().unwrap(), experiment::Controller::Factorised),
-        StrategyConfig::QMutation(QMutationParams::default().check().unwrap()),
-    ] {
-        let name = strategy.name().to_owned();
+    for strategy in [strategy("local-search", ""), strategy("reinforce", ""), strategy("q-mutation", "")] {
+        let name = strategy.name.clone();
         let s = mean_best_test("nbmacro-regularized-evolution.toml", Some(strategy));
         assert!(s > random, "{name}: {s} vs random {random}");
     }
@@ -85,27 +91,24 @@ fn every_strategy_searches_nas_bench_graph() {
     // cells are only loosely related (`cargo xtask strategy-table`: REA's
     // mean test at 300 is below random's on cora), so the strategies are
     // judged on what they optimise: the best validation accuracy found.
-    let mean_best_valid = |strategy: StrategyConfig| {
-        let mut config = experiment::load(common::root().join("examples/nbgraph-cora-regularized-evolution.toml")).unwrap();
-        (config.journal, config.strategy) = (None, strategy);
+    let registry = registry();
+    let mean_best_valid = |strategy: Configured| {
+        let mut config = experiment::load(&registry, common::root().join("examples/nbgraph-cora-regularized-evolution.toml")).unwrap();
+        (config.journal, config.components.strategy) = (None, strategy);
         config.budget.evaluations = Some(300);
         let total: f64 = (1..=20)
             .map(|seed| {
                 config.seed = seed;
-                experiment::run(&config, None).unwrap().best.unwrap().valid
+                experiment::run(&registry, &config, None).unwrap().best.unwrap().valid
             })
             .sum();
         total / 20.0
     };
-    use nasforge::strategies::{QMutationParams, RegularizedEvolutionParams, ReinforceParams};
-    let random = mean_best_valid(StrategyConfig::RandomSearch);
-    for strategy in [
-        StrategyConfig::RegularizedEvolution(RegularizedEvolutionParams::default().check().unwrap()),
-        StrategyConfig::LocalSearch { first_improvement: false },
-        StrategyConfig::Reinforce(ReinforceParams::default().check().unwrap(), experiment::Controller::Factorised),
-        StrategyConfig::QMutation(QMutationParams::default().check().unwrap()),
-    ] {
-        let name = strategy.name().to_owned();
+    let random = mean_best_valid(strategy("random-search", ""));
+    for strategy in
+        [strategy("regularized-evolution", ""), strategy("local-search", ""), strategy("reinforce", ""), strategy("q-mutation", "")]
+    {
+        let name = strategy.name.clone();
         let valid = mean_best_valid(strategy);
         assert!(valid > random, "{name}: mean best valid {valid} vs random {random}");
     }
@@ -117,7 +120,7 @@ fn local_search_finds_the_nas_bench_201_optimum() {
     // it reaches the best-validation cell (test 94.37) in 300 evaluations
     // for every seed 1..=20, with either move rule.
     for first_improvement in [false, true] {
-        let ls = mean_best_test("nb201-local-search.toml", Some(StrategyConfig::LocalSearch { first_improvement }));
+        let ls = mean_best_test("nb201-local-search.toml", Some(strategy("local-search", &format!("first-improvement = {first_improvement}"))));
         assert!(ls >= 94.3, "local search (first improvement: {first_improvement}) mean test {ls}");
     }
 }
@@ -126,14 +129,15 @@ fn local_search_finds_the_nas_bench_201_optimum() {
 /// as a fraction of the true front's (all 15,625 cells), averaged over
 /// seeds 1..=20; reference point: validation accuracy 89 and the largest
 /// latency.
-fn mean_hypervolume_ratio(strategy: Option<StrategyConfig>) -> f64 {
-    use nasforge::strategies::hypervolume_2d;
+fn mean_hypervolume_ratio(strategy: Option<Configured>) -> f64 {
+    use nasforge::evolution::hypervolume_2d;
     use nasforge::tabular::{HwTable, Nb201Table};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = experiment::load(common::root().join("examples/nb201-hw-nsga2.toml")).unwrap();
+    let registry = registry();
+    let mut config = experiment::load(&registry, common::root().join("examples/nb201-hw-nsga2.toml")).unwrap();
     let is_nsga2 = strategy.is_none();
     if let Some(s) = strategy {
-        config.strategy = s;
+        config.components.strategy = s;
     }
     let table = Nb201Table::load(common::data().join("nas-bench-201/nb201_cifar10_v1_1.csv")).unwrap();
     let hw = HwTable::load(common::data().join("hw-nas-bench/hw_cifar10.csv")).unwrap();
@@ -145,7 +149,7 @@ fn mean_hypervolume_ratio(strategy: Option<StrategyConfig>) -> f64 {
         .map(|seed| {
             config.seed = seed;
             config.journal = Some(dir.path().join(format!("{seed}-{is_nsga2}.sqlite")));
-            let summary = experiment::run(&config, None).unwrap();
+            let summary = experiment::run(&registry, &config, None).unwrap();
             let journal = nasforge::journal::Journal::open(config.journal.as_ref().unwrap()).unwrap();
             let trials = journal.trials(summary.experiment.unwrap()).unwrap();
             let points: Vec<[f64; 2]> =
@@ -166,7 +170,7 @@ fn mean_hypervolume_ratio(strategy: Option<StrategyConfig>) -> f64 {
 #[test]
 fn nsga2_covers_the_accuracy_latency_front() {
     let nsga2 = mean_hypervolume_ratio(None);
-    let random = mean_hypervolume_ratio(Some(StrategyConfig::RandomSearch));
+    let random = mean_hypervolume_ratio(Some(strategy("random-search", "")));
     eprintln!("hypervolume ratio at 300 evaluations: NSGA-II {nsga2:.3}, random search {random:.3}");
     assert!(nsga2 >= 0.95, "NSGA-II {nsga2}");
     assert!(random < nsga2, "random {random} vs NSGA-II {nsga2}");

@@ -171,6 +171,7 @@ fn broken_training_files_name_the_key_and_the_choices() {
 #[test]
 fn every_example_file_is_a_valid_experiment_or_training_file() {
     let fashion = Path::new(nasforge::datasets::FASHION_MNIST_DIR).is_dir();
+    let registry = nasforge::families();
     let mut checked = 0;
     for entry in std::fs::read_dir(common::root().join("examples")).unwrap() {
         let path = entry.unwrap().path();
@@ -189,14 +190,14 @@ fn every_example_file_is_a_valid_experiment_or_training_file() {
             let text = text.replace("../target/debug/", &built);
             let base = path.parent().unwrap();
             let file = path.display().to_string();
-            let mut config = nasforge::experiment::parse_str(&text, &file, base).unwrap_or_else(|e| panic!("{e}"));
+            let mut config = nasforge::experiment::parse_str(&registry, &text, &file, base).unwrap_or_else(|e| panic!("{e}"));
             // And they run (fast: tables and synthetic scores only).
             config.journal = None;
-            nasforge::experiment::run(&config, None).unwrap_or_else(|e| panic!("{file}: {e}"));
+            nasforge::experiment::run(&registry, &config, None).unwrap_or_else(|e| panic!("{file}: {e}"));
         } else if text.contains("[trainer]") && !text.contains("[strategy]") {
-            nasforge::experiment::load_train_job(&path).unwrap_or_else(|e| panic!("{e}"));
+            nasforge::trainer_dfdx::family::load_train_job(&registry, &path).unwrap_or_else(|e| panic!("{e}"));
         } else {
-            nasforge::experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            nasforge::experiment::load(&registry, &path).unwrap_or_else(|e| panic!("{e}"));
         }
         checked += 1;
     }

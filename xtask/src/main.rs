@@ -23,10 +23,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use nasforge_core::{SearchSpace, Strategy};
-use nasforge_experiment::{Budget, Runner};
+use nasforge_runner::{Budget, Runner};
 use nasforge_journal::{ExperimentRecord, Journal};
 use nasforge_space_nb201::{Cell, Nb201Space};
-use nasforge_strategies::{RegularizedEvolution, RegularizedEvolutionParams};
+use nasforge_evolution::{RegularizedEvolution, RegularizedEvolutionParams};
 use nasforge_tabular::{Nb201Estimator, Nb201Table};
 
 #[derive(Parser)]
@@ -179,11 +179,21 @@ fn rea_rate(table: &Arc<Nb201Table>, evaluations: u64, seed: u64, journal: Optio
 
 /// Evaluations/s of `strategy` on the NB201 table, journal off.
 fn strategy_rate(table: &Arc<Nb201Table>, strategy: &mut dyn Strategy<Nb201Space>, evaluations: u64) -> Result<f64> {
-    let mut estimator = Nb201Estimator::new(table.clone());
+    drive_rate(&Nb201Space, &mut Nb201Estimator::new(table.clone()), strategy, evaluations, 0)
+}
+
+/// Evaluations/s of one search driven through the runner, journal off.
+fn drive_rate<S: SearchSpace>(
+    space: &S,
+    estimator: &mut dyn nasforge_core::Estimator<S::Arch>,
+    strategy: &mut dyn Strategy<S>,
+    evaluations: u64,
+    seed: u64,
+) -> Result<f64> {
     let budget = Budget { evaluations: Some(evaluations), seconds: None };
     let t0 = Instant::now();
-    let mut runner = Runner::new(&Nb201Space, &mut estimator, budget, 0);
-    strategy.drive(&Nb201Space, &mut runner);
+    let mut runner = Runner::new(space, estimator, budget, seed);
+    strategy.drive(space, &mut runner);
     let summary = runner.finish_with(strategy.failure())?;
     let seconds = t0.elapsed().as_secs_f64();
     if summary.trials != evaluations {
@@ -247,7 +257,15 @@ fn bench_tabular(csv: &Path, evaluations: u64, repeats: usize) -> Result<()> {
         journal_rates.push(rea_rate(&table, journal_evals, i, Some(&mut journal))?);
     }
     println!("journal on (SQLite, WAL, one commit per trial): {journal_evals} evaluations x 3 runs");
-    println!("evaluations_per_second_journal: {:.0}", median(journal_rates));
+    println!("evaluations_per_second_journal: {:.0}", median(journal_rates.clone()));
+
+    // The same search composed at run time: named in TOML, built through
+    // the registry, architectures erased behind `DynArch`.
+    let registry_rates: Vec<f64> = (0..repeats).map(|i| registry_rate(csv, evaluations, i as u64)).collect::<Result<_>>()?;
+    let registry = median(registry_rates);
+    println!("through the registry (TOML, erased architectures), journal off: {evaluations} evaluations x {repeats} runs");
+    println!("evaluations_per_second_registry: {registry:.0}");
+    println!("ratio_registry_vs_typed: {:.3}", registry / rust);
 
     let python = python_reference(csv)?;
     if let Some(py) = python {
@@ -256,8 +274,77 @@ fn bench_tabular(csv: &Path, evaluations: u64, repeats: usize) -> Result<()> {
     } else {
         println!("python3 not found: no reference ratio");
     }
+    match optuna_reference(csv)? {
+        Some(rates) => {
+            let journal = median(journal_rates.clone());
+            for (name, rate) in &rates {
+                println!("optuna_{name}_trials_per_second: {rate:.1}");
+            }
+            let get = |n: &str| rates.iter().find(|r| r.0 == n).map(|r| r.1);
+            if let (Some(random), Some(sqlite)) = (get("random_in_memory"), get("random_sqlite")) {
+                println!("ratio_vs_optuna_random_in_memory: {:.0}", rust / random);
+                println!("ratio_journal_vs_optuna_random_sqlite: {:.0}", journal / sqlite);
+            }
+            if let Some(tpe) = get("tpe_in_memory") {
+                println!("ratio_vs_optuna_tpe_in_memory: {:.0}", rust / tpe);
+            }
+        }
+        None => println!("optuna not installable here: no Optuna ratios"),
+    }
     println!("evaluations_per_second: {rust:.0}");
     Ok(())
+}
+
+/// Regularized evolution on the table composed from TOML through the
+/// default registry (as `nasforge run` composes it); evaluations/s of the
+/// search alone (the table is loaded before the clock starts).
+fn registry_rate(csv: &Path, evaluations: u64, seed: u64) -> Result<f64> {
+    let registry = nasforge::families();
+    let text = format!(
+        "seed = {seed}\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"regularized-evolution\"\npopulation = 20\nsample-size = 5\n\
+         [estimator]\nname = \"nas-bench-201\"\npath = {:?}\n[budget]\nevaluations = {evaluations}\n",
+        std::path::absolute(csv)?
+    );
+    let config = nasforge_experiment::parse_str(&registry, &text, "bench.toml", Path::new("."))?;
+    let nasforge_registry::Stack { space, mut strategy, mut estimator, .. } = nasforge_experiment::build(&registry, &config)?;
+    drive_rate(&space, &mut *estimator, &mut *strategy, evaluations, seed)
+}
+
+/// A Python that imports optuna: `target/optuna-venv`, created with `pip
+/// install optuna` on first use; `None` if that cannot be done.
+fn optuna_python() -> Option<PathBuf> {
+    let works = |py: &Path| Command::new(py).args(["-c", "import optuna"]).output().is_ok_and(|o| o.status.success());
+    let venv = Path::new("target/optuna-venv");
+    let py = venv.join("bin/python");
+    if works(&py) {
+        return Some(py);
+    }
+    println!("installing Optuna into {} ...", venv.display());
+    let ok = Command::new("python3").args(["-m", "venv"]).arg(venv).status().is_ok_and(|s| s.success())
+        && Command::new(&py).args(["-m", "pip", "install", "-q", "optuna"]).status().is_ok_and(|s| s.success());
+    (ok && works(&py)).then_some(py)
+}
+
+/// Optuna's trials/s on the same table (see `optuna_reference.py`).
+fn optuna_reference(csv: &Path) -> Result<Option<Vec<(String, f64)>>> {
+    let Some(py) = optuna_python() else { return Ok(None) };
+    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(script.path(), include_str!("optuna_reference.py"))?;
+    let out = Command::new(py).arg(script.path()).arg(csv).output()?;
+    if !out.status.success() {
+        bail!("the Optuna reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if let Some(v) = stdout.lines().find_map(|l| l.strip_prefix("optuna_version: ")) {
+        println!("optuna {v}");
+    }
+    Ok(Some(
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with("optuna_version"))
+            .filter_map(|l| l.split_once(": ").and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?))))
+            .collect(),
+    ))
 }
 
 /// Runs the plain-Python reference three times; the median rate.
@@ -478,9 +565,10 @@ fn strategy_table(seeds: u64, budgets: &[u64], strategies: &[String], benchmarks
     use nasforge_experiment as experiment;
     use rayon::prelude::*;
 
+    let registry = nasforge::families();
     let strategy_configs = strategies
         .iter()
-        .map(|name| Ok(experiment::load(format!("examples/nb201-{name}.toml"))?.strategy))
+        .map(|name| Ok(experiment::load(&registry, format!("examples/nb201-{name}.toml"))?.components.strategy))
         .collect::<Result<Vec<_>>>()?;
     let mut header = String::from("| strategy |");
     let mut rule = String::from("|---|");
@@ -493,16 +581,16 @@ fn strategy_table(seeds: u64, budgets: &[u64], strategies: &[String], benchmarks
     let mut rows: Vec<String> = strategies.iter().map(|s| format!("| {s} |")).collect();
     let t0 = Instant::now();
     for benchmark in benchmarks {
-        let base = experiment::load(format!("examples/{benchmark}-regularized-evolution.toml"))?;
+        let base = experiment::load(&registry, format!("examples/{benchmark}-regularized-evolution.toml"))?;
         for (row, strategy) in rows.iter_mut().zip(&strategy_configs) {
             for &budget in budgets {
                 let tests = (1..=seeds)
                     .into_par_iter()
                     .map(|seed| {
                         let mut config = base.clone();
-                        (config.seed, config.journal, config.strategy) = (seed, None, strategy.clone());
+                        (config.seed, config.journal, config.components.strategy) = (seed, None, strategy.clone());
                         config.budget = Budget { evaluations: Some(budget), seconds: None };
-                        let summary = experiment::run(&config, None)?;
+                        let summary = experiment::run(&registry, &config, None)?;
                         summary.best.and_then(|b| b.test).with_context(|| format!("{benchmark}, seed {seed}: no test score"))
                     })
                     .collect::<Result<Vec<f64>>>()?;

@@ -18,6 +18,7 @@ mod arch;
 mod estimator;
 pub mod laws;
 mod metrics;
+pub mod pareto;
 mod space;
 mod strategy;
 mod trainer;
@@ -28,6 +29,34 @@ pub use metrics::{Evaluation, Goal, Metric, Metrics, Objective};
 pub use space::{ParseArchError, SearchSpace};
 pub use strategy::{Evaluator, SearchStopped, Strategy};
 pub use trainer::{TrainBudget, TrainReport, Trainer, TrainingEstimator};
+
+/// A parameter out of its valid range, found when a component checks its
+/// parameters into its config type (before anything runs).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}` {reason}")]
+pub struct ParamError {
+    /// The parameter's (kebab-case) name, as written in experiment files.
+    pub key: &'static str,
+    /// Why the value is invalid.
+    pub reason: String,
+}
+
+/// The `rand` this crate's [`Rng`] belongs to, for component authors: a
+/// crate that adds another `rand` (say a newer major version) gets a
+/// generator that does not implement this one's `RngCore`, and the build
+/// error does not say why. Use `nasforge_core::rand` instead.
+pub use rand;
+
+/// The seeded generator the shipped components use (ChaCha8: one stream
+/// on every platform and version).
+pub type SeededRng = rand_chacha::ChaCha8Rng;
+
+/// A [`SeededRng`] seeded from `seed`: what a component draws its random
+/// choices from, so that one seed fixes a whole search.
+pub fn seeded_rng(seed: u64) -> SeededRng {
+    use rand::SeedableRng as _;
+    SeededRng::seed_from_u64(seed)
+}
 
 /// The random number generator spaces draw from.
 ///

@@ -102,6 +102,22 @@ impl Objective {
         Self { metric: Metric::Valid, goal: Goal::Maximize }
     }
 
+    /// An objective by metric name, as experiment files write it: `valid`
+    /// and `test` are maximised, every other metric (params, flops,
+    /// latency, cost, any named metric) minimised.
+    pub fn named(name: &str) -> Self {
+        let (metric, goal) = match name {
+            "valid" => (Metric::Valid, Goal::Maximize),
+            "test" => (Metric::Test, Goal::Maximize),
+            "params" => (Metric::Params, Goal::Minimize),
+            "flops" => (Metric::Flops, Goal::Minimize),
+            "latency" => (Metric::Latency, Goal::Minimize),
+            "cost" => (Metric::Cost, Goal::Minimize),
+            other => (Metric::Named(other.to_owned()), Goal::Minimize),
+        };
+        Self { metric, goal }
+    }
+
     /// The metric as a "higher is better" number, or `None` when the
     /// metrics lack it.
     pub fn fitness(&self, metrics: &Metrics) -> Option<f64> {

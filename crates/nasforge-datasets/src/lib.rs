@@ -8,6 +8,9 @@
 //! - [`graph_npz`]: citation graphs (Cora, Citeseer) as CSR arrays in `.npz`;
 //! - [`char_text`]: character-level text (tiny-Shakespeare).
 
+mod family;
+pub use family::{DigitsToml, FashionMnistToml, FileDataToml, GRAPH, IMAGE, IdxToml, ImageData, ImageDataToml, TEXT, register};
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

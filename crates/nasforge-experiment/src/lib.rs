@@ -1,47 +1,33 @@
-//! Experiments: a TOML file checked into an [`ExperimentConfig`], the
-//! components it names built and wired, and the search run to its budget
-//! with every trial in the journal.
+//! Experiments: a TOML file checked through a [`Registry`] into an
+//! [`ExperimentConfig`], its components built and wired, and the search run
+//! to its budget with every trial in the journal.
+//!
+//! This crate composes no family: the registry it is given says which
+//! spaces, strategies and estimators exist (the `nasforge` binary's
+//! default set, or a user's own).
 //!
 //! ```no_run
-//! let config = nasforge_experiment::load("examples/nb201-regularized-evolution.toml")?;
-//! let summary = nasforge_experiment::run(&config, None)?;
+//! # fn families() -> nasforge_registry::Registry { unimplemented!() }
+//! let registry = families();
+//! let config = nasforge_experiment::load(&registry, "examples/nb201-regularized-evolution.toml")?;
+//! let summary = nasforge_experiment::run(&registry, &config, None)?;
 //! println!("{:?}", summary.best);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod config;
-mod runner;
-mod training;
+mod plugins;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use nasforge_core::{Estimator, SearchSpace, Strategy, TrainingEstimator, derive_seed};
-use nasforge_plugin_host::{Instance, Plugin, PluginError, PluginEstimator, PluginStrategy, plugin_space};
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
-use nasforge_space_autognn::AutoGnnSpace;
-use nasforge_space_darts::DartsSpace;
-use nasforge_space_hytra::HyTraSpace;
-use nasforge_space_mobilenet::{MobileNetSpace, NbMacroSpace};
-use nasforge_space_nb201::Nb201Space;
-use nasforge_space_nbgraph::NbGraphSpace;
-use nasforge_space_transformer::TransformerSpace;
-use nasforge_strategies::{LocalSearch, Nsga2, QMutation, RandomSearch, RegularizedEvolution, Reinforce};
-use nasforge_trainer_dfdx::LstmPolicy;
-use nasforge_tabular::{
-    HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable, TableError,
-};
+use nasforge_registry::{Registry, Stack};
 use sha2::{Digest, Sha256};
 
-pub use config::{
-    Budget, CONTROLLERS, ConfigError, Controller, DATA_ENV, ESTIMATORS, EstimatorConfig, ExperimentConfig, SPACES, STRATEGIES, SpaceConfig, StrategyConfig,
-    load, load_plugin_manifests, parse_str,
-};
-pub use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest, PluginInfo};
-pub use runner::{BestTrial, ParetoPoint, Progress, RunError, RunSummary, Runner};
-pub use training::{
-    DATASETS, DatasetConfig, DatasetKind, OPTIMIZERS, TrainError, TrainJob, TrainSummary, TrainerConfig, load_train_job, train,
-};
+pub use config::{Budget, DATA_ENV, ExperimentConfig, data_root, load, load_plugin_manifests, parse_str, read_config};
+pub use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest, PluginError, PluginInfo};
+pub use nasforge_registry::ConfigError;
+pub use nasforge_runner::{BestTrial, ParetoPoint, Progress, RunError, RunSummary, Runner};
 
 /// Anything that can stop an experiment.
 #[derive(Debug, thiserror::Error)]
@@ -49,67 +35,32 @@ pub enum ExperimentError {
     /// The experiment file (or a stored config) is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A benchmark table could not be loaded.
-    #[error(transparent)]
-    Table(#[from] TableError),
+    /// A component could not be built (its data did not load, its plugin
+    /// did not instantiate, ...).
+    #[error("{0}")]
+    Build(String),
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The run stopped on an error.
     #[error(transparent)]
     Run(#[from] RunError),
-    /// A dataset could not be loaded.
-    #[error(transparent)]
-    Data(#[from] nasforge_datasets::DataError),
-    /// The journal holds no such experiment.
+    /// The journal holds no such experiment, or one that cannot be resumed.
     #[error("{0}")]
     NoExperiment(String),
-    /// A plugin could not be loaded or instantiated.
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    /// A configuration built by hand (not by [`load`] or [`parse_str`])
-    /// combines components that cannot work together.
-    #[error("{0}")]
-    Unsupported(String),
-}
-
-/// The plugins an experiment declares, loaded and checked once per run.
-struct Plugins(Vec<Plugin>);
-
-impl Plugins {
-    fn load(config: &ExperimentConfig) -> Result<Self, PluginError> {
-        config.plugins.iter().map(nasforge_plugin_host::load).collect::<Result<_, _>>().map(Plugins)
-    }
-
-    /// An instance of plugin `name`, seeded for the named component.
-    fn instantiate(&self, name: &str, config: &ExperimentConfig, component: &str) -> Result<Instance, ExperimentError> {
-        let plugin = self.0.iter().find(|p| p.info.name == name).ok_or_else(|| ExperimentError::Unsupported(format!("no [[plugin]] entry declares `{name}`")))?;
-        Ok(plugin.instantiate(derive_seed(config.seed, component), config.space.name())?)
-    }
 }
 
 /// Loads each plugin an experiment file declares, with what its header
-/// says or why it cannot be loaded (`nasforge plugins list`).
-pub fn inspect_plugins(manifests: &[PluginManifest]) -> Vec<(PluginManifest, Result<PluginInfo, PluginError>)> {
-    manifests.iter().map(|m| (m.clone(), nasforge_plugin_host::load(m).map(|p| p.info))).collect()
-}
-
-/// Builds the built-in strategy a config names, seeded from the root seed;
-/// `None` for a plugin (which the run loads).
-pub fn build_strategy<S: SearchSpace>(config: &StrategyConfig, root_seed: u64) -> Option<Box<dyn Strategy<S>>> {
-    let seed = derive_seed(root_seed, "strategy");
-    match config {
-        StrategyConfig::RandomSearch => Some(Box::new(RandomSearch::new(seed))),
-        StrategyConfig::RegularizedEvolution(c) => Some(Box::new(RegularizedEvolution::<S::Arch>::new(c.clone(), seed))),
-        StrategyConfig::LocalSearch { first_improvement } => Some(Box::new(LocalSearch::<S::Arch>::new(*first_improvement, seed))),
-        StrategyConfig::Nsga2(c, _) => Some(Box::new(Nsga2::<S::Arch>::new(c.clone(), seed))),
-        StrategyConfig::Reinforce(c, Controller::Factorised) => Some(Box::new(Reinforce::<S::Arch>::new(c.clone(), seed))),
-        StrategyConfig::Reinforce(c, Controller::Lstm(l)) => {
-            Some(Box::new(Reinforce::<S::Arch>::with_policy(c.clone(), seed, Box::new(LstmPolicy::new(l.clone())))))
-        }
-        StrategyConfig::QMutation(c) => Some(Box::new(QMutation::<S::Arch>::new(c.clone(), seed))),
-        StrategyConfig::Plugin(_) => None,
-    }
+/// says and whether an instance can be created with its `[plugin.config]`
+/// (`nasforge plugins list`).
+pub fn inspect_plugins(manifests: &[PluginManifest], space: &str) -> Vec<(PluginManifest, Result<PluginInfo, PluginError>)> {
+    manifests
+        .iter()
+        .map(|m| {
+            let outcome = nasforge_plugin_host::load(m).and_then(|p| p.instantiate(0, space).map(|_| p.info));
+            (m.clone(), outcome)
+        })
+        .collect()
 }
 
 /// A hash of the resolved configuration, the seed included.
@@ -119,11 +70,11 @@ pub fn experiment_hash(config: &ExperimentConfig) -> String {
 }
 
 /// Runs an experiment from the start, creating its record in the journal
-/// when the config names one (once the estimator's data has loaded, so a
-/// broken table leaves no empty experiment behind).
-pub fn run(config: &ExperimentConfig, progress: Option<&mut dyn FnMut(Progress)>) -> Result<RunSummary, ExperimentError> {
+/// when the config names one (once the components are built, so a broken
+/// table leaves no empty experiment behind).
+pub fn run(registry: &Registry, config: &ExperimentConfig, progress: Option<&mut dyn FnMut(Progress)>) -> Result<RunSummary, ExperimentError> {
     let mut journal = config.journal.as_deref().map(Journal::open).transpose()?;
-    execute(config, journal.as_mut(), Start::Fresh, progress)
+    execute(registry, config, journal.as_mut(), Start::Fresh, progress)
 }
 
 /// Whether a run starts afresh or continues a journaled experiment.
@@ -133,10 +84,11 @@ enum Start {
 }
 
 fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<i64, JournalError> {
+    let c = &config.components;
     journal.create_experiment(&ExperimentRecord {
         hash: experiment_hash(config),
         config: config.to_toml(),
-        ..ExperimentRecord::composed(config.space.name(), config.strategy.name(), config.estimator.name(), config.seed)
+        ..ExperimentRecord::composed(&c.space.name, &c.strategy.name, &c.estimator.name, config.seed)
     })
 }
 
@@ -144,6 +96,7 @@ fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<i6
 /// unfinished one, or `experiment` when given. Finished trials are replayed
 /// from the journal, never evaluated again.
 pub fn resume(
+    registry: &Registry,
     journal_path: &Path,
     experiment: Option<i64>,
     progress: Option<&mut dyn FnMut(Progress)>,
@@ -162,7 +115,16 @@ pub fn resume(
         ))
     })?
     .clone();
-    let mut config = parse_str(&record.config, &format!("{}:experiment {}", journal_path.display(), record.id), Path::new("/"))?;
+    if record.config.trim().is_empty() {
+        return Err(ExperimentError::NoExperiment(format!(
+            "{}: experiment {} was composed in code with a hand-built runner and stored no configuration, so it cannot be rebuilt here; \
+             run it through `nasforge_experiment::run` (which stores its configuration) to make it resumable",
+            journal_path.display(),
+            record.id
+        )));
+    }
+    let file = format!("{}:experiment {}", journal_path.display(), record.id);
+    let mut config = parse_str(registry, &record.config, &file, Path::new("/"))?;
     config.journal = Some(journal_path.to_owned());
     let trials = journal.trials(record.id)?;
     if let Some((i, t)) = trials.iter().enumerate().find(|(i, t)| t.trial != *i as u64) {
@@ -173,144 +135,24 @@ pub fn resume(
             t.trial
         )));
     }
-    execute(&config, Some(&mut journal), Start::Resume { experiment: record.id, trials }, progress)
+    execute(registry, &config, Some(&mut journal), Start::Resume { experiment: record.id, trials }, progress)
+}
+
+/// The stack an experiment describes, built through `registry` (with the
+/// experiment's plugins as further entries).
+pub fn build(registry: &Registry, config: &ExperimentConfig) -> Result<Stack, ExperimentError> {
+    let registry = plugins::with_plugins(registry, &config.plugins);
+    registry.build(&config.components, config.seed).map_err(ExperimentError::Build)
 }
 
 fn execute(
+    registry: &Registry,
     config: &ExperimentConfig,
     journal: Option<&mut Journal>,
     start: Start,
     progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<RunSummary, ExperimentError> {
-    let plugins = Plugins::load(config)?;
-    let ctx = Context { config, plugins: &plugins, journal, start, progress };
-    if let SpaceConfig::Plugin(name) = &config.space {
-        let space = Arc::new(plugin_space(plugins.instantiate(name, config, "space")?));
-        let EstimatorConfig::Plugin(estimator) = &config.estimator else {
-            return Err(ExperimentError::Unsupported(format!("a plugin space (`{name}`) needs an estimator plugin, not `{}`", config.estimator.name())));
-        };
-        let instance = plugins.instantiate(estimator, config, "estimator")?;
-        return drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx);
-    }
-    match (&config.estimator, &config.space) {
-        (EstimatorConfig::Plugin(name), SpaceConfig::Nb201) => plugin_estimated(Nb201Space, name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::NbMacro) => plugin_estimated(NbMacroSpace, name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::Darts) => plugin_estimated(DartsSpace, name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::Transformer) => plugin_estimated(TransformerSpace::default(), name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::AutoGnn) => plugin_estimated(AutoGnnSpace::default(), name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::HyTra) => plugin_estimated(HyTraSpace::default(), name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::MobileNet) => plugin_estimated(MobileNetSpace::default(), name, &plugins, ctx),
-        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::MobileNet) => {
-            let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
-            let trainer_impl = nasforge_trainer_dfdx::MobileNetTrainer::new(data, trainer.image.clone());
-            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&mobilenet_space(trainer.image.width), &mut estimator, ctx)
-        }
-        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::Darts) => {
-            let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
-            let trainer_impl = nasforge_trainer_dfdx::DartsTrainer::new(data, trainer.image.clone());
-            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&DartsSpace, &mut estimator, ctx)
-        }
-        (EstimatorConfig::NbMacroTable { path }, _) => {
-            let table = Arc::new(NbMacroTable::load(path)?);
-            drive(&NbMacroSpace, &mut NbMacroEstimator::new(table), ctx)
-        }
-        (EstimatorConfig::Plugin(name), SpaceConfig::NbGraph) => plugin_estimated(NbGraphSpace::standard(), name, &plugins, ctx),
-        (EstimatorConfig::Plugin(name), SpaceConfig::NbGraphProteins) => plugin_estimated(NbGraphSpace::proteins(), name, &plugins, ctx),
-        (EstimatorConfig::Plugin(_), SpaceConfig::Plugin(_)) => unreachable!("plugin spaces returned above"),
-        (EstimatorConfig::Nb201Table { path, hardware: None }, _) => {
-            let table = Arc::new(Nb201Table::load(path)?);
-            drive(&Nb201Space, &mut Nb201Estimator::new(table), ctx)
-        }
-        (EstimatorConfig::Nb201Table { path, hardware: Some(hw) }, _) => {
-            let table = Arc::new(Nb201Table::load(path)?);
-            let hw = Arc::new(HwTable::load(hw)?);
-            drive(&Nb201Space, &mut Nb201HwEstimator::new(table, hw), ctx)
-        }
-        (EstimatorConfig::NbGraphTable { path }, space) => {
-            let space = if *space == SpaceConfig::NbGraph { NbGraphSpace::standard() } else { NbGraphSpace::proteins() };
-            let table = Arc::new(NbGraphTable::load(path, space.clone())?);
-            drive(&space, &mut NbGraphEstimator::new(table), ctx)
-        }
-        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::Transformer) => {
-            let text = Arc::new(dataset.load_text()?);
-            let seq = trainer.seq_len;
-            // The space counts parameters for this vocabulary and window.
-            let space = TransformerSpace { vocab: text.vocab.len() as u64, positions: seq as u64, segments: 0, seq_len: seq as u64 };
-            let lm = nasforge_trainer_dfdx::transformer::LmTrainConfig {
-                seq,
-                batch_size: trainer.image.batch_size,
-                optimizer: trainer.image.optimizer.clone(),
-                ..Default::default()
-            };
-            let trainer_impl = nasforge_trainer_dfdx::transformer::TransformerTrainer::new(text, lm);
-            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&space, &mut estimator, ctx)
-        }
-        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::AutoGnn) => {
-            let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
-            // The space counts parameters for this graph's widths.
-            let space = AutoGnnSpace { features: graph.feature_dim as u64, classes: graph.classes as u64, ..AutoGnnSpace::default() };
-            let trainer_impl = nasforge_trainer_dfdx::autognn::AutoGnnTrainer::new(graph, gnn_config(trainer));
-            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&space, &mut estimator, ctx)
-        }
-        (EstimatorConfig::Train { dataset, trainer }, SpaceConfig::NbGraph) => {
-            let graph = Arc::new(dataset.load_graph(derive_seed(config.seed, "data-split"))?);
-            let gnn = gnn_config(trainer);
-            let trainer_impl = nasforge_trainer_dfdx::gnn::NbGraphTrainer::new(graph, gnn);
-            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&NbGraphSpace::standard(), &mut estimator, ctx)
-        }
-        (EstimatorConfig::Train { dataset, trainer }, _) => {
-            // The split is the experiment's, the same for every candidate.
-            let data = Arc::new(dataset.load(derive_seed(config.seed, "data-split"))?);
-            let trainer_impl = nasforge_trainer_dfdx::Nb201Trainer::new(data, trainer.image.clone());
-            let mut estimator = TrainingEstimator::new(trainer_impl, trainer.budget.clone());
-            drive(&Nb201Space, &mut estimator, ctx)
-        }
-    }
-}
-
-/// The full-batch GNN settings of a `[trainer]` section (100 epochs when
-/// it names none).
-fn gnn_config(trainer: &TrainerConfig) -> nasforge_trainer_dfdx::gnn::GnnTrainConfig {
-    nasforge_trainer_dfdx::gnn::GnnTrainConfig {
-        shape: trainer.gnn,
-        epochs: trainer.budget.epochs.unwrap_or(100) as usize,
-        optimizer: trainer.image.optimizer.clone(),
-    }
-}
-
-/// Runs a built-in space whose candidates an estimator plugin evaluates.
-fn plugin_estimated<S: SearchSpace + 'static>(space: S, estimator: &str, plugins: &Plugins, ctx: Context<'_, '_>) -> Result<RunSummary, ExperimentError> {
-    let space = Arc::new(space);
-    let instance = plugins.instantiate(estimator, ctx.config, "estimator")?;
-    drive(&*space, &mut PluginEstimator::for_space(instance, space.clone()), ctx)
-}
-
-/// The MobileNet space at the width the candidates are trained at, so that
-/// its params and MACs describe the trained networks (at 224×224).
-fn mobilenet_space(width: f64) -> MobileNetSpace {
-    MobileNetSpace { width, ..MobileNetSpace::default() }
-}
-
-/// What every run needs besides its space and estimator.
-struct Context<'a, 'p> {
-    config: &'a ExperimentConfig,
-    plugins: &'a Plugins,
-    journal: Option<&'a mut Journal>,
-    start: Start,
-    progress: Option<&'p mut dyn FnMut(Progress)>,
-}
-
-fn drive<S: SearchSpace>(space: &S, estimator: &mut dyn Estimator<S::Arch>, ctx: Context<'_, '_>) -> Result<RunSummary, ExperimentError> {
-    let Context { config, plugins, journal, start, progress } = ctx;
-    let mut strategy = match build_strategy::<S>(&config.strategy, config.seed) {
-        Some(s) => s,
-        None => Box::new(PluginStrategy::new(plugins.instantiate(config.strategy.name(), config, "strategy")?)),
-    };
+    let Stack { space, mut strategy, mut estimator, objectives } = build(registry, config)?;
     let (experiment, replay) = match start {
         Start::Resume { experiment, trials } => (Some(experiment), trials),
         Start::Fresh => (None, Vec::new()),
@@ -325,9 +167,9 @@ fn drive<S: SearchSpace>(space: &S, estimator: &mut dyn Estimator<S::Arch>, ctx:
         }
         None => None,
     };
-    let mut runner = Runner::new(space, estimator, config.budget, config.seed).with_replay(replay);
-    if let StrategyConfig::Nsga2(c, names) = &config.strategy {
-        runner = runner.with_objectives(names.iter().cloned().zip(c.params().objectives.iter().cloned()).collect());
+    let mut runner = Runner::new(&space, &mut *estimator, config.budget, config.seed).with_replay(replay);
+    if !objectives.is_empty() {
+        runner = runner.with_objectives(objectives);
     }
     if let Some((j, id)) = journal.as_mut() {
         runner = runner.with_journal(j, *id, experiment_hash(config));
@@ -335,7 +177,7 @@ fn drive<S: SearchSpace>(space: &S, estimator: &mut dyn Estimator<S::Arch>, ctx:
     if let Some(p) = progress {
         runner = runner.with_progress(p);
     }
-    strategy.drive(space, &mut runner);
+    strategy.drive(&space, &mut runner);
     let summary = runner.finish_with(strategy.failure())?;
     if let Some((j, id)) = journal {
         j.finish_experiment(id, unix_now())?;

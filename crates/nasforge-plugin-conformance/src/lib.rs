@@ -6,14 +6,21 @@
 //! ```no_run
 //! use nasforge_plugin_conformance::{Kind, Manifest, assert_conforms};
 //!
-//! assert_conforms(&Manifest {
-//!     name: "simulated-annealing".into(),
-//!     kind: Kind::Strategy,
-//!     path: "target/debug/libnasforge_plugin_simulated_annealing.so".into(),
-//!     sha256: None,
-//!     config: serde_json::json!({}),
-//!     base: ".".into(),
-//! });
+//! # fn my_space() -> nasforge_space_nb201::Nb201Space { nasforge_space_nb201::Nb201Space }
+//! // The space the plugin will serve: a strategy is driven on it, an
+//! // estimator handed its architectures (a space plugin ignores it).
+//! let host = my_space();
+//! assert_conforms(
+//!     &Manifest {
+//!         name: "simulated-annealing".into(),
+//!         kind: Kind::Strategy,
+//!         path: "target/debug/libnasforge_plugin_simulated_annealing.so".into(),
+//!         sha256: None,
+//!         config: serde_json::json!({}),
+//!         base: ".".into(),
+//!     },
+//!     &host,
+//! );
 //! ```
 //!
 //! Every kind: the library loads and passes the host's header checks; an
@@ -29,17 +36,17 @@
 //!   a decision view (when the space has one) maps each sample to choices
 //!   and back, and seeded random choices to parseable architectures or
 //!   none.
-//! - strategy: on the NAS-Bench-201 space as host space, two instances
+//! - strategy: on the given host space, two instances
 //!   with one seed propose the same architectures when told the same
 //!   outcomes; failed evaluations are taken in stride.
-//! - estimator: the same architecture and trial give the same metrics;
+//! - estimator: the same architecture of the host space (two seeded
+//!   samples) and trial give the same metrics;
 //!   a malformed architecture fails with an error, not a panic.
 
 use nasforge_core::{ArchGraph, EvalError, Evaluation, Metrics, SearchSpace};
 pub use nasforge_plugin_host::{Kind, Manifest};
 use nasforge_plugin_host::{Instance, PluginError};
 use nasforge_plugin_protocol::{ArchMessage, Reply, Request, SpaceRequest, serve_space};
-use nasforge_space_nb201::Nb201Space;
 
 /// One check's outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,8 +92,9 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Runs every check for the manifest's plugin.
-pub fn check(manifest: &Manifest) -> Report {
+/// Runs every check for the manifest's plugin; strategy and estimator
+/// plugins are checked on the `host` space (a space plugin is its own).
+pub fn check<S: SearchSpace>(manifest: &Manifest, host: &S) -> Report {
     let mut report = Report::default();
     let plugin = match nasforge_plugin_host::load(manifest) {
         Ok(p) => p,
@@ -98,7 +106,7 @@ pub fn check(manifest: &Manifest) -> Report {
     report.record("loads and passes the header checks", Ok(()));
     let space_name = match manifest.kind {
         Kind::SearchSpace => manifest.name.clone(),
-        _ => Nb201Space.name().to_owned(),
+        _ => host.name().to_owned(),
     };
     let instance = |seed: u64| plugin.instantiate(seed, &space_name);
     let mut first = match instance(1) {
@@ -117,15 +125,15 @@ pub fn check(manifest: &Manifest) -> Report {
     report.record("answers another kind's request with an error", expect_error(first.call(&foreign, None)));
     match manifest.kind {
         Kind::SearchSpace => check_space(&mut report, &mut first),
-        Kind::Strategy => check_strategy(&mut report, first, instance),
-        Kind::Estimator => check_estimator(&mut report, &mut first),
+        Kind::Strategy => check_strategy(&mut report, first, instance, host),
+        Kind::Estimator => check_estimator(&mut report, &mut first, host),
     }
     report
 }
 
 /// [`check`], panicking with the report when a check fails: for tests.
-pub fn assert_conforms(manifest: &Manifest) {
-    let report = check(manifest);
+pub fn assert_conforms<S: SearchSpace>(manifest: &Manifest, host: &S) {
+    let report = check(manifest, host);
     assert!(report.passed(), "plugin `{}` does not conform:\n{report}", manifest.name);
 }
 
@@ -255,10 +263,10 @@ fn check_decisions(space: &mut Instance, samples: &[String]) -> Result<(), Strin
     Ok(())
 }
 
-/// Drives a strategy instance for `n` proposals on the NB201 space,
+/// Drives a strategy instance for `n` proposals on the host space,
 /// telling it a deterministic score per architecture (every fifth fails).
-fn proposals(strategy: &mut Instance, n: usize) -> Result<Vec<String>, String> {
-    let serve = |r: SpaceRequest| serve_space(&Nb201Space, r);
+fn proposals<S: SearchSpace>(strategy: &mut Instance, n: usize, host: &S) -> Result<Vec<String>, String> {
+    let serve = |r: SpaceRequest| serve_space(host, r);
     let mut out = Vec::new();
     for _ in 0..n {
         let arch = match strategy.call(&Request::Ask, Some(&serve)).map_err(|e| e.to_string())? {
@@ -266,7 +274,7 @@ fn proposals(strategy: &mut Instance, n: usize) -> Result<Vec<String>, String> {
             Reply::Proposal(None) => break,
             other => return Err(format!("answered ask with {other:?}")),
         };
-        Nb201Space.parse(&arch).map_err(|e| format!("proposed `{arch}`, which the space does not parse: {e}"))?;
+        host.parse(&arch).map_err(|e| format!("proposed `{arch}`, which the space does not parse: {e}"))?;
         let score = arch.bytes().map(u64::from).sum::<u64>() % 100;
         let outcome: Evaluation = if score % 5 == 0 { Err(EvalError::Invalid("conformance".into())) } else { Ok(Metrics::with_valid(score as f64)) };
         match strategy.call(&Request::Tell { arch: arch.clone(), outcome }, Some(&serve)).map_err(|e| e.to_string())? {
@@ -278,10 +286,10 @@ fn proposals(strategy: &mut Instance, n: usize) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn check_strategy(report: &mut Report, mut first: Instance, instance: impl Fn(u64) -> Result<Instance, PluginError>) {
-    let a = proposals(&mut first, 60);
+fn check_strategy<S: SearchSpace>(report: &mut Report, mut first: Instance, instance: impl Fn(u64) -> Result<Instance, PluginError>, host: &S) {
+    let a = proposals(&mut first, 60, host);
     report.record("proposes valid architectures and takes failed evaluations", a.as_ref().map(|_| ()).map_err(Clone::clone));
-    let b = instance(1).map_err(|e| e.to_string()).and_then(|mut i| proposals(&mut i, 60));
+    let b = instance(1).map_err(|e| e.to_string()).and_then(|mut i| proposals(&mut i, 60, host));
     report.record(
         "is deterministic under a seed",
         match (&a, &b) {
@@ -292,10 +300,11 @@ fn check_strategy(report: &mut Report, mut first: Instance, instance: impl Fn(u6
     );
 }
 
-fn check_estimator(report: &mut Report, estimator: &mut Instance) {
-    let cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|", "|skip_connect~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"];
+fn check_estimator<S: SearchSpace>(report: &mut Report, estimator: &mut Instance, host: &S) {
+    let mut rng = nasforge_core::seeded_rng(11);
+    let cells: Vec<String> = (0..2).map(|_| host.format(&host.sample(&mut rng))).collect();
     let estimate = |estimator: &mut Instance, text: &str, trial: u64| {
-        let arch = ArchMessage { space: Nb201Space.name().to_owned(), text: text.to_owned(), graph: Nb201Space.parse(text).map(|c| Nb201Space.to_graph(&c)).unwrap_or_default() };
+        let arch = ArchMessage { space: host.name().to_owned(), text: text.to_owned(), graph: host.parse(text).map(|a| host.to_graph(&a)).unwrap_or_default() };
         estimator.call(&Request::Estimate { arch, trial, seed: 7 }, None)
     };
     report.record(

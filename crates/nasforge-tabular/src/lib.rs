@@ -282,10 +282,12 @@ impl Estimator<GnnCell> for NbGraphEstimator {
     }
 }
 
+mod family;
 mod hw;
 mod nb301;
 mod nbmacro;
 pub use nbmacro::{NbMacroEstimator, NbMacroRow, NbMacroTable};
+pub use family::{Nb201TableToml, TableToml, register};
 pub use hw::{HwTable, Nb201HwEstimator};
 pub use nb301::{Nb301Estimator, Nb301Row, Nb301ZeroCostTable};
 

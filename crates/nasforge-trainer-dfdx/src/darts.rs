@@ -19,12 +19,12 @@
 //! holds them, so no gradient is lost when a node has no reader.
 
 use dfdx::prelude::*;
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, max_pool2d, relu_conv2d, sum_all};
+use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_darts::{Genotype, NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, max_pool2d, relu_conv2d, sum_all};
-use crate::params::{BatchNorm, ParamStore};
 use crate::train::ImageClassifier;
 
 /// A convolution and the index of its weight.

@@ -8,12 +8,12 @@
 //! equal `MobileNetSpace::cost` (tested).
 
 use dfdx::prelude::*;
+use nasforge_engine::ops::{Conv, T2, T4, conv2d, linear};
+use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_mobilenet::{MbNet, MobileNetSpace, STAGES};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, T2, T4, conv2d, linear};
-use crate::params::{BatchNorm, ParamStore};
 use crate::train::ImageClassifier;
 
 /// Conv, BN and whether ReLU6 follows.

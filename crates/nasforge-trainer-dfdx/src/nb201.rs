@@ -8,12 +8,12 @@
 //! never vanish silently).
 
 use dfdx::prelude::*;
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, relu_conv2d, sum_all};
+use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, relu_conv2d, sum_all};
-use crate::params::{BatchNorm, ParamStore};
 use crate::train::ImageClassifier;
 
 #[derive(Clone, Copy, Debug)]

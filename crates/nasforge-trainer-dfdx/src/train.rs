@@ -7,6 +7,8 @@ use std::time::Instant;
 use dfdx::prelude::*;
 use nasforge_core::{EvalError, Metrics, TrainBudget, TrainReport, Trainer, splitmix64};
 use nasforge_datasets::{ImageSplits, Images};
+use nasforge_engine::ops::{T2, T4};
+use nasforge_engine::params::{Optimizer, OptimizerConfig, ParamStore};
 use nasforge_space_darts::Genotype;
 use nasforge_space_mobilenet::{MbNet, MobileNetSpace};
 use nasforge_space_nb201::Cell;
@@ -18,8 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::darts::DartsNet;
 use crate::mobilenet::MobileNet;
 use crate::nb201::{Nb201Net, Nb201Shape};
-use crate::ops::{T2, T4};
-use crate::params::{Optimizer, OptimizerConfig, ParamStore};
 
 /// How to train an image classifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -18,14 +18,15 @@ use std::time::Instant;
 use dfdx::prelude::*;
 use nasforge_core::{EvalError, Metrics, TrainBudget, TrainReport, Trainer, splitmix64};
 use nasforge_datasets::CharText;
+use nasforge_engine::ops::{T2, layer_norm, select_rows, values};
+use nasforge_engine::params::{Dense, Optimizer, OptimizerConfig, ParamStore};
 use nasforge_space_transformer::{Encoder, Layer as Choice};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::gnn::select_rows;
-use crate::ops::{Param, T2, finish_op, values};
-use crate::params::{Dense, Optimizer, OptimizerConfig, ParamStore};
+/// Layer norm's ε (BERT's).
+const LN_EPS: f64 = 1e-12;
 
 #[derive(Clone, Copy, Debug)]
 struct Norm {
@@ -126,7 +127,7 @@ impl TransformerNet {
         let pos_ids = Arc::new((0..n).map(|i| (i % s) as u32).collect::<Vec<u32>>());
         let pos = select_rows(table(self.positions, s), &pos_ids);
         let (tok, t0) = tok.split_tape();
-        let mut x = layer_norm(tok.put_tape(t0.merge(tape)) + pos, &p[self.norm.gamma], &p[self.norm.beta]);
+        let mut x = layer_norm(tok.put_tape(t0.merge(tape)) + pos, &p[self.norm.gamma], &p[self.norm.beta], LN_EPS);
         // Causal: position i attends to positions ≤ i.
         let mask: Tensor<(usize, usize), f32, Cpu> =
             self.store.device().tensor_from_vec((0..s * s).map(|q| if q % s <= q / s { 0.0 } else { -1e9 }).collect(), (s, s));
@@ -146,30 +147,12 @@ impl TransformerNet {
             let scores = q.matmul(k) * (1.0 / (d as f32).sqrt()) + mask;
             let context = scores.softmax::<Axis<3>>().matmul(v).permute::<_, Axes4<0, 2, 1, 3>>().reshape_like(&(n, h));
             let attended = apply(context, &blk.o);
-            x = layer_norm(x + attended, &p[blk.norm1.gamma], &p[blk.norm1.beta]);
+            x = layer_norm(x + attended, &p[blk.norm1.gamma], &p[blk.norm1.beta], LN_EPS);
             let y = apply(apply(x.with_empty_tape(), &blk.ff1).accurate_gelu(), &blk.ff2);
-            x = layer_norm(x + y, &p[blk.norm2.gamma], &p[blk.norm2.beta]);
+            x = layer_norm(x + y, &p[blk.norm2.gamma], &p[blk.norm2.beta], LN_EPS);
         }
         apply(x, &self.head)
     }
-}
-
-/// Layer norm over each row: normalised, then scaled by `gamma` and
-/// shifted by `beta` (BERT's ε = 1e-12).
-fn layer_norm<T: Tape<f32, Cpu>>(x: T2<T>, gamma: &Param, beta: &Param) -> T2<T> {
-    let x = x.normalize::<Axis<1>>(1e-12);
-    let (n, d) = *x.shape();
-    let (xd, g, b) = (values(&x), values(gamma), values(beta));
-    let out = xd.iter().enumerate().map(|(i, v)| v * g[i % d] + b[i % d]).collect();
-    finish_op(x, (n, d), out, vec![gamma.clone(), beta.clone()], move |go, gx| {
-        let (mut gg, mut gb) = (vec![0.0f32; d], vec![0.0f32; d]);
-        for (i, (&o, dx)) in go.iter().zip(gx.iter_mut()).enumerate() {
-            *dx += o * g[i % d];
-            gg[i % d] += o * xd[i];
-            gb[i % d] += o;
-        }
-        vec![gg, gb]
-    })
 }
 
 /// How to train a language model.

@@ -293,6 +293,15 @@ impl SearchSpace for AutoGnnSpace {
     }
 }
 
+/// Registers this crate's spaces: `auto-gnn`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "auto-gnn",
+        "The GraphNAS/Auto-GNN layer space: attention, aggregator, activation, heads, hidden size and skip per layer.",
+        |_| AutoGnnSpace::default(),
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

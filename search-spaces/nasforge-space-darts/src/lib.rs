@@ -571,6 +571,15 @@ pub fn network_macs(arch: &Genotype, c: usize, layers: usize, classes: usize, si
     total
 }
 
+/// Registers this crate's spaces: `darts`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "darts",
+        "The DARTS cell space (Liu et al., ICLR 2019): normal and reduction cells of 4 nodes, 2 inputs each, 8 operations.",
+        |_| DartsSpace,
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

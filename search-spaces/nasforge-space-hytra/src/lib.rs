@@ -250,6 +250,15 @@ fn binomial(n: u128, k: u128) -> u128 {
     (0..k).fold(1, |acc, i| acc * (n - i) / (i + 1))
 }
 
+/// Registers this crate's spaces: `hytra`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "hytra",
+        "HyTra (BossNAS): 16 blocks, each a residual convolution or self-attention, with searched down-sampling.",
+        |_| HyTraSpace::default(),
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

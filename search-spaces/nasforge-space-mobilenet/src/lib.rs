@@ -359,6 +359,20 @@ impl SearchSpace for MobileNetSpace {
     }
 }
 
+/// Registers this crate's spaces: `nas-bench-macro` and `mobilenet`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "nas-bench-macro",
+        "NAS-Bench-Macro (Su et al. 2021): 8 layers, each identity, MBConv 3x3 t3 or MBConv 5x5 t6; 6,561 networks.",
+        |_| NbMacroSpace,
+    ));
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "mobilenet",
+        "MBConv stages on MobileNetV2's skeleton: depth 1-4 per stage, kernel {3,5,7} and expansion {3,4,6} per block.",
+        |_| MobileNetSpace::default(),
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

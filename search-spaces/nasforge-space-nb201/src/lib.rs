@@ -386,6 +386,15 @@ impl SearchSpace for Nb201Space {
     }
 }
 
+/// Registers this crate's spaces: `nas-bench-201`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "nas-bench-201",
+        "The NAS-Bench-201 cell (Dong & Yang, ICLR 2020): 6 edges, each one of 5 operations; 15,625 cells.",
+        |_| Nb201Space,
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{HashMap, HashSet};

@@ -450,6 +450,20 @@ impl SearchSpace for NbGraphSpace {
     }
 }
 
+/// Registers this crate's spaces: `nas-bench-graph` and `nas-bench-graph-proteins`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "nas-bench-graph",
+        "The NAS-Bench-Graph GNN cell (Qin et al., NeurIPS 2022): 4 links, 4 of 9 operations; 26,206 unique cells.",
+        |_| NbGraphSpace::standard(),
+    ));
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "nas-bench-graph-proteins",
+        "The NAS-Bench-Graph cell over the 5 operations its ogbn-proteins table covers.",
+        |_| NbGraphSpace::proteins(),
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

@@ -272,6 +272,15 @@ impl SearchSpace for TransformerSpace {
     }
 }
 
+/// Registers this crate's spaces: `transformer`.
+pub fn register(registry: &mut nasforge_registry::Registry) {
+    registry.add_space(nasforge_registry::SpaceEntry::new::<nasforge_registry::NoParams, _>(
+        "transformer",
+        "BERT-like encoders (FlexiBERT/HAT): 1-12 layers with hidden size, heads and feed-forward width per layer.",
+        |_| TransformerSpace::default(),
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

@@ -11,7 +11,7 @@ use nasforge_core::{Evaluation, Objective, SearchSpace, Strategy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::ParamError;
+use nasforge_core::ParamError;
 
 
 /// Unchecked parameters of [`Reinforce`].

@@ -14,7 +14,14 @@ use nasforge_core::{EvalContext, Evaluation, Evaluator, Estimator, Metrics, Obje
 use nasforge_journal::{Journal, JournalError, TrialRecord, unix_now};
 use serde::Serialize;
 
-use crate::Budget;
+/// When a search stops: whichever limit is reached first.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Budget {
+    /// Trials, failed ones included.
+    pub evaluations: Option<u64>,
+    /// Seconds of search, summed over resumed sessions.
+    pub seconds: Option<f64>,
+}
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +232,7 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
         let seconds = self.elapsed();
         let pareto = (self.objectives.len() > 1).then(|| {
             let fits: Vec<Vec<f64>> = self.measured.iter().map(|m| m.2.clone()).collect();
-            let front = nasforge_strategies::non_dominated_fronts(&fits).into_iter().next().unwrap_or_default();
+            let front = nasforge_core::pareto::non_dominated_fronts(&fits).into_iter().next().unwrap_or_default();
             let mut seen = std::collections::HashSet::new();
             front
                 .into_iter()
@@ -316,7 +323,7 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
 mod tests {
     use nasforge_core::{EvalError, Strategy};
     use nasforge_space_nb201::{Cell, Nb201Space, Op};
-    use nasforge_strategies::RandomSearch;
+    use nasforge_evolution::RandomSearch;
 
     use super::*;
 

@@ -1,12 +1,12 @@
 //! Times each op (forward + backward) on the shapes of the NB201 network's
-//! first stage: `cargo run --release -p nasforge-trainer-dfdx --example op_timing`.
+//! first stage: `cargo run --release -p nasforge-engine --example op_timing`.
 use std::time::Instant;
 
 #[global_allocator]
-static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
+static GLOBAL: nasforge_engine::allocator::Allocator = nasforge_engine::allocator::Allocator;
 
 use dfdx::prelude::*;
-use nasforge_trainer_dfdx::ops::*;
+use nasforge_engine::ops::*;
 
 fn time(name: &str, f: &mut dyn FnMut()) {
     f();
@@ -18,7 +18,7 @@ fn time(name: &str, f: &mut dyn FnMut()) {
 }
 
 fn main() {
-    nasforge_trainer_dfdx::allocator::keep_freed_pages();
+    nasforge_engine::allocator::keep_freed_pages();
     let dev = Cpu::default();
     let shape = (64, 16, 32, 32);
     let x: T4<NoneTape> = dev.sample_normal_like(&shape);

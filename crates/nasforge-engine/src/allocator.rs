@@ -10,10 +10,10 @@
 //!
 //! ```no_run
 //! #[global_allocator]
-//! static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
+//! static GLOBAL: nasforge_engine::allocator::Allocator = nasforge_engine::allocator::Allocator;
 //!
 //! fn main() {
-//!     nasforge_trainer_dfdx::allocator::keep_freed_pages();
+//!     nasforge_engine::allocator::keep_freed_pages();
 //! }
 //! ```
 

@@ -14,12 +14,12 @@
 //! Adam step on `−(advantage · log π + entropy · H)`.
 
 use dfdx::prelude::*;
-use nasforge_strategies::{Policy, draw};
+use nasforge_engine::ops::{Param, values};
+use nasforge_engine::params::{Optimizer, OptimizerConfig};
+use crate::reinforce::{Policy, draw};
+use nasforge_core::ParamError;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-
-use crate::ops::{Param, values};
-use crate::params::{Optimizer, OptimizerConfig};
 
 /// Unchecked settings of the [`LstmPolicy`].
 #[derive(Clone, Debug, PartialEq)]
@@ -40,30 +40,20 @@ impl Default for LstmPolicyParams {
     }
 }
 
-/// A settings key that is out of range, and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{key}` {reason}")]
-pub struct LstmParamError {
-    /// The key, as written in experiment files.
-    pub key: &'static str,
-    /// Why it is refused.
-    pub reason: String,
-}
-
 impl LstmPolicyParams {
     /// Validates the settings.
-    pub fn check(self) -> Result<LstmPolicyConfig, LstmParamError> {
+    pub fn check(self) -> Result<LstmPolicyConfig, ParamError> {
         if !(1..=4096).contains(&self.hidden) {
-            return Err(LstmParamError { key: "hidden", reason: format!("must lie in 1..=4096, got {}", self.hidden) });
+            return Err(ParamError { key: "hidden", reason: format!("must lie in 1..=4096, got {}", self.hidden) });
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(LstmParamError { key: "temperature", reason: format!("must be positive, got {}", self.temperature) });
+            return Err(ParamError { key: "temperature", reason: format!("must be positive, got {}", self.temperature) });
         }
         if !(self.tanh_constant >= 0.0 && self.tanh_constant.is_finite()) {
-            return Err(LstmParamError { key: "tanh-constant", reason: format!("must be non-negative, got {}", self.tanh_constant) });
+            return Err(ParamError { key: "tanh-constant", reason: format!("must be non-negative, got {}", self.tanh_constant) });
         }
         if !(self.init_range > 0.0 && self.init_range.is_finite()) {
-            return Err(LstmParamError { key: "init-range", reason: format!("must be positive, got {}", self.init_range) });
+            return Err(ParamError { key: "init-range", reason: format!("must be positive, got {}", self.init_range) });
         }
         Ok(LstmPolicyConfig(self))
     }
@@ -241,7 +231,7 @@ impl Policy for LstmPolicy {
 mod tests {
     use nasforge_core::{Metrics, SearchSpace, Strategy};
     use nasforge_space_nb201::{Cell, Nb201Space, Op};
-    use nasforge_strategies::{Reinforce, ReinforceParams};
+    use crate::reinforce::{Reinforce, ReinforceParams};
     use rand::SeedableRng;
 
     use super::*;

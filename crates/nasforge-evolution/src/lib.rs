@@ -1,11 +1,12 @@
-//! Search strategies over any [`SearchSpace`].
+//! The evolution family: search strategies over any [`SearchSpace`] that
+//! need nothing but its sampling and mutation (and, for NSGA-II, its
+//! optional crossover). [`register`] adds them to a registry.
 //!
 //! - [`RandomSearch`]: independent uniform samples.
 //! - [`RegularizedEvolution`]: aging evolution (Real et al., AAAI 2019):
 //!   tournament selection, single-choice mutation, the oldest member dies.
 //! - [`LocalSearch`]: hill climbing over neighbourhoods with restarts.
 //! - [`Nsga2`]: multi-objective evolution (non-dominated sorting, crowding).
-//! - [`Reinforce`]: a policy-gradient controller over categorical decisions.
 //! - [`QMutation`]: aging evolution whose mutation is chosen by Q-learning.
 //!
 //! Each is built from a checked config (`*Params::check`) and one seed, and
@@ -13,28 +14,20 @@
 
 use std::collections::VecDeque;
 
+mod family;
 mod local_search;
 mod nsga2;
 mod q_mutation;
-mod reinforce;
+pub use family::{LocalSearchToml, Nsga2Checked, Nsga2Toml, QMutationToml, RegularizedEvolutionToml, register};
 pub use local_search::LocalSearch;
 pub use q_mutation::{QMutation, QMutationConfig, QMutationParams};
-pub use reinforce::{FactorisedPolicy, Policy, Reinforce, ReinforceConfig, ReinforceParams, draw};
 pub use nsga2::{Nsga2, Nsga2Config, Nsga2Params, hypervolume_2d, non_dominated_fronts};
 
 use nasforge_core::{Evaluation, Objective, SearchSpace, Strategy};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// A strategy parameter out of its valid range.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{key}` {reason}")]
-pub struct ParamError {
-    /// The parameter's (kebab-case) name.
-    pub key: &'static str,
-    /// Why the value is invalid.
-    pub reason: String,
-}
+pub use nasforge_core::ParamError;
 
 /// Uniform random sampling from the space.
 #[derive(Debug)]

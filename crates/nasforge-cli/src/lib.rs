@@ -1,0 +1,316 @@
+//! The nasforge command line over any [`Registry`]: a binary is its
+//! families plus this.
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     let mut registry = nasforge_registry::Registry::new();
+//!     // registry.add(nasforge_evolution::register).add(my_crate::register) ...
+//!     nasforge_cli::App::new(registry).main()
+//! }
+//! ```
+//!
+//! Subcommands: `run`, `resume`, `show`, `describe`, `list`, `plugins
+//! list`; a binary may add its own ([`App::with_command`]).
+
+mod list;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use nasforge_core::SearchSpace;
+use nasforge_experiment::{Progress, RunSummary};
+use nasforge_journal::Journal;
+use nasforge_registry::Registry;
+
+/// Neural architecture search: run experiments described in TOML, keep
+/// every trial in a SQLite journal, resume killed runs.
+#[derive(Parser)]
+#[command(name = "nasforge", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the experiment an experiment file describes.
+    Run {
+        /// The experiment TOML file.
+        experiment: PathBuf,
+        /// Override the file's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the file's `journal`.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Print a JSON summary as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a killed or interrupted experiment to its budget.
+    Resume {
+        /// The journal file.
+        journal: PathBuf,
+        /// The experiment's id (default: the latest unfinished one).
+        #[arg(long)]
+        experiment: Option<i64>,
+        /// Print a JSON summary as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise the experiments of a journal.
+    Show {
+        /// The journal file.
+        journal: PathBuf,
+        /// Only this experiment (default: all; with --json, the latest).
+        #[arg(long)]
+        experiment: Option<i64>,
+        /// Print the (latest or chosen) experiment's JSON summary last.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every registered space, strategy, estimator, dataset and
+    /// trainer with its parameters.
+    List {
+        /// Only this kind: space, strategy, estimator, dataset, trainer.
+        kind: Option<String>,
+        /// Print one JSON object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the plugins an experiment file declares.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Describe an architecture: canonical key, standard string, known facts.
+    Describe {
+        /// The space (`nasforge list space` shows them).
+        space: String,
+        /// The architecture in the space's standard string, or a file
+        /// holding it.
+        arch: String,
+        /// Print `{"key":S,"arch":S,"params":N,"flops":N}` (FLOPs as
+        /// multiply-accumulates; null where the space cannot count them) as
+        /// the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Load each declared plugin and create an instance with its
+    /// `[plugin.config]`: kind, versions and status. Exits non-zero when
+    /// one fails.
+    List {
+        /// The experiment TOML file.
+        experiment: PathBuf,
+        /// Print one JSON array as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+type Handler = Box<dyn Fn(&Registry, &ArgMatches) -> Result<()>>;
+
+/// The command line: a registry and any extra subcommands.
+pub struct App {
+    registry: Registry,
+    extra: Vec<(clap::Command, Handler)>,
+}
+
+impl App {
+    /// The standard subcommands over `registry`.
+    pub fn new(registry: Registry) -> Self {
+        App { registry, extra: Vec::new() }
+    }
+
+    /// Adds a subcommand of the binary's own, handled by `handler`.
+    pub fn with_command(mut self, command: clap::Command, handler: impl Fn(&Registry, &ArgMatches) -> Result<()> + 'static) -> Self {
+        self.extra.push((command, Box::new(handler)));
+        self
+    }
+
+    /// Parses the process's arguments and runs the subcommand; errors are
+    /// printed once, as `error: ...`.
+    pub fn main(self) -> ExitCode {
+        let mut command = Cli::command();
+        for (c, _) in &self.extra {
+            command = command.subcommand(c.clone());
+        }
+        let matches = command.get_matches();
+        let outcome = match matches.subcommand().and_then(|(name, sub)| self.extra.iter().find(|(c, _)| c.get_name() == name).map(|(_, h)| (h, sub))) {
+            Some((handler, sub)) => handler(&self.registry, sub),
+            None => Cli::from_arg_matches(&matches).map_err(anyhow::Error::from).and_then(|cli| dispatch(&self.registry, cli)),
+        };
+        match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run { experiment, seed, journal, json } => {
+            let mut config = nasforge_experiment::load(registry, &experiment)?;
+            if let Some(seed) = seed {
+                config.seed = seed;
+            }
+            if let Some(journal) = journal {
+                config.journal = Some(journal);
+            }
+            let bar = progress_bar(config.budget.evaluations);
+            let mut on_trial = |p: Progress| update(&bar, p);
+            let summary = nasforge_experiment::run(registry, &config, Some(&mut on_trial))?;
+            bar.finish_and_clear();
+            report(&summary, config.journal.as_deref(), json)
+        }
+        Command::Resume { journal, experiment, json } => {
+            let bar = progress_bar(None);
+            let mut on_trial = |p: Progress| update(&bar, p);
+            let summary = nasforge_experiment::resume(registry, &journal, experiment, Some(&mut on_trial))?;
+            bar.finish_and_clear();
+            report(&summary, Some(&journal), json)
+        }
+        Command::Show { journal, experiment, json } => show(&journal, experiment, json),
+        Command::List { kind, json } => list::list(registry, kind.as_deref(), json),
+        Command::Describe { space, arch, json } => describe(registry, &space, &arch, json),
+        Command::Plugins { command: PluginsCommand::List { experiment, json } } => list_plugins(registry, &experiment, json),
+    }
+}
+
+/// A progress bar on a terminal, hidden otherwise.
+pub fn progress_bar(total: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total.unwrap_or(0));
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}  {msg}").expect("a valid template"));
+    bar
+}
+
+fn update(bar: &ProgressBar, p: Progress) {
+    if let Some(total) = p.budget {
+        bar.set_length(total);
+    }
+    bar.set_position(p.trials);
+    if let Some(best) = p.best_valid {
+        bar.set_message(format!("best valid {best:.4}"));
+    }
+}
+
+fn report(summary: &RunSummary, journal: Option<&Path>, json: bool) -> Result<()> {
+    match &summary.best {
+        Some(b) => println!("best: {}  valid {:.4}  test {}", b.arch, b.valid, b.test.map_or("n/a".into(), |t| format!("{t:.4}"))),
+        None => println!("best: none (no trial succeeded)"),
+    }
+    println!("trials: {} ({} failed)  seconds: {:.3}", summary.trials, summary.failed, summary.seconds);
+    if let (Some(j), Some(id)) = (journal, summary.experiment) {
+        println!("journal: {} (experiment {id})", j.display());
+    }
+    if json {
+        println!("{}", serde_json::to_string(summary)?);
+    }
+    Ok(())
+}
+
+fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
+    let journal = Journal::open_existing(path)?;
+    let experiments = journal.experiments()?;
+    let chosen: Vec<_> = experiments.iter().filter(|e| only.is_none_or(|id| e.id == id)).collect();
+    if chosen.is_empty() {
+        bail!("{}: no experiment{}", path.display(), only.map(|id| format!(" with id {id}")).unwrap_or_default());
+    }
+    let mut last = None;
+    for e in &chosen {
+        let s = nasforge_experiment::summarize(&journal, e.id)?;
+        println!(
+            "experiment {} [{}] {} on {} with {} (seed {}): {} trials, {} failed, {:.3} s",
+            e.id,
+            if e.finished_at.is_some() { "finished" } else { "unfinished" },
+            e.strategy,
+            e.space,
+            e.estimator,
+            e.seed,
+            s.trials,
+            s.failed,
+            s.seconds
+        );
+        if let Some(b) = &s.best {
+            println!("  best by validation: {}  valid {:.4}  test {}", b.arch, b.valid, b.test.map_or("n/a".into(), |t| format!("{t:.4}")));
+        }
+        last = Some(s);
+    }
+    if json {
+        println!("{}", serde_json::to_string(&last.expect("at least one experiment"))?);
+    }
+    Ok(())
+}
+
+fn describe(registry: &Registry, space: &str, arch: &str, json: bool) -> Result<()> {
+    let Some(entry) = registry.space(space) else {
+        bail!("nasforge describe: unknown space `{space}`; valid choices: {}", registry.names(nasforge_registry::Kind::Space).join(", "));
+    };
+    let config = registry.configure(nasforge_registry::Kind::Space, space, "")?;
+    let space = entry.build(&config, 0).map_err(anyhow::Error::msg)?;
+    // A file holding the architecture works too (`examples/archs/`).
+    let text = match std::fs::read_to_string(arch) {
+        Ok(t) => t.trim().to_owned(),
+        Err(_) => arch.to_owned(),
+    };
+    let a = space.parse(&text)?;
+    println!("space: {}", space.name());
+    println!("standard string: {}", space.format(&a));
+    println!("canonical key: {}", space.canonical_key(&a));
+    for (label, value) in space.describe(&a) {
+        println!("{label}: {value}");
+    }
+    if json {
+        let v = serde_json::json!({ "key": space.canonical_key(&a), "arch": space.format(&a), "params": space.params(&a), "flops": space.macs(&a) });
+        println!("{v}");
+    }
+    Ok(())
+}
+
+fn list_plugins(registry: &Registry, experiment: &Path, json: bool) -> Result<()> {
+    let manifests = nasforge_experiment::load_plugin_manifests(registry, experiment)?;
+    // Instances are created for the experiment's space, as a run would.
+    let space = nasforge_experiment::load(registry, experiment).map(|c| c.space_name().to_owned()).unwrap_or_default();
+    let inspected = nasforge_experiment::inspect_plugins(&manifests, &space);
+    let mut rows = Vec::new();
+    if inspected.is_empty() {
+        println!("{} declares no plugins", experiment.display());
+    }
+    let mut failed = 0;
+    for (m, outcome) in &inspected {
+        let (status, version, api, rustc) = match outcome {
+            Ok(info) => ("ok".to_owned(), info.version.clone(), format!("{}.{}.{}", info.api.major, info.api.minor, info.api.patch), info.rustc.clone()),
+            Err(e) => {
+                failed += 1;
+                (format!("error: {e}"), String::new(), String::new(), String::new())
+            }
+        };
+        println!("{:<24} {:<13} {:<9} protocol {:<7} {}", m.name, m.kind.as_str(), version, api, m.path.display());
+        println!("{:<24} {status}{}", "", if rustc.is_empty() { String::new() } else { format!(" (built by {rustc})") });
+        rows.push(serde_json::json!({
+            "name": m.name, "kind": m.kind.as_str(), "path": m.path, "version": version, "protocol": api,
+            "rustc": rustc, "loaded": outcome.is_ok(), "status": status,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    if failed > 0 {
+        bail!("{failed} of {} plugins failed to load or to create an instance", inspected.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,646 @@
+//! The registry: every component by name. The config checker, the
+//! builder, the command line and the plugin host all read it.
+
+use std::path::PathBuf;
+
+use nasforge_core::{Estimator, Objective, Strategy, derive_seed};
+
+use crate::entry::{
+    Built, Configured, DatasetEntry, EstimatorContext, EstimatorEntry, EstimatorKind, SpaceEntry, StrategyContext, StrategyEntry,
+    TrainerContext, TrainerEntry,
+};
+use crate::erased::{DynArch, ErasedSpace};
+use crate::params::PathContext;
+use crate::source::{ConfigError, Document, Section};
+
+/// A set of components that registers itself: what a family crate
+/// exposes (bevy's `Plugin::build` is the model). Any
+/// `fn(&mut Registry)` is one.
+pub trait Family {
+    /// Adds this family's entries.
+    fn build(&self, registry: &mut Registry);
+}
+
+impl<F: Fn(&mut Registry)> Family for F {
+    fn build(&self, registry: &mut Registry) {
+        self(registry)
+    }
+}
+
+/// The kinds of component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A search space (`[space]`).
+    Space,
+    /// A strategy (`[strategy]`).
+    Strategy,
+    /// An estimator (`[estimator]`).
+    Estimator,
+    /// A dataset (`[dataset]`).
+    Dataset,
+    /// A trainer (`[trainer]`).
+    Trainer,
+}
+
+impl Kind {
+    /// As experiment files and messages say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Space => "space",
+            Kind::Strategy => "strategy",
+            Kind::Estimator => "estimator",
+            Kind::Dataset => "dataset",
+            Kind::Trainer => "trainer",
+        }
+    }
+}
+
+/// Every registered component, in registration order.
+#[derive(Clone, Default)]
+pub struct Registry {
+    spaces: Vec<SpaceEntry>,
+    strategies: Vec<StrategyEntry>,
+    estimators: Vec<EstimatorEntry>,
+    datasets: Vec<DatasetEntry>,
+    trainers: Vec<TrainerEntry>,
+}
+
+/// The components an experiment names, each configured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Components {
+    /// `[space]`.
+    pub space: Configured,
+    /// `[strategy]`.
+    pub strategy: Configured,
+    /// `[estimator]`.
+    pub estimator: Configured,
+    /// `[dataset]`, for a training estimator.
+    pub dataset: Option<Configured>,
+    /// `[trainer]`, for a training estimator.
+    pub trainer: Option<Configured>,
+}
+
+/// The components built and wired, ready to run.
+pub struct Stack {
+    /// The space searched (the estimator's refinement, where it made one).
+    pub space: ErasedSpace,
+    /// The strategy.
+    pub strategy: Box<dyn Strategy<ErasedSpace>>,
+    /// The estimator.
+    pub estimator: Box<dyn Estimator<DynArch>>,
+    /// The strategy's named objectives, when it has several.
+    pub objectives: Vec<(String, Objective)>,
+}
+
+fn find<'r, E>(entries: &'r [E], name: &str, about: impl Fn(&E) -> &str) -> Option<&'r E> {
+    entries.iter().find(|e| about(e) == name)
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a family's components.
+    pub fn add(&mut self, family: impl Family) -> &mut Self {
+        family.build(self);
+        self
+    }
+
+    /// Whether a component of this kind is called `name`.
+    pub fn contains(&self, kind: Kind, name: &str) -> bool {
+        self.names(kind).contains(&name)
+    }
+
+    /// The names of one kind, in registration order.
+    pub fn names(&self, kind: Kind) -> Vec<&str> {
+        match kind {
+            Kind::Space => self.spaces.iter().map(|e| e.about.name.as_str()).collect(),
+            Kind::Strategy => self.strategies.iter().map(|e| e.about.name.as_str()).collect(),
+            Kind::Estimator => self.estimators.iter().map(|e| e.about.name.as_str()).collect(),
+            Kind::Dataset => self.datasets.iter().map(|e| e.about.name.as_str()).collect(),
+            Kind::Trainer => self.trainers.iter().map(|e| e.about.name.as_str()).collect(),
+        }
+    }
+
+    fn claim(&self, kind: Kind, name: &str) {
+        // Two components under one name would make experiment files
+        // ambiguous: a composition mistake, caught at start-up.
+        assert!(!self.contains(kind, name), "two components of kind {} are registered as `{name}`", kind.as_str());
+    }
+
+    /// Registers a space.
+    pub fn add_space(&mut self, entry: SpaceEntry) -> &mut Self {
+        self.claim(Kind::Space, &entry.about.name);
+        self.spaces.push(entry);
+        self
+    }
+
+    /// Registers a strategy.
+    pub fn add_strategy(&mut self, entry: StrategyEntry) -> &mut Self {
+        self.claim(Kind::Strategy, &entry.about.name);
+        self.strategies.push(entry);
+        self
+    }
+
+    /// Registers an estimator.
+    pub fn add_estimator(&mut self, entry: EstimatorEntry) -> &mut Self {
+        self.claim(Kind::Estimator, &entry.about.name);
+        self.estimators.push(entry);
+        self
+    }
+
+    /// Registers a dataset.
+    pub fn add_dataset(&mut self, entry: DatasetEntry) -> &mut Self {
+        self.claim(Kind::Dataset, &entry.about.name);
+        self.datasets.push(entry);
+        self
+    }
+
+    /// Registers a trainer.
+    pub fn add_trainer(&mut self, entry: TrainerEntry) -> &mut Self {
+        self.claim(Kind::Trainer, &entry.about.name);
+        self.trainers.push(entry);
+        self
+    }
+
+    /// The spaces.
+    pub fn spaces(&self) -> &[SpaceEntry] {
+        &self.spaces
+    }
+    /// The strategies.
+    pub fn strategies(&self) -> &[StrategyEntry] {
+        &self.strategies
+    }
+    /// The estimators.
+    pub fn estimators(&self) -> &[EstimatorEntry] {
+        &self.estimators
+    }
+    /// The datasets.
+    pub fn datasets(&self) -> &[DatasetEntry] {
+        &self.datasets
+    }
+    /// The trainers.
+    pub fn trainers(&self) -> &[TrainerEntry] {
+        &self.trainers
+    }
+
+    /// The space called `name`.
+    pub fn space(&self, name: &str) -> Option<&SpaceEntry> {
+        find(&self.spaces, name, |e| &e.about.name)
+    }
+    /// The strategy called `name`.
+    pub fn strategy(&self, name: &str) -> Option<&StrategyEntry> {
+        find(&self.strategies, name, |e| &e.about.name)
+    }
+    /// The estimator called `name`.
+    pub fn estimator(&self, name: &str) -> Option<&EstimatorEntry> {
+        find(&self.estimators, name, |e| &e.about.name)
+    }
+    /// The dataset called `name`.
+    pub fn dataset(&self, name: &str) -> Option<&DatasetEntry> {
+        find(&self.datasets, name, |e| &e.about.name)
+    }
+    /// The trainer called `name`.
+    pub fn trainer(&self, name: &str) -> Option<&TrainerEntry> {
+        find(&self.trainers, name, |e| &e.about.name)
+    }
+
+    /// The estimators that evaluate space `space`: the training estimator
+    /// where some trainer builds its networks.
+    pub fn estimators_for(&self, space: &str) -> Vec<&str> {
+        self.estimators
+            .iter()
+            .filter(|e| match e.kind {
+                EstimatorKind::Training => self.trainers.iter().any(|t| t.serves.contains(space)),
+                EstimatorKind::Direct(_) => e.serves.contains(space),
+            })
+            .map(|e| e.about.name.as_str())
+            .collect()
+    }
+
+    /// The trainers that build networks of space `space`.
+    pub fn trainers_for(&self, space: &str) -> Vec<&TrainerEntry> {
+        self.trainers.iter().filter(|t| t.serves.contains(space)).collect()
+    }
+
+    /// The error for a `name` this registry does not know as a `kind`;
+    /// names a component of another kind when it is one.
+    fn unknown(&self, section: &Section<'_, '_>, kind: Kind, name: &toml::Spanned<String>, valid: &[&str]) -> ConfigError {
+        let other = [Kind::Space, Kind::Strategy, Kind::Estimator, Kind::Dataset, Kind::Trainer]
+            .into_iter()
+            .find(|k| *k != kind && self.contains(*k, name.get_ref()));
+        let also = match other {
+            Some(k) => {
+                let article = if k == Kind::Estimator { "an" } else { "a" };
+                format!(" (`{}` is {article} {}: is it declared or registered as the right kind?)", name.get_ref(), k.as_str())
+            }
+            None => String::new(),
+        };
+        section.source().error_at(
+            Some(name.span().start),
+            Some(section.key_path("name")),
+            format!("unknown {} `{}`; valid choices: {}{also}", kind.as_str(), name.get_ref(), valid.join(", ")),
+        )
+    }
+
+    /// Reads a section of component kind `kind`: its `name` (or
+    /// `default_name` when it has none), then that entry's parameters.
+    pub fn parse_entry(&self, kind: Kind, section: &Section<'_, '_>, paths: &PathContext, default_name: Option<&str>) -> Result<Configured, ConfigError> {
+        let name = match (section.string("name")?, default_name) {
+            (Some(n), _) => n,
+            (None, Some(d)) => toml::Spanned::new(0..0, d.to_owned()),
+            (None, None) => section.required_string("name")?,
+        };
+        let params = match kind {
+            Kind::Space => self.space(name.get_ref()).map(|e| &e.about.params),
+            Kind::Strategy => self.strategy(name.get_ref()).map(|e| &e.about.params),
+            Kind::Estimator => self.estimator(name.get_ref()).map(|e| &e.about.params),
+            Kind::Dataset => self.dataset(name.get_ref()).map(|e| &e.about.params),
+            Kind::Trainer => self.trainer(name.get_ref()).map(|e| &e.about.params),
+        };
+        match params {
+            Some(p) => p.parse(section, paths),
+            None => Err(self.unknown(section, kind, &name, &self.names(kind))),
+        }
+    }
+
+    /// Reads the `[space]` section.
+    pub fn parse_space(&self, section: &Section<'_, '_>, paths: &PathContext) -> Result<Configured, ConfigError> {
+        let name = section.required_string("name")?;
+        let entry = self.space(name.get_ref()).ok_or_else(|| self.unknown(section, Kind::Space, &name, &self.names(Kind::Space)))?;
+        entry.about.params.parse(section, paths)
+    }
+
+    /// Reads the `[strategy]` section.
+    pub fn parse_strategy(&self, section: &Section<'_, '_>, paths: &PathContext) -> Result<Configured, ConfigError> {
+        let name = section.required_string("name")?;
+        let entry = self.strategy(name.get_ref()).ok_or_else(|| self.unknown(section, Kind::Strategy, &name, &self.names(Kind::Strategy)))?;
+        entry.about.params.parse(section, paths)
+    }
+
+    /// Reads every component section of an experiment document and checks
+    /// that they work together: the estimator serves the space, a training
+    /// estimator has its dataset and a trainer for the space, and a
+    /// multi-objective strategy's objectives are metrics the estimator
+    /// reports.
+    pub fn parse_components(&self, doc: &Document<'_>, paths: &PathContext) -> Result<Components, ConfigError> {
+        let src = doc.source();
+        let required = |key: &str| -> Result<Section<'_, '_>, ConfigError> {
+            doc.section(key)?.ok_or_else(|| src.error_at(None, None, format!("missing field `{key}`")))
+        };
+        let space_section = required("space")?;
+        let space = self.parse_space(&space_section, paths)?;
+        let strategy = self.parse_strategy(&required("strategy")?, paths)?;
+
+        let estimator_section = required("estimator")?;
+        let name = estimator_section.required_string("name")?;
+        let served = self.estimators_for(&space.name);
+        let Some(entry) = self.estimator(name.get_ref()).filter(|_| served.contains(&name.get_ref().as_str())) else {
+            let at = Some(name.span().start);
+            let key = Some("estimator.name".to_owned());
+            let message = if served.is_empty() {
+                format!("no estimator evaluates space `{}` here; declare an estimator plugin with `[[plugin]]`, kind = \"estimator\"", space.name)
+            } else if self.contains(Kind::Estimator, name.get_ref()) {
+                format!("estimator `{}` cannot evaluate space `{}`; valid choices for it: {}", name.get_ref(), space.name, served.join(", "))
+            } else {
+                return Err(self.unknown(&estimator_section, Kind::Estimator, &name, &served)
+                    .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{}`:", space.name), 1)));
+            };
+            return Err(src.error_at(at, key, message));
+        };
+        let estimator = entry.about.params.parse(&estimator_section, paths)?;
+
+        let (dataset, trainer) = if entry.is_training() {
+            let (dataset, trainer) = self.parse_training(doc, &space.name, &name, paths)?;
+            (Some(dataset), Some(trainer))
+        } else {
+            for section in ["dataset", "trainer"] {
+                if doc.section(section)?.is_some() {
+                    let training: Vec<&str> = self.estimators.iter().filter(|e| e.is_training()).map(|e| e.about.name.as_str()).collect();
+                    return Err(src.error_at(
+                        Some(doc.root().offset_of(section)),
+                        Some(section.to_owned()),
+                        format!("`[{section}]` is only read by a training estimator ({})", training.join(", ")),
+                    ));
+                }
+            }
+            (None, None)
+        };
+
+        if let (Some((at, objectives)), Some(metrics)) = (&strategy.objectives, entry.metrics(&estimator)) {
+            if let Some(bad) = objectives.iter().find(|o| !metrics.contains(o)) {
+                return Err(src.error_at(
+                    *at,
+                    Some("strategy.objectives".into()),
+                    format!("estimator `{}` reports no metric `{bad}`; valid choices: {}", estimator.name, metrics.join(", ")),
+                ));
+            }
+        }
+        Ok(Components { space, strategy, estimator, dataset, trainer })
+    }
+
+    fn parse_training(
+        &self,
+        doc: &Document<'_>,
+        space: &str,
+        estimator: &toml::Spanned<String>,
+        paths: &PathContext,
+    ) -> Result<(Configured, Configured), ConfigError> {
+        let src = doc.source();
+        let missing = |section: &str| {
+            src.error_at(
+                Some(estimator.span().start),
+                Some(section.to_owned()),
+                format!("the `{}` estimator needs a `[{section}]` section", estimator.get_ref()),
+            )
+        };
+        let dataset_section = doc.section("dataset")?.ok_or_else(|| missing("dataset"))?;
+        let trainer_section = doc.section("trainer")?.ok_or_else(|| missing("trainer"))?;
+        let dataset_name = dataset_section.required_string("name")?;
+        let dataset_entry = self
+            .dataset(dataset_name.get_ref())
+            .ok_or_else(|| self.unknown(&dataset_section, Kind::Dataset, &dataset_name, &self.names(Kind::Dataset)))?;
+        let candidates = self.trainers_for(space);
+        let trainer_entry = match trainer_section.string("name")? {
+            Some(n) => match candidates.iter().find(|t| t.about.name == *n.get_ref()) {
+                Some(t) => *t,
+                None => {
+                    let valid: Vec<&str> = candidates.iter().map(|t| t.about.name.as_str()).collect();
+                    return Err(self.unknown(&trainer_section, Kind::Trainer, &n, &valid)
+                        .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{space}`:"), 1)));
+                }
+            },
+            None => match candidates.as_slice() {
+                [one] => *one,
+                [] => return Err(src.error_at(Some(estimator.span().start), Some("estimator.name".into()), format!("no trainer builds networks of space `{space}`"))),
+                many => {
+                    let valid: Vec<&str> = many.iter().map(|t| t.about.name.as_str()).collect();
+                    return Err(trainer_section.error("name", format!("several trainers serve space `{space}`: name one of {}", valid.join(", "))));
+                }
+            },
+        };
+        if dataset_entry.data != trainer_entry.data {
+            let fitting: Vec<&str> = self.datasets.iter().filter(|d| d.data == trainer_entry.data).map(|d| d.about.name.as_str()).collect();
+            let article = if trainer_entry.data.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            return Err(src.error_at(
+                Some(dataset_name.span().start),
+                Some("dataset.name".into()),
+                format!("space `{space}` trains on {article} {} dataset ({})", trainer_entry.data, fitting.join(", ")),
+            ));
+        }
+        let dataset = dataset_entry.about.params.parse(&dataset_section, paths)?;
+        let trainer = trainer_entry.about.params.parse(&trainer_section, paths)?;
+        Ok((dataset, trainer))
+    }
+
+    /// Builds and wires the components: space, then estimator (which may
+    /// refine the space), then strategy. Seeds derive from `root_seed` as
+    /// they always have: `strategy` for the strategy, `data-split` for a
+    /// dataset's split.
+    pub fn build(&self, components: &Components, root_seed: u64) -> Result<Stack, String> {
+        let entry = self.space(&components.space.name).ok_or_else(|| format!("no space `{}` is registered", components.space.name))?;
+        let space = entry.build(&components.space, root_seed)?;
+        let estimator_entry = self
+            .estimator(&components.estimator.name)
+            .ok_or_else(|| format!("no estimator `{}` is registered", components.estimator.name))?;
+        let ctx = EstimatorContext { root_seed, space: &space };
+        let built: Built = match estimator_entry.build_direct(&components.estimator, &ctx) {
+            Some(built) => built?,
+            None => {
+                let (Some(dataset), Some(trainer)) = (&components.dataset, &components.trainer) else {
+                    return Err(format!("estimator `{}` trains and needs a dataset and a trainer", components.estimator.name));
+                };
+                let dataset_entry = self.dataset(&dataset.name).ok_or_else(|| format!("no dataset `{}` is registered", dataset.name))?;
+                let trainer_entry = self.trainer(&trainer.name).ok_or_else(|| format!("no trainer `{}` is registered", trainer.name))?;
+                let data = dataset_entry.load(dataset, derive_seed(root_seed, "data-split"))?;
+                trainer_entry.build(trainer, &TrainerContext { root_seed, space: &space, data: &data })?
+            }
+        };
+        let space = built.space.unwrap_or(space);
+        let strategy_entry =
+            self.strategy(&components.strategy.name).ok_or_else(|| format!("no strategy `{}` is registered", components.strategy.name))?;
+        let strategy = strategy_entry.build(&components.strategy, &StrategyContext { seed: derive_seed(root_seed, "strategy"), root_seed, space: &space })?;
+        let objectives = components
+            .strategy
+            .objectives()
+            .map(|names| names.iter().map(|n| (n.clone(), Objective::named(n))).collect())
+            .unwrap_or_default();
+        Ok(Stack { space, strategy, estimator: built.estimator, objectives })
+    }
+
+    /// A component configured from a TOML body (`population = 30`), as if
+    /// written in an experiment file's section: for tests and code that
+    /// swaps one component of a loaded experiment.
+    pub fn configure(&self, kind: Kind, name: &str, body: &str) -> Result<Configured, ConfigError> {
+        let text = format!("name = {}\n{body}", toml::Value::String(name.to_owned()));
+        let doc = Document::parse("<inline>", &text)?;
+        let paths = PathContext { data_root: None, base: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")) };
+        let section = doc.root();
+        match kind {
+            Kind::Space => self.parse_space(&section, &paths),
+            Kind::Strategy => self.parse_strategy(&section, &paths),
+            Kind::Estimator => match self.estimator(name) {
+                Some(e) => e.about.params.parse(&section, &paths),
+                None => Err(doc.source().error(format!("unknown estimator `{name}`"))),
+            },
+            Kind::Dataset => match self.dataset(name) {
+                Some(e) => e.about.params.parse(&section, &paths),
+                None => Err(doc.source().error(format!("unknown dataset `{name}`"))),
+            },
+            Kind::Trainer => match self.trainer(name) {
+                Some(e) => e.about.params.parse(&section, &paths),
+                None => Err(doc.source().error(format!("unknown trainer `{name}`"))),
+            },
+        }
+    }
+}
+
+impl ConfigError {
+    /// The same error with its message rewritten.
+    pub fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        self.message = f(&self.message);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use nasforge_core::{ArchGraph, EvalContext, EvalError, Estimator, Evaluation, Metrics, ParamError, ParseArchError, Rng, SearchSpace};
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::{Built, EstimatorEntry, NoParams, Params, Serves, SpaceEntry, StrategyEntry, erase_estimator};
+
+    /// Three bits.
+    struct Bits;
+
+    impl SearchSpace for Bits {
+        type Arch = [bool; 3];
+        fn name(&self) -> &str {
+            "bits"
+        }
+        fn sample(&self, rng: &mut Rng) -> [bool; 3] {
+            let r = rng.next_u32();
+            [r & 1 == 1, r & 2 == 2, r & 4 == 4]
+        }
+        fn neighbours(&self, a: &[bool; 3]) -> Vec<[bool; 3]> {
+            (0..3).map(|i| {
+                let mut b = *a;
+                b[i] = !b[i];
+                b
+            }).collect()
+        }
+        fn format(&self, a: &[bool; 3]) -> String {
+            a.iter().map(|&b| if b { '1' } else { '0' }).collect()
+        }
+        fn parse(&self, s: &str) -> Result<[bool; 3], ParseArchError> {
+            let bits: Vec<bool> = s.chars().filter_map(|c| match c { '0' => Some(false), '1' => Some(true), _ => None }).collect();
+            bits.try_into().map_err(|_| ParseArchError { space: "bits".into(), input: s.into(), reason: "three 0/1 digits".into() })
+        }
+        fn canonical_key(&self, a: &[bool; 3]) -> String {
+            self.format(a)
+        }
+        fn to_graph(&self, _: &[bool; 3]) -> ArchGraph {
+            ArchGraph::default()
+        }
+        fn encode(&self, a: &[bool; 3]) -> Vec<f32> {
+            a.iter().map(|&b| f32::from(u8::from(b))).collect()
+        }
+    }
+
+    struct Ones;
+
+    impl Estimator<[bool; 3]> for Ones {
+        fn name(&self) -> &str {
+            "ones"
+        }
+        fn evaluate(&mut self, a: &[bool; 3], _: EvalContext) -> Result<Metrics, EvalError> {
+            Ok(Metrics::with_valid(a.iter().filter(|&&b| b).count() as f64))
+        }
+    }
+
+    /// Proposes the all-zero cell, then walks to a neighbour.
+    struct Walk(Option<DynArch>);
+
+    impl Strategy<ErasedSpace> for Walk {
+        fn name(&self) -> &str {
+            "walk"
+        }
+        fn ask(&mut self, space: &ErasedSpace) -> Option<DynArch> {
+            Some(match &self.0 {
+                None => space.parse("000").ok()?,
+                Some(a) => space.neighbours(a).swap_remove(0),
+            })
+        }
+        fn tell(&mut self, _: &ErasedSpace, arch: &DynArch, _: &Evaluation) {
+            self.0 = Some(arch.clone());
+        }
+    }
+
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+    struct WalkParams {
+        steps: usize,
+    }
+
+    impl Default for WalkParams {
+        fn default() -> Self {
+            Self { steps: 3 }
+        }
+    }
+
+    impl Params for WalkParams {
+        type Checked = usize;
+        fn check(&self) -> Result<usize, ParamError> {
+            if self.steps == 0 {
+                return Err(ParamError { key: "steps", reason: "must be at least 1".into() });
+            }
+            Ok(self.steps)
+        }
+    }
+
+    fn registry() -> Registry {
+        let mut r = Registry::new();
+        r.add(|r: &mut Registry| {
+            r.add_space(SpaceEntry::new::<NoParams, _>("bits", "Three bits, for these tests.", |_| Bits));
+            r.add_strategy(StrategyEntry::new::<WalkParams>("walk", "A deterministic walk.", |_, _| Ok(Box::new(Walk(None)))));
+            r.add_estimator(
+                EstimatorEntry::new::<NoParams>("ones", "Counts the set bits.", Serves::spaces(&["bits"]), |_, _| Ok(Built::new(erase_estimator(Ones))))
+                    .with_metrics::<NoParams>(|_| vec!["valid".into()]),
+            );
+            r.add_estimator(EstimatorEntry::new::<NoParams>("elsewhere", "Serves another space.", Serves::spaces(&["other"]), |_, _| {
+                Err("never built".into())
+            }));
+        });
+        r
+    }
+
+    fn parse(text: &str) -> Result<Components, ConfigError> {
+        let doc = Document::parse("t.toml", text)?;
+        registry().parse_components(&doc, &PathContext { data_root: None, base: ".".into() })
+    }
+
+    #[test]
+    fn erased_architectures_compare_and_hash_by_value() {
+        let space = ErasedSpace::new(Bits);
+        let (a, b) = (space.parse("101").unwrap(), space.parse("101").unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, space.parse("100").unwrap());
+        assert_eq!([a.clone(), b].into_iter().collect::<HashSet<_>>().len(), 1);
+        assert_eq!(a.downcast_ref::<[bool; 3]>(), Some(&[true, false, true]));
+        // Erasing an erased space does not wrap it twice.
+        let twice = ErasedSpace::new(space.clone());
+        assert!(twice.downcast_ref::<Bits>().is_some());
+        let mut estimator = erase_estimator(Ones);
+        assert_eq!(estimator.evaluate(&a, EvalContext::default()).unwrap().valid, 2.0);
+        assert!(estimator.evaluate(&DynArch::new(7u8), EvalContext::default()).is_err(), "another space's architecture is an invalid trial");
+    }
+
+    #[test]
+    fn components_are_read_checked_and_built_by_name() {
+        let c = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"walk\"\n[estimator]\nname = \"ones\"\n").unwrap();
+        assert_eq!(c.strategy.checked::<usize>(), Some(&3));
+        assert_eq!(c.strategy.table.get("steps").and_then(|v| v.as_integer()), Some(3), "defaults are stored");
+        let mut stack = registry().build(&c, 0).unwrap();
+        let first = stack.strategy.ask(&stack.space).unwrap();
+        assert_eq!(stack.space.format(&first), "000");
+        assert_eq!(stack.estimator.evaluate(&first, EvalContext::default()).unwrap().valid, 0.0);
+    }
+
+    #[test]
+    fn mistakes_are_located_with_their_choices() {
+        let e = parse("[space]\nname = \"bots\"\n[strategy]\nname = \"walk\"\n[estimator]\nname = \"ones\"\n").unwrap_err();
+        assert_eq!((e.line, e.column, e.key.as_deref()), (Some(2), Some(8), Some("space.name")));
+        assert!(e.message.contains("unknown space `bots`; valid choices: bits"), "{e}");
+
+        let e = parse("space = { name = \"bits\" }\nstrategy = { name = \"walk\", step = 2 }\nestimator = { name = \"ones\" }\n").unwrap_err();
+        assert_eq!((e.line, e.column, e.key.as_deref()), (Some(2), Some(29), Some("strategy.step")), "{e}");
+        assert!(e.message.contains("expected one of `name`, `steps`"), "{e}");
+
+        let e = parse("space = { name = \"bits\" }\nstrategy = { name = \"walk\", steps = 0 }\nestimator = { name = \"ones\" }\n").unwrap_err();
+        assert_eq!((e.line, e.column, e.key.as_deref()), (Some(2), Some(29), Some("strategy.steps")), "{e}");
+
+        let e = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"walk\"\nsteps = \"x\"\n[estimator]\nname = \"ones\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("strategy.steps")), "{e}");
+
+        let e = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"walk\"\n[estimator]\nname = \"elsewhere\"\n").unwrap_err();
+        assert!(e.message.contains("estimator `elsewhere` cannot evaluate space `bits`; valid choices for it: ones"), "{e}");
+
+        let e = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"ones\"\n[estimator]\nname = \"ones\"\n").unwrap_err();
+        assert!(e.message.contains("`ones` is an estimator"), "{e}");
+
+        let e = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"walk\"\n[estimator]\nname = \"ones\"\n[trainer]\nepochs = 1\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("trainer"), "{e}");
+    }
+
+    #[test]
+    #[should_panic(expected = "two components of kind strategy are registered as `walk`")]
+    fn a_name_is_registered_once() {
+        let mut r = registry();
+        r.add_strategy(StrategyEntry::new::<NoParams>("walk", "Again.", |_, _| Ok(Box::new(Walk(None)))));
+    }
+}

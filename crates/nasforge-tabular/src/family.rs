@@ -1,0 +1,104 @@
+//! The tabular estimators' registry entries: each benchmark table by
+//! name, serving exactly the spaces its keys belong to.
+
+use std::sync::Arc;
+
+use nasforge_core::ParamError;
+use nasforge_registry::{Built, DataFile, EstimatorEntry, Params, Registry, Serves, erase_estimator};
+use nasforge_space_nbgraph::NbGraphSpace;
+use serde::{Deserialize, Serialize};
+
+use crate::{HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable};
+
+/// `[estimator] name = "nas-bench-201"`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Nb201TableToml {
+    /// The NAS-Bench-201 CSV.
+    pub path: DataFile,
+    /// An HW-NAS-Bench CSV whose columns join as named metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<DataFile>,
+}
+
+impl Params for Nb201TableToml {
+    type Checked = Self;
+    fn check(&self) -> Result<Self, ParamError> {
+        Ok(self.clone())
+    }
+}
+
+/// `[estimator] name = "nas-bench-graph"` or `"nas-bench-macro"`: one
+/// table file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TableToml {
+    /// The table file.
+    pub path: DataFile,
+}
+
+impl Params for TableToml {
+    type Checked = Self;
+    fn check(&self) -> Result<Self, ParamError> {
+        Ok(self.clone())
+    }
+}
+
+/// The metric names of an HW-NAS-Bench CSV header (all but the index).
+fn hardware_metrics(path: &std::path::Path) -> Vec<String> {
+    let header = std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(str::to_owned)).unwrap_or_default();
+    header.split(',').skip(1).map(|c| c.trim().to_owned()).collect()
+}
+
+/// Registers the `nas-bench-201`, `nas-bench-graph` and `nas-bench-macro`
+/// tables.
+pub fn register(registry: &mut Registry) {
+    let base_metrics = || ["valid", "test", "params"].map(String::from).to_vec();
+    registry
+        .add_estimator(
+            EstimatorEntry::new::<Nb201TableToml>(
+                "nas-bench-201",
+                "The NAS-Bench-201 table (CSV by column name, any subset of cells); `hardware` joins an HW-NAS-Bench table's latencies and energies as named metrics.",
+                Serves::spaces(&["nas-bench-201"]),
+                |c, _| {
+                    let table = Arc::new(Nb201Table::load(c.path.path()).map_err(|e| e.to_string())?);
+                    Ok(Built::new(match &c.hardware {
+                        Some(hw) => erase_estimator::<_, _>(Nb201HwEstimator::new(table, Arc::new(HwTable::load(hw.path()).map_err(|e| e.to_string())?))),
+                        None => erase_estimator(Nb201Estimator::new(table)),
+                    }))
+                },
+            )
+            .with_metrics::<Nb201TableToml>(move |c| {
+                let mut m = base_metrics();
+                if let Some(hw) = &c.hardware {
+                    m.extend(hardware_metrics(hw.path()));
+                }
+                m
+            }),
+        )
+        .add_estimator(
+            EstimatorEntry::new::<TableToml>(
+                "nas-bench-graph",
+                "A NAS-Bench-Graph `.bench` table (pickle) of one dataset.",
+                Serves::spaces(&["nas-bench-graph", "nas-bench-graph-proteins"]),
+                |c, ctx| {
+                    let space = ctx.space.downcast_ref::<NbGraphSpace>().ok_or("nas-bench-graph tables key NAS-Bench-Graph cells")?.clone();
+                    let table = Arc::new(NbGraphTable::load(c.path.path(), space).map_err(|e| e.to_string())?);
+                    Ok(Built::new(erase_estimator(NbGraphEstimator::new(table))))
+                },
+            )
+            .with_metrics::<TableToml>(|_| ["valid", "test", "params"].map(String::from).to_vec()),
+        )
+        .add_estimator(
+            EstimatorEntry::new::<TableToml>(
+                "nas-bench-macro",
+                "The NAS-Bench-Macro JSON table (`valid` is the mean of its three test accuracies: the benchmark has no validation split).",
+                Serves::spaces(&["nas-bench-macro"]),
+                |c, _| {
+                    let table = Arc::new(NbMacroTable::load(c.path.path()).map_err(|e| e.to_string())?);
+                    Ok(Built::new(erase_estimator(NbMacroEstimator::new(table))))
+                },
+            )
+            .with_metrics::<TableToml>(|_| ["valid", "test", "params", "flops"].map(String::from).to_vec()),
+        );
+}

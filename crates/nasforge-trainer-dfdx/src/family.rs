@@ -1,0 +1,323 @@
+//! The dfdx trainers' registry entries: the `dfdx-train` estimator, and one
+//! trainer per kind of network (images, graphs, character language
+//! models), each serving the spaces whose networks it builds. Also the
+//! `nasforge train` file (one NB201 cell trained for real).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nasforge_core::{EvalError, ParamError, SearchSpace, TrainBudget, TrainingEstimator};
+use nasforge_datasets::{CharText, DataError, Graph, ImageData, ImageSplits};
+use nasforge_registry::{Built, ConfigError, Data, Document, EstimatorEntry, Kind, Params, PathContext, Registry, Serves, TrainerEntry, erase_estimator};
+use nasforge_space_autognn::AutoGnnSpace;
+use nasforge_space_darts::DartsSpace;
+use nasforge_space_mobilenet::MobileNetSpace;
+use nasforge_space_nb201::{Cell, Nb201Space};
+use nasforge_space_nbgraph::NbGraphSpace;
+use nasforge_space_transformer::TransformerSpace;
+use serde::{Deserialize, Serialize};
+
+use crate::gnn::{GnnShape, GnnTrainConfig};
+use crate::transformer::{LmTrainConfig, TransformerTrainer};
+use crate::{DartsTrainer, ImageTrainConfig, MobileNetTrainer, Nb201Shape, Nb201Trainer, OptimizerConfig, train_nb201};
+
+/// Optimisers a `[trainer]` section can name.
+pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
+
+/// The `[trainer]` section. One parameter type for every trainer: the
+/// optimiser and budget keys are shared; `channels`, `cells`, `width` and
+/// `ece-bins` shape image networks, `dim`, `dropout`, `post-layers` graph
+/// networks, `seq-len` language models.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(missing_docs)] // each key is described in the type's doc and the README
+pub struct TrainerToml {
+    pub channels: Option<usize>,
+    pub cells: Option<usize>,
+    pub width: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub epochs: Option<u32>,
+    pub steps: Option<u64>,
+    pub seconds: Option<f64>,
+    pub optimizer: Option<String>,
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub nesterov: Option<bool>,
+    pub weight_decay: Option<f64>,
+    pub cosine: Option<bool>,
+    pub ece_bins: Option<usize>,
+    pub dim: Option<usize>,
+    pub dropout: Option<f32>,
+    pub post_layers: Option<usize>,
+    pub seq_len: Option<usize>,
+}
+
+/// The `[trainer]` section, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerConfig {
+    /// Network and optimisation settings (image networks; the optimiser is
+    /// shared with graph networks and language models).
+    pub image: ImageTrainConfig,
+    /// Graph-network settings (`dim`, `dropout`, `post-layers`).
+    pub gnn: GnnShape,
+    /// Tokens per window of language models (`seq-len`).
+    pub seq_len: usize,
+    /// How long each network trains.
+    pub budget: TrainBudget,
+}
+
+impl Params for TrainerToml {
+    type Checked = TrainerConfig;
+
+    fn check(&self) -> Result<TrainerConfig, ParamError> {
+        let err = |key: &'static str, reason: String| Err(ParamError { key, reason });
+        let positive = |key: &'static str, v: Option<usize>, default: usize| match v {
+            Some(0) => Err(ParamError { key, reason: "must be at least 1".into() }),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let defaults = ImageTrainConfig::default();
+        let lr = self.lr.unwrap_or(defaults.optimizer.lr());
+        if !(lr > 0.0 && lr.is_finite()) {
+            return err("lr", format!("must be a positive number, got {lr}"));
+        }
+        let weight_decay = self.weight_decay.unwrap_or(5e-4);
+        if weight_decay.is_nan() || weight_decay < 0.0 {
+            return err("weight-decay", format!("must be at least 0, got {weight_decay}"));
+        }
+        let optimizer = match self.optimizer.as_deref().unwrap_or("sgd") {
+            "sgd" => OptimizerConfig::Sgd { lr, momentum: self.momentum.unwrap_or(0.9), nesterov: self.nesterov.unwrap_or(true), weight_decay },
+            "adam" => OptimizerConfig::Adam { lr, weight_decay },
+            other => return err("optimizer", format!("unknown optimizer `{other}`; valid choices: {}", OPTIMIZERS.join(", "))),
+        };
+        if self.epochs.is_none() && self.steps.is_none() && self.seconds.is_none() {
+            return err("epochs", "the trainer needs `epochs`, `steps` or `seconds`".into());
+        }
+        if self.epochs == Some(0) || self.steps == Some(0) || self.seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
+            let key = if self.epochs == Some(0) { "epochs" } else if self.steps == Some(0) { "steps" } else { "seconds" };
+            return err(key, "must be positive".into());
+        }
+        let width = self.width.unwrap_or(1.0);
+        if !(width > 0.0 && width <= 8.0) {
+            return err("width", format!("must lie in (0, 8], got {width}"));
+        }
+        let dropout = self.dropout.unwrap_or(0.5);
+        if !(0.0..1.0).contains(&dropout) {
+            return err("dropout", format!("must be in [0, 1), got {dropout}"));
+        }
+        Ok(TrainerConfig {
+            gnn: GnnShape { dim: positive("dim", self.dim, 64)?, dropout, post_layers: self.post_layers.unwrap_or(1) },
+            seq_len: positive("seq-len", self.seq_len, 64)?,
+            image: ImageTrainConfig {
+                shape: Nb201Shape { channels: positive("channels", self.channels, 16)?, cells: positive("cells", self.cells, 1)? },
+                width,
+                batch_size: positive("batch-size", self.batch_size, defaults.batch_size)?,
+                optimizer,
+                cosine: self.cosine.unwrap_or(true),
+                ece_bins: positive("ece-bins", self.ece_bins, defaults.ece_bins)?,
+            },
+            budget: TrainBudget { epochs: self.epochs, steps: self.steps, seconds: self.seconds },
+        })
+    }
+}
+
+/// The full-batch GNN settings of a `[trainer]` section (100 epochs when
+/// it names none).
+fn gnn_config(trainer: &TrainerConfig) -> GnnTrainConfig {
+    GnnTrainConfig { shape: trainer.gnn, epochs: trainer.budget.epochs.unwrap_or(100) as usize, optimizer: trainer.image.optimizer.clone() }
+}
+
+fn data<T: Send + Sync + 'static>(data: &Data, what: &str) -> Result<Arc<T>, String> {
+    data.clone().downcast::<T>().map_err(|_| format!("this trainer takes {what}"))
+}
+
+/// Registers `dfdx-train` and the `image`, `gnn` and `char-lm` trainers.
+pub fn register(registry: &mut Registry) {
+    registry
+        .add_estimator(EstimatorEntry::training(
+            "dfdx-train",
+            "Trains every candidate for real on the `[dataset]`, with the `[trainer]` serving the space (dfdx, CPU), and reports its trained metrics.",
+        ))
+        .add_trainer(TrainerEntry::new::<TrainerToml>(
+            "image",
+            "Image classifiers (NB201, DARTS and MobileNet networks): SGD or Adam, cosine schedule, seeded init and batch order, validation and test accuracy and ECE.",
+            Serves::spaces(&["nas-bench-201", "darts", "mobilenet"]),
+            nasforge_datasets::IMAGE,
+            |t, ctx| {
+                let images = data::<ImageSplits>(ctx.data, "images")?;
+                let estimator = |e| Built::new(e);
+                if ctx.space.downcast_ref::<Nb201Space>().is_some() {
+                    Ok(estimator(erase_estimator::<<Nb201Space as SearchSpace>::Arch, _>(TrainingEstimator::new(Nb201Trainer::new(images, t.image.clone()), t.budget.clone()))))
+                } else if ctx.space.downcast_ref::<DartsSpace>().is_some() {
+                    Ok(estimator(erase_estimator::<<DartsSpace as SearchSpace>::Arch, _>(TrainingEstimator::new(DartsTrainer::new(images, t.image.clone()), t.budget.clone()))))
+                } else if let Some(space) = ctx.space.downcast_ref::<MobileNetSpace>() {
+                    // The space's params and MACs describe the trained width.
+                    let space = MobileNetSpace { width: t.image.width, ..*space };
+                    let e = TrainingEstimator::new(MobileNetTrainer::new(images, t.image.clone()), t.budget.clone());
+                    Ok(estimator(erase_estimator::<<MobileNetSpace as SearchSpace>::Arch, _>(e)).with_space(space))
+                } else {
+                    Err(format!("the image trainer builds no network for space `{}`", ctx.space.name()))
+                }
+            },
+        ))
+        .add_trainer(TrainerEntry::new::<TrainerToml>(
+            "gnn",
+            "Full-batch node classification on one graph (NAS-Bench-Graph cells, Auto-GNN layers): best-validation epoch.",
+            Serves::spaces(&["nas-bench-graph", "auto-gnn"]),
+            nasforge_datasets::GRAPH,
+            |t, ctx| {
+                let graph = data::<Graph>(ctx.data, "a graph")?;
+                if ctx.space.downcast_ref::<NbGraphSpace>().is_some() {
+                    let e = TrainingEstimator::new(crate::gnn::NbGraphTrainer::new(graph, gnn_config(t)), t.budget.clone());
+                    Ok(Built::new(erase_estimator::<<NbGraphSpace as SearchSpace>::Arch, _>(e)))
+                } else if let Some(space) = ctx.space.downcast_ref::<AutoGnnSpace>() {
+                    // The space counts parameters for this graph's widths.
+                    let space = AutoGnnSpace { features: graph.feature_dim as u64, classes: graph.classes as u64, ..*space };
+                    let e = TrainingEstimator::new(crate::autognn::AutoGnnTrainer::new(graph, gnn_config(t)), t.budget.clone());
+                    Ok(Built::new(erase_estimator::<<AutoGnnSpace as SearchSpace>::Arch, _>(e)).with_space(space))
+                } else {
+                    Err(format!("the gnn trainer builds no network for space `{}`", ctx.space.name()))
+                }
+            },
+        ))
+        .add_trainer(TrainerEntry::new::<TrainerToml>(
+            "char-lm",
+            "Transformer encoders as causal character language models on random windows of a text (validation and test: next-character accuracy).",
+            Serves::spaces(&["transformer"]),
+            nasforge_datasets::TEXT,
+            |t, ctx| {
+                let text = data::<CharText>(ctx.data, "a text")?;
+                let seq = t.seq_len;
+                // The space counts parameters for this vocabulary and window.
+                let space = TransformerSpace { vocab: text.vocab.len() as u64, positions: seq as u64, segments: 0, seq_len: seq as u64 };
+                let lm = LmTrainConfig { seq, batch_size: t.image.batch_size, optimizer: t.image.optimizer.clone(), ..Default::default() };
+                let e = TrainingEstimator::new(TransformerTrainer::new(text, lm), t.budget.clone());
+                Ok(Built::new(erase_estimator::<<TransformerSpace as SearchSpace>::Arch, _>(e)).with_space(space))
+            },
+        ));
+}
+
+/// A checked `nasforge train` file: one architecture, its data, its
+/// training.
+#[derive(Clone, Debug)]
+pub struct TrainJob {
+    /// Seed of the split, the initialisation and the batch order.
+    pub seed: u64,
+    /// The architecture (a NAS-Bench-201 cell).
+    pub arch: Cell,
+    /// The `[dataset]` (an image dataset).
+    pub dataset: nasforge_registry::Configured,
+    /// The training.
+    pub trainer: TrainerConfig,
+    /// Where to save the trained weights (safetensors), if anywhere.
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)] // sections are parsed in their own passes
+struct TrainTop {
+    seed: Option<u64>,
+    checkpoint: Option<String>,
+    data_root: Option<String>,
+    space: serde::de::IgnoredAny,
+    dataset: serde::de::IgnoredAny,
+    trainer: serde::de::IgnoredAny,
+}
+
+/// Loads and checks a `nasforge train` file; its dataset is one of
+/// `registry`'s image datasets.
+pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<TrainJob, ConfigError> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| nasforge_registry::Source { file: &file, text: "" }.error(format!("cannot read the training file: {e}")))?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    let doc = Document::parse(&file, &text)?;
+    let top: TrainTop = doc.root().parse()?;
+    let section = |key: &str| doc.section(key).map(|s| s.expect("a required key"));
+    let space = section("space")?;
+    let name = space.required_string("name")?;
+    if name.get_ref() != "nas-bench-201" {
+        return Err(doc.source().error_at(Some(name.span().start), Some("space.name".into()), format!("unknown space `{}`; valid choices: nas-bench-201", name.get_ref())));
+    }
+    let arch_text = space.required_string("arch")?;
+    let arch = Nb201Space.parse(arch_text.get_ref()).map_err(|e| space.value_error("arch", e.reason))?;
+    let data_root = match (std::env::var_os("NASFORGE_DATA"), top.data_root.as_deref()) {
+        (Some(env), _) if !env.is_empty() => Some(PathBuf::from(env)),
+        (_, Some(root)) => Some(base.join(root)),
+        _ => None,
+    };
+    let paths = PathContext { data_root, base: base.clone() };
+    let dataset_section = section("dataset")?;
+    let dataset = registry.parse_entry(Kind::Dataset, &dataset_section, &paths, None)?;
+    if dataset.checked::<ImageData>().is_none() {
+        return Err(dataset_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell on images; `{}` is no image dataset", dataset.name)));
+    }
+    let trainer = registry.parse_entry(Kind::Trainer, &section("trainer")?, &paths, Some("image"))?;
+    Ok(TrainJob {
+        seed: top.seed.unwrap_or(0),
+        arch,
+        trainer: trainer.checked::<TrainerConfig>().expect("the image trainer's parameters").clone(),
+        dataset,
+        checkpoint: top.checkpoint.map(|c| base.join(c)),
+    })
+}
+
+/// What `nasforge train --json` prints.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainSummary {
+    /// Validation accuracy (fraction).
+    pub valid: f64,
+    /// Test accuracy (fraction).
+    pub test: f64,
+    /// Test expected calibration error.
+    pub ece: f64,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Training and evaluation seconds.
+    pub seconds: f64,
+    /// Mean training loss per epoch.
+    #[serde(skip)]
+    pub loss_curve: Vec<f64>,
+}
+
+/// Why a training job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The data could not be loaded.
+    #[error("{0}")]
+    Data(String),
+    /// Training failed (diverged, ...).
+    #[error("training failed: {0}")]
+    Train(#[from] EvalError),
+    /// The checkpoint could not be written.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+impl From<DataError> for TrainError {
+    fn from(e: DataError) -> Self {
+        TrainError::Data(e.to_string())
+    }
+}
+
+/// Runs a training job; `on_step(step, planned, loss)` reports progress.
+pub fn train(registry: &Registry, job: &TrainJob, on_step: &mut dyn FnMut(u64, Option<u64>, f64)) -> Result<TrainSummary, TrainError> {
+    let start = std::time::Instant::now();
+    let entry = registry.dataset(&job.dataset.name).ok_or_else(|| TrainError::Data(format!("no dataset `{}`", job.dataset.name)))?;
+    let loaded = entry.load(&job.dataset, job.seed).map_err(TrainError::Data)?;
+    let data = loaded.downcast::<ImageSplits>().map_err(|_| TrainError::Data(format!("`{}` loads no images", job.dataset.name)))?;
+    let trained = train_nb201(&job.arch, &data, &job.trainer.image, &job.trainer.budget, job.seed, on_step)?;
+    if let Some(path) = &job.checkpoint {
+        trained.net.store.save(path).map_err(TrainError::Checkpoint)?;
+    }
+    Ok(TrainSummary {
+        valid: trained.valid.accuracy,
+        test: trained.test.accuracy,
+        ece: trained.test.ece,
+        params: trained.net.param_count(),
+        seconds: start.elapsed().as_secs_f64(),
+        loss_curve: trained.report.loss_curve,
+    })
+}
