@@ -35,7 +35,7 @@ fn a_valid_file_round_trips_through_its_stored_form() {
     let c = parse(&text).unwrap();
     assert_eq!(c.seed, 4);
     assert_eq!(c.budget.evaluations, Some(50));
-    assert_eq!(c.components.strategy.table.get("population").and_then(|v| v.as_integer()), Some(30));
+    assert_eq!(c.components.strategy.table().get("population").and_then(|v| v.as_integer()), Some(30));
     let again = parse_str(&nasforge::families(), &c.to_toml(), "journal:1", Path::new("/")).unwrap();
     assert_eq!(again, c);
     // Defaults are stored filled in: a later change of a default cannot

@@ -79,7 +79,7 @@ fn every_strategy_searches_nas_bench_macro() {
     let random = mean_best_test("nbmacro-regularized-evolution.toml", Some(strategy("random-search", "")));
     assert!(rea > random && rea > 92.8, "REA {rea}, random {random}");
     for strategy in [strategy("local-search", ""), strategy("reinforce", ""), strategy("q-mutation", "")] {
-        let name = strategy.name.clone();
+        let name = strategy.name().to_owned();
         let s = mean_best_test("nbmacro-regularized-evolution.toml", Some(strategy));
         assert!(s > random, "{name}: {s} vs random {random}");
     }
@@ -108,7 +108,7 @@ fn every_strategy_searches_nas_bench_graph() {
     for strategy in
         [strategy("regularized-evolution", ""), strategy("local-search", ""), strategy("reinforce", ""), strategy("q-mutation", "")]
     {
-        let name = strategy.name.clone();
+        let name = strategy.name().to_owned();
         let valid = mean_best_valid(strategy);
         assert!(valid > random, "{name}: mean best valid {valid} vs random {random}");
     }

@@ -283,8 +283,14 @@ fn describe(registry: &Registry, space: &str, arch: &str, json: bool) -> Result<
 
 fn list_plugins(registry: &Registry, experiment: &Path, json: bool) -> Result<()> {
     let manifests = nasforge_experiment::load_plugin_manifests(registry, experiment)?;
-    // Instances are created for the experiment's space, as a run would.
-    let space = nasforge_experiment::load(registry, experiment).map(|c| c.space_name().to_owned()).unwrap_or_default();
+    // Instances are created for the experiment's space, as a run would; the
+    // rest of the file may be what is being debugged.
+    let (file, text, _) = nasforge_experiment::read_config(experiment, "experiment")?;
+    let doc = nasforge_registry::Document::parse(&file, &text)?;
+    let space = match doc.section("space")? {
+        Some(s) => s.required_string("name")?.into_inner(),
+        None => bail!("{file}: no `[space]`: plugins are instantiated for the experiment's space"),
+    };
     let inspected = nasforge_experiment::inspect_plugins(&manifests, &space);
     let mut rows = Vec::new();
     if inspected.is_empty() {

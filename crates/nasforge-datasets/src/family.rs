@@ -75,6 +75,11 @@ macro_rules! image_params {
                 let dir: Result<Option<PathBuf>, ParamError> = ($dir)(&self.0);
                 self.0.checked(dir?)
             }
+            fn resolved(&self, c: &ImageData) -> Self {
+                // The folder a default pointed to is stored.
+                let path = c.dir.clone().map(DataDir::from_checked);
+                $name(ImageDataToml { path, ..self.0.clone() })
+            }
         }
     };
 }

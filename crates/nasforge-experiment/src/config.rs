@@ -41,7 +41,7 @@ pub struct ExperimentConfig {
 impl ExperimentConfig {
     /// The space's name.
     pub fn space_name(&self) -> &str {
-        &self.components.space.name
+        self.components.space.name()
     }
 }
 
@@ -111,7 +111,10 @@ fn parse_plugins(doc: &Document<'_>, base: &Path, registry: &Registry) -> Result
         if !path.is_file() {
             return Err(entry.value_error(
                 "path",
-                format!("no such plugin library: {} (build it first: `cargo build --release -p <the plugin's package>` puts it under target/release/)", path.display()),
+                format!(
+                    "no such plugin library: {} (build it first: `cargo build -p <the plugin's package>` puts it in target/debug/, with `--release` in target/release/)",
+                    path.display()
+                ),
             ));
         }
         let sha256 = match &raw.sha256 {
@@ -206,8 +209,8 @@ pub(crate) fn resolve(path: &str, base: &Path) -> PathBuf {
 
 fn component_table(c: &Configured) -> toml::Value {
     let mut t = toml::Table::new();
-    t.insert("name".into(), toml::Value::String(c.name.clone()));
-    t.extend(c.table.clone());
+    t.insert("name".into(), toml::Value::String(c.name().to_owned()));
+    t.extend(c.table().clone());
     toml::Value::Table(t)
 }
 

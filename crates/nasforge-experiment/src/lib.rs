@@ -21,7 +21,7 @@ mod plugins;
 use std::path::Path;
 
 use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
-use nasforge_registry::{Registry, Stack};
+use nasforge_registry::{BuildError, Registry, Stack};
 use sha2::{Digest, Sha256};
 
 pub use config::{Budget, DATA_ENV, ExperimentConfig, data_root, load, load_plugin_manifests, parse_str, read_config};
@@ -36,9 +36,10 @@ pub enum ExperimentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A component could not be built (its data did not load, its plugin
-    /// did not instantiate, ...).
-    #[error("{0}")]
-    Build(String),
+    /// did not instantiate, ...), or components configured in code do not
+    /// work together.
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -88,7 +89,7 @@ fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<i6
     journal.create_experiment(&ExperimentRecord {
         hash: experiment_hash(config),
         config: config.to_toml(),
-        ..ExperimentRecord::composed(&c.space.name, &c.strategy.name, &c.estimator.name, config.seed)
+        ..ExperimentRecord::composed(c.space.name(), c.strategy.name(), c.estimator.name(), config.seed)
     })
 }
 
@@ -124,7 +125,14 @@ pub fn resume(
         )));
     }
     let file = format!("{}:experiment {}", journal_path.display(), record.id);
-    let mut config = parse_str(registry, &record.config, &file, Path::new("/"))?;
+    let mut config = parse_str(registry, &record.config, &file, Path::new("/")).map_err(|e| {
+        if e.message.starts_with("unknown ") && e.key.as_deref().is_some_and(|k| k.ends_with(".name")) {
+            // A journal written by another binary (a user's own stack).
+            e.map_message(|m| format!("{m}; this experiment was run by a binary that registers it: resume it with that binary"))
+        } else {
+            e
+        }
+    })?;
     config.journal = Some(journal_path.to_owned());
     let trials = journal.trials(record.id)?;
     if let Some((i, t)) = trials.iter().enumerate().find(|(i, t)| t.trial != *i as u64) {
@@ -142,7 +150,7 @@ pub fn resume(
 /// experiment's plugins as further entries).
 pub fn build(registry: &Registry, config: &ExperimentConfig) -> Result<Stack, ExperimentError> {
     let registry = plugins::with_plugins(registry, &config.plugins);
-    registry.build(&config.components, config.seed).map_err(ExperimentError::Build)
+    Ok(registry.build(&config.components, config.seed)?)
 }
 
 fn execute(

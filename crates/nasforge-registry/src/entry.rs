@@ -14,13 +14,12 @@ use crate::source::{ConfigError, Document, Section};
 
 /// A component's parameters as configured: the checked value its builder
 /// takes, and the table it was read from with every default filled in
-/// (what the journal stores, and what compares two configs).
+/// (what the journal stores, and what compares two configs). Only a
+/// registry makes one, so the two always agree.
 #[derive(Clone)]
 pub struct Configured {
-    /// The component's name.
-    pub name: String,
-    /// Its parameters as TOML, defaults filled in, paths absolute.
-    pub table: toml::Table,
+    name: String,
+    table: toml::Table,
     checked: Arc<dyn Any + Send + Sync>,
     /// The objectives a strategy optimises: the key's value position and
     /// the metric names.
@@ -28,6 +27,16 @@ pub struct Configured {
 }
 
 impl Configured {
+    /// The component's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its parameters as TOML, defaults filled in, paths absolute.
+    pub fn table(&self) -> &toml::Table {
+        &self.table
+    }
+
     /// The checked parameters, when they are a `T`.
     pub fn checked<T: 'static>(&self) -> Option<&T> {
         self.checked.downcast_ref()
@@ -57,7 +66,7 @@ type ParseFn = dyn Fn(&Section<'_, '_>, &PathContext) -> Result<Configured, Conf
 /// How an entry reads its parameters.
 #[derive(Clone)]
 pub struct ParamSpec {
-    fields: Vec<&'static str>,
+    fields: Option<Vec<&'static str>>,
     parse: Arc<ParseFn>,
     hint: Option<String>,
 }
@@ -70,15 +79,17 @@ impl ParamSpec {
             let raw: P = section.deserialize(&["name"], Some(paths))?;
             let checked = raw.check().map_err(|e| section.error(e.key, e.reason))?;
             let objectives = P::objectives(&checked).map(|(key, names)| (section.value_offset(key), names));
-            let table = toml::Table::try_from(&raw).map_err(|e| section.error("name", format!("cannot store these parameters: {e}")))?;
+            let table = toml::Table::try_from(raw.resolved(&checked))
+                .map_err(|e| section.error("name", format!("cannot store these parameters: {e}")))?;
             Ok(Configured { name: name.clone(), table, checked: Arc::new(checked), objectives })
         };
         ParamSpec { fields: fields_of::<P>(), parse: Arc::new(parse), hint: None }
     }
 
-    /// The keys the section takes besides `name`.
+    /// The keys the section takes besides `name` (none known for a
+    /// parameter type that takes any key).
     pub fn fields(&self) -> &[&'static str] {
-        &self.fields
+        self.fields.as_deref().unwrap_or_default()
     }
 
     /// Reads a section (its `name` already matched).
@@ -333,7 +344,8 @@ impl EstimatorEntry {
     /// `[dataset]` and `[trainer]` sections.
     pub fn training(name: &str, about: &str) -> Self {
         EstimatorEntry {
-            about: About::new::<crate::NoParams>(name, about),
+            about: About::new::<crate::NoParams>(name, about)
+                .with_hint(format!("`{name}` takes its training settings in `[trainer]` and its data in `[dataset]`")),
             serves: Serves::Spaces(Vec::new()),
             kind: EstimatorKind::Training,
             metrics: None,

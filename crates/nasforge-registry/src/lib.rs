@@ -40,7 +40,7 @@ pub use entry::{
 };
 pub use erased::{DynArch, DynSpace, ErasedSpace, erase_estimator};
 pub use params::{DataDir, DataFile, NoParams, Params, fields_of};
-pub use registry::{Components, Family, Kind, Registry, Stack};
+pub use registry::{BuildError, Components, Family, Kind, Registry, Stack};
 pub use source::{ConfigError, Document, Section, Source, array_of_tables};
 
 pub use params::PathContext;

@@ -13,9 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// type (kebab-case keys, `deny_unknown_fields`, defaults for what may be
 /// left out) and the check that turns it into [`Params::Checked`].
 ///
-/// `Serialize` writes the parameters back with every default filled in:
-/// the journal stores that form, so a resumed run rebuilds exactly the
-/// component that ran.
+/// The journal stores [`Params::resolved`] serialized: the parameters with
+/// every default filled in, so a resumed run rebuilds exactly the
+/// component that ran even if a later build changes a default.
 pub trait Params: DeserializeOwned + Serialize + Clone + Send + Sync + 'static {
     /// What the component's builder takes: parameters known to be valid.
     type Checked: Send + Sync + 'static;
@@ -28,6 +28,15 @@ pub trait Params: DeserializeOwned + Serialize + Clone + Send + Sync + 'static {
     /// `None` (the default) for the single validation objective.
     fn objectives(_checked: &Self::Checked) -> Option<(&'static str, Vec<String>)> {
         None
+    }
+
+    /// These parameters with every default written out, as the checked
+    /// form has them: what is stored. The default returns them as written,
+    /// which is right for types whose defaults serde fills in (fields with
+    /// `#[serde(default)]` values); types that read an absent key as
+    /// "the default" (`Option`s resolved in `check`) fill them in here.
+    fn resolved(&self, _checked: &Self::Checked) -> Self {
+        self.clone()
     }
 }
 
@@ -45,8 +54,9 @@ impl Params for NoParams {
 
 /// The keys a parameter type accepts, as serde sees them (renames
 /// applied): asked of its `Deserialize` without deserializing anything.
-pub fn fields_of<P: DeserializeOwned>() -> Vec<&'static str> {
-    struct Probe<'a>(&'a mut Vec<&'static str>);
+/// `None` for a type that is no struct (a map takes any key).
+pub fn fields_of<P: DeserializeOwned>() -> Option<Vec<&'static str>> {
+    struct Probe<'a>(&'a mut Option<Vec<&'static str>>);
     #[derive(Debug)]
     struct Stop;
     impl std::fmt::Display for Stop {
@@ -66,7 +76,7 @@ pub fn fields_of<P: DeserializeOwned>() -> Vec<&'static str> {
             Err(Stop)
         }
         fn deserialize_struct<V: Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> Result<V::Value, Stop> {
-            self.0.extend_from_slice(fields);
+            *self.0 = Some(fields.to_vec());
             Err(Stop)
         }
         serde::forward_to_deserialize_any! {
@@ -74,7 +84,7 @@ pub fn fields_of<P: DeserializeOwned>() -> Vec<&'static str> {
             newtype_struct seq tuple tuple_struct map enum identifier ignored_any
         }
     }
-    let mut fields = Vec::new();
+    let mut fields = None;
     let _ = P::deserialize(Probe(&mut fields));
     fields
 }
@@ -180,7 +190,8 @@ mod tests {
 
     #[test]
     fn fields_are_read_off_the_deserializer() {
-        assert_eq!(fields_of::<Two>(), ["population", "sample-size"]);
-        assert!(fields_of::<NoParams>().is_empty());
+        assert_eq!(fields_of::<Two>().unwrap(), ["population", "sample-size"]);
+        assert_eq!(fields_of::<NoParams>(), Some(Vec::new()));
+        assert_eq!(fields_of::<std::collections::BTreeMap<String, u8>>(), None);
     }
 }

@@ -250,7 +250,10 @@ impl Registry {
     pub fn parse_entry(&self, kind: Kind, section: &Section<'_, '_>, paths: &PathContext, default_name: Option<&str>) -> Result<Configured, ConfigError> {
         let name = match (section.string("name")?, default_name) {
             (Some(n), _) => n,
-            (None, Some(d)) => toml::Spanned::new(0..0, d.to_owned()),
+            (None, Some(d)) => {
+                let at = section.offset_of("name");
+                toml::Spanned::new(at..at, d.to_owned())
+            }
             (None, None) => section.required_string("name")?,
         };
         let params = match kind {
@@ -266,19 +269,6 @@ impl Registry {
         }
     }
 
-    /// Reads the `[space]` section.
-    pub fn parse_space(&self, section: &Section<'_, '_>, paths: &PathContext) -> Result<Configured, ConfigError> {
-        let name = section.required_string("name")?;
-        let entry = self.space(name.get_ref()).ok_or_else(|| self.unknown(section, Kind::Space, &name, &self.names(Kind::Space)))?;
-        entry.about.params.parse(section, paths)
-    }
-
-    /// Reads the `[strategy]` section.
-    pub fn parse_strategy(&self, section: &Section<'_, '_>, paths: &PathContext) -> Result<Configured, ConfigError> {
-        let name = section.required_string("name")?;
-        let entry = self.strategy(name.get_ref()).ok_or_else(|| self.unknown(section, Kind::Strategy, &name, &self.names(Kind::Strategy)))?;
-        entry.about.params.parse(section, paths)
-    }
 
     /// Reads every component section of an experiment document and checks
     /// that they work together: the estimator serves the space, a training
@@ -291,29 +281,29 @@ impl Registry {
             doc.section(key)?.ok_or_else(|| src.error_at(None, None, format!("missing field `{key}`")))
         };
         let space_section = required("space")?;
-        let space = self.parse_space(&space_section, paths)?;
-        let strategy = self.parse_strategy(&required("strategy")?, paths)?;
+        let space = self.parse_entry(Kind::Space, &space_section, paths, None)?;
+        let strategy = self.parse_entry(Kind::Strategy, &required("strategy")?, paths, None)?;
 
         let estimator_section = required("estimator")?;
         let name = estimator_section.required_string("name")?;
-        let served = self.estimators_for(&space.name);
+        let served = self.estimators_for(space.name());
         let Some(entry) = self.estimator(name.get_ref()).filter(|_| served.contains(&name.get_ref().as_str())) else {
             let at = Some(name.span().start);
             let key = Some("estimator.name".to_owned());
             let message = if served.is_empty() {
-                format!("no estimator evaluates space `{}` here; declare an estimator plugin with `[[plugin]]`, kind = \"estimator\"", space.name)
+                format!("no estimator evaluates space `{}` here; declare an estimator plugin with `[[plugin]]`, kind = \"estimator\"", space.name())
             } else if self.contains(Kind::Estimator, name.get_ref()) {
-                format!("estimator `{}` cannot evaluate space `{}`; valid choices for it: {}", name.get_ref(), space.name, served.join(", "))
+                format!("estimator `{}` cannot evaluate space `{}`; valid choices for it: {}", name.get_ref(), space.name(), served.join(", "))
             } else {
                 return Err(self.unknown(&estimator_section, Kind::Estimator, &name, &served)
-                    .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{}`:", space.name), 1)));
+                    .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{}`:", space.name()), 1)));
             };
             return Err(src.error_at(at, key, message));
         };
         let estimator = entry.about.params.parse(&estimator_section, paths)?;
 
         let (dataset, trainer) = if entry.is_training() {
-            let (dataset, trainer) = self.parse_training(doc, &space.name, &name, paths)?;
+            let (dataset, trainer) = self.parse_training(doc, space.name(), &name, paths)?;
             (Some(dataset), Some(trainer))
         } else {
             for section in ["dataset", "trainer"] {
@@ -334,7 +324,7 @@ impl Registry {
                 return Err(src.error_at(
                     *at,
                     Some("strategy.objectives".into()),
-                    format!("estimator `{}` reports no metric `{bad}`; valid choices: {}", estimator.name, metrics.join(", ")),
+                    format!("estimator `{}` reports no metric `{bad}`; valid choices: {}", estimator.name(), metrics.join(", ")),
                 ));
             }
         }
@@ -368,6 +358,12 @@ impl Registry {
                 Some(t) => *t,
                 None => {
                     let valid: Vec<&str> = candidates.iter().map(|t| t.about.name.as_str()).collect();
+                    if self.contains(Kind::Trainer, n.get_ref()) {
+                        return Err(trainer_section.value_error(
+                            "name",
+                            format!("trainer `{}` cannot train space `{space}`; valid choices for it: {}", n.get_ref(), valid.join(", ")),
+                        ));
+                    }
                     return Err(self.unknown(&trainer_section, Kind::Trainer, &n, &valid)
                         .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{space}`:"), 1)));
                 }
@@ -395,38 +391,77 @@ impl Registry {
         Ok((dataset, trainer))
     }
 
-    /// Builds and wires the components: space, then estimator (which may
-    /// refine the space), then strategy. Seeds derive from `root_seed` as
-    /// they always have: `strategy` for the strategy, `data-split` for a
-    /// dataset's split.
-    pub fn build(&self, components: &Components, root_seed: u64) -> Result<Stack, String> {
-        let entry = self.space(&components.space.name).ok_or_else(|| format!("no space `{}` is registered", components.space.name))?;
-        let space = entry.build(&components.space, root_seed)?;
-        let estimator_entry = self
-            .estimator(&components.estimator.name)
-            .ok_or_else(|| format!("no estimator `{}` is registered", components.estimator.name))?;
+    /// Checks that configured components work together, as
+    /// [`Registry::parse_components`] does for a file: for components
+    /// configured in code ([`Registry::configure`]).
+    pub fn check(&self, components: &Components) -> Result<(), BuildError> {
+        let c = components;
+        let error = |kind, name: &str, message: String| BuildError { kind, name: name.to_owned(), message };
+        let served = self.estimators_for(c.space.name());
+        if !served.contains(&c.estimator.name()) {
+            return Err(error(
+                Kind::Estimator,
+                c.estimator.name(),
+                format!("cannot evaluate space `{}`; valid choices for it: {}", c.space.name(), served.join(", ")),
+            ));
+        }
+        let entry = self.estimator(c.estimator.name()).expect("served, so registered");
+        if entry.is_training() {
+            let (Some(dataset), Some(trainer)) = (&c.dataset, &c.trainer) else {
+                return Err(error(Kind::Estimator, c.estimator.name(), "trains, and needs a dataset and a trainer".into()));
+            };
+            let trainer_entry = self.trainer(trainer.name()).ok_or_else(|| error(Kind::Trainer, trainer.name(), "is not registered".into()))?;
+            if !trainer_entry.serves.contains(c.space.name()) {
+                return Err(error(Kind::Trainer, trainer.name(), format!("cannot train space `{}`", c.space.name())));
+            }
+            let dataset_entry = self.dataset(dataset.name()).ok_or_else(|| error(Kind::Dataset, dataset.name(), "is not registered".into()))?;
+            if dataset_entry.data != trainer_entry.data {
+                return Err(error(Kind::Dataset, dataset.name(), format!("is {} data; trainer `{}` trains on {} data", dataset_entry.data, trainer.name(), trainer_entry.data)));
+            }
+        }
+        if let (Some(objectives), Some(metrics)) = (c.strategy.objectives(), entry.metrics(&c.estimator)) {
+            if let Some(bad) = objectives.iter().find(|o| !metrics.contains(o)) {
+                return Err(error(Kind::Strategy, c.strategy.name(), format!("objective `{bad}` is no metric of estimator `{}` ({})", c.estimator.name(), metrics.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds and wires the components (checked first): space, then
+    /// estimator (which may refine the space), then strategy. Seeds derive
+    /// from `root_seed` as they always have: `strategy` for the strategy,
+    /// `data-split` for a dataset's split.
+    pub fn build(&self, components: &Components, root_seed: u64) -> Result<Stack, BuildError> {
+        self.check(components)?;
+        let c = components;
+        fn failed(kind: Kind, config: &Configured) -> impl Fn(String) -> BuildError + '_ {
+            move |message| BuildError { kind, name: config.name().to_owned(), message }
+        }
+        let space_entry = self.space(c.space.name()).ok_or_else(|| failed(Kind::Space, &c.space)("is not registered".into()))?;
+        let space = space_entry.build(&c.space, root_seed).map_err(failed(Kind::Space, &c.space))?;
+        let estimator_entry = self.estimator(c.estimator.name()).expect("checked");
         let ctx = EstimatorContext { root_seed, space: &space };
-        let built: Built = match estimator_entry.build_direct(&components.estimator, &ctx) {
-            Some(built) => built?,
+        let built: Built = match estimator_entry.build_direct(&c.estimator, &ctx) {
+            Some(built) => built.map_err(failed(Kind::Estimator, &c.estimator))?,
             None => {
-                let (Some(dataset), Some(trainer)) = (&components.dataset, &components.trainer) else {
-                    return Err(format!("estimator `{}` trains and needs a dataset and a trainer", components.estimator.name));
-                };
-                let dataset_entry = self.dataset(&dataset.name).ok_or_else(|| format!("no dataset `{}` is registered", dataset.name))?;
-                let trainer_entry = self.trainer(&trainer.name).ok_or_else(|| format!("no trainer `{}` is registered", trainer.name))?;
-                let data = dataset_entry.load(dataset, derive_seed(root_seed, "data-split"))?;
-                trainer_entry.build(trainer, &TrainerContext { root_seed, space: &space, data: &data })?
+                let (dataset, trainer) = (c.dataset.as_ref().expect("checked"), c.trainer.as_ref().expect("checked"));
+                let data = self
+                    .dataset(dataset.name())
+                    .expect("checked")
+                    .load(dataset, derive_seed(root_seed, "data-split"))
+                    .map_err(failed(Kind::Dataset, dataset))?;
+                self.trainer(trainer.name())
+                    .expect("checked")
+                    .build(trainer, &TrainerContext { root_seed, space: &space, data: &data })
+                    .map_err(failed(Kind::Trainer, trainer))?
             }
         };
         let space = built.space.unwrap_or(space);
-        let strategy_entry =
-            self.strategy(&components.strategy.name).ok_or_else(|| format!("no strategy `{}` is registered", components.strategy.name))?;
-        let strategy = strategy_entry.build(&components.strategy, &StrategyContext { seed: derive_seed(root_seed, "strategy"), root_seed, space: &space })?;
-        let objectives = components
-            .strategy
-            .objectives()
-            .map(|names| names.iter().map(|n| (n.clone(), Objective::named(n))).collect())
-            .unwrap_or_default();
+        let strategy_entry = self.strategy(c.strategy.name()).ok_or_else(|| failed(Kind::Strategy, &c.strategy)("is not registered".into()))?;
+        let strategy = strategy_entry
+            .build(&c.strategy, &StrategyContext { seed: derive_seed(root_seed, "strategy"), root_seed, space: &space })
+            .map_err(failed(Kind::Strategy, &c.strategy))?;
+        let objectives = c.strategy.objectives().map(|names| names.iter().map(|n| (n.clone(), Objective::named(n))).collect()).unwrap_or_default();
         Ok(Stack { space, strategy, estimator: built.estimator, objectives })
     }
 
@@ -434,27 +469,26 @@ impl Registry {
     /// written in an experiment file's section: for tests and code that
     /// swaps one component of a loaded experiment.
     pub fn configure(&self, kind: Kind, name: &str, body: &str) -> Result<Configured, ConfigError> {
-        let text = format!("name = {}\n{body}", toml::Value::String(name.to_owned()));
+        // The name goes last, so that error lines are the body's own.
+        let text = format!("{body}\nname = {}\n", toml::Value::String(name.to_owned()));
         let doc = Document::parse("<inline>", &text)?;
         let paths = PathContext { data_root: None, base: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")) };
-        let section = doc.root();
-        match kind {
-            Kind::Space => self.parse_space(&section, &paths),
-            Kind::Strategy => self.parse_strategy(&section, &paths),
-            Kind::Estimator => match self.estimator(name) {
-                Some(e) => e.about.params.parse(&section, &paths),
-                None => Err(doc.source().error(format!("unknown estimator `{name}`"))),
-            },
-            Kind::Dataset => match self.dataset(name) {
-                Some(e) => e.about.params.parse(&section, &paths),
-                None => Err(doc.source().error(format!("unknown dataset `{name}`"))),
-            },
-            Kind::Trainer => match self.trainer(name) {
-                Some(e) => e.about.params.parse(&section, &paths),
-                None => Err(doc.source().error(format!("unknown trainer `{name}`"))),
-            },
-        }
+        self.parse_entry(kind, &doc.root(), &paths, None)
     }
+}
+
+/// A component that could not be built (its data did not load, its plugin
+/// did not instantiate), or configured components that do not work
+/// together.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{} `{name}`: {message}", kind.as_str())]
+pub struct BuildError {
+    /// The component's kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// What went wrong.
+    pub message: String,
 }
 
 impl ConfigError {
@@ -604,7 +638,7 @@ mod tests {
     fn components_are_read_checked_and_built_by_name() {
         let c = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"walk\"\n[estimator]\nname = \"ones\"\n").unwrap();
         assert_eq!(c.strategy.checked::<usize>(), Some(&3));
-        assert_eq!(c.strategy.table.get("steps").and_then(|v| v.as_integer()), Some(3), "defaults are stored");
+        assert_eq!(c.strategy.table().get("steps").and_then(|v| v.as_integer()), Some(3), "defaults are stored");
         let mut stack = registry().build(&c, 0).unwrap();
         let first = stack.strategy.ask(&stack.space).unwrap();
         assert_eq!(stack.space.format(&first), "000");

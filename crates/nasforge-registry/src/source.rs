@@ -224,12 +224,12 @@ impl<'d, 'a> Section<'d, 'a> {
     /// (a component's `name`, read before). Unknown keys are reported with
     /// every valid one (`skip` included), type errors at the value.
     pub(crate) fn deserialize<P: DeserializeOwned>(&self, skip: &[&str], paths: Option<&PathContext>) -> Result<P, ConfigError> {
-        let fields = fields_of::<P>();
-        if !fields.is_empty() {
+        if let Some(fields) = fields_of::<P>() {
             for key in self.keys() {
                 if !skip.contains(&key) && !fields.contains(&key) {
                     let valid: Vec<String> = skip.iter().chain(&fields).map(|f| format!("`{f}`")).collect();
                     let message = match valid.len() {
+                        0 => format!("unknown field `{key}`: this section takes no keys"),
                         1 => format!("unknown field `{key}`, expected {}", valid[0]),
                         _ => format!("unknown field `{key}`, expected one of {}", valid.join(", ")),
                     };

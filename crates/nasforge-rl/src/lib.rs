@@ -32,19 +32,26 @@ const LSTM_LR: f64 = 0.005;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ReinforceToml {
     /// `factorised` (default) or `lstm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub controller: Option<String>,
     /// Step size (default 0.1 for the factorised policy, Adam's 0.005 for
     /// the LSTM).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     /// Decay of the reward's moving mean and variance.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline_decay: Option<f64>,
     /// Weight of the entropy bonus.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub entropy: Option<f64>,
     /// LSTM hidden size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hidden: Option<usize>,
     /// LSTM logit temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     /// LSTM tanh squashing constant.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tanh_constant: Option<f64>,
 }
 
@@ -92,6 +99,13 @@ impl Params for ReinforceToml {
                 let checked = params.check()?;
                 (Controller::Lstm(checked), LSTM_LR)
             }
+            #[cfg(not(feature = "lstm"))]
+            Some("lstm") => {
+                return Err(ParamError {
+                    key: "controller",
+                    reason: "the LSTM controller is not in this binary (it was built without the `lstm` feature of nasforge-rl)".into(),
+                });
+            }
             Some(other) => {
                 return Err(ParamError { key: "controller", reason: format!("unknown controller `{other}`; valid choices: {}", CONTROLLERS.join(", ")) });
             }
@@ -105,6 +119,21 @@ impl Params for ReinforceToml {
         }
         .check()?;
         Ok(ReinforceChecked { config, controller })
+    }
+
+    fn resolved(&self, c: &ReinforceChecked) -> Self {
+        let p = c.config.params();
+        let mut out = ReinforceToml { lr: Some(p.lr), baseline_decay: Some(p.baseline_decay), entropy: Some(p.entropy), ..Default::default() };
+        match &c.controller {
+            Controller::Factorised => out.controller = Some("factorised".into()),
+            #[cfg(feature = "lstm")]
+            Controller::Lstm(l) => {
+                let l = l.params();
+                out.controller = Some("lstm".into());
+                (out.hidden, out.temperature, out.tanh_constant) = (Some(l.hidden), Some(l.temperature), Some(l.tanh_constant));
+            }
+        }
+        out
     }
 }
 

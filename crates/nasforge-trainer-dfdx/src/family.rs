@@ -32,23 +32,41 @@ pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)] // each key is described in the type's doc and the README
 pub struct TrainerToml {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cells: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub momentum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nesterov: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cosine: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ece_bins: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dim: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dropout: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub post_layers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seq_len: Option<usize>,
 }
 
@@ -119,6 +137,36 @@ impl Params for TrainerToml {
             budget: TrainBudget { epochs: self.epochs, steps: self.steps, seconds: self.seconds },
         })
     }
+
+    fn resolved(&self, t: &TrainerConfig) -> Self {
+        let i = &t.image;
+        let mut out = TrainerToml {
+            channels: Some(i.shape.channels),
+            cells: Some(i.shape.cells),
+            width: Some(i.width),
+            batch_size: Some(i.batch_size),
+            epochs: t.budget.epochs,
+            steps: t.budget.steps,
+            seconds: t.budget.seconds,
+            cosine: Some(i.cosine),
+            ece_bins: Some(i.ece_bins),
+            dim: Some(t.gnn.dim),
+            dropout: Some(t.gnn.dropout),
+            post_layers: Some(t.gnn.post_layers),
+            seq_len: Some(t.seq_len),
+            ..Default::default()
+        };
+        match &i.optimizer {
+            OptimizerConfig::Sgd { lr, momentum, nesterov, weight_decay } => {
+                (out.optimizer, out.lr, out.momentum, out.nesterov, out.weight_decay) =
+                    (Some("sgd".into()), Some(*lr), Some(*momentum), Some(*nesterov), Some(*weight_decay));
+            }
+            OptimizerConfig::Adam { lr, weight_decay } => {
+                (out.optimizer, out.lr, out.weight_decay) = (Some("adam".into()), Some(*lr), Some(*weight_decay));
+            }
+        }
+        out
+    }
 }
 
 /// The full-batch GNN settings of a `[trainer]` section (100 epochs when
@@ -134,10 +182,13 @@ fn data<T: Send + Sync + 'static>(data: &Data, what: &str) -> Result<Arc<T>, Str
 /// Registers `dfdx-train` and the `image`, `gnn` and `char-lm` trainers.
 pub fn register(registry: &mut Registry) {
     registry
-        .add_estimator(EstimatorEntry::training(
-            "dfdx-train",
-            "Trains every candidate for real on the `[dataset]`, with the `[trainer]` serving the space (dfdx, CPU), and reports its trained metrics.",
-        ))
+        .add_estimator(
+            EstimatorEntry::training(
+                "dfdx-train",
+                "Trains every candidate for real on the `[dataset]`, with the `[trainer]` serving the space (dfdx, CPU), and reports its trained metrics.",
+            )
+            .with_metrics::<nasforge_registry::NoParams>(|_| ["valid", "test", "params"].map(String::from).to_vec()),
+        )
         .add_trainer(TrainerEntry::new::<TrainerToml>(
             "image",
             "Image classifiers (NB201, DARTS and MobileNet networks): SGD or Adam, cosine schedule, seeded init and batch order, validation and test accuracy and ECE.",
@@ -252,9 +303,13 @@ pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<Tra
     let dataset_section = section("dataset")?;
     let dataset = registry.parse_entry(Kind::Dataset, &dataset_section, &paths, None)?;
     if dataset.checked::<ImageData>().is_none() {
-        return Err(dataset_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell on images; `{}` is no image dataset", dataset.name)));
+        return Err(dataset_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell on images; `{}` is no image dataset", dataset.name())));
     }
-    let trainer = registry.parse_entry(Kind::Trainer, &section("trainer")?, &paths, Some("image"))?;
+    let trainer_section = section("trainer")?;
+    let trainer = registry.parse_entry(Kind::Trainer, &trainer_section, &paths, Some("image"))?;
+    if trainer.name() != "image" {
+        return Err(trainer_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell with the `image` trainer, not `{}`", trainer.name())));
+    }
     Ok(TrainJob {
         seed: top.seed.unwrap_or(0),
         arch,
@@ -305,9 +360,9 @@ impl From<DataError> for TrainError {
 /// Runs a training job; `on_step(step, planned, loss)` reports progress.
 pub fn train(registry: &Registry, job: &TrainJob, on_step: &mut dyn FnMut(u64, Option<u64>, f64)) -> Result<TrainSummary, TrainError> {
     let start = std::time::Instant::now();
-    let entry = registry.dataset(&job.dataset.name).ok_or_else(|| TrainError::Data(format!("no dataset `{}`", job.dataset.name)))?;
+    let entry = registry.dataset(job.dataset.name()).ok_or_else(|| TrainError::Data(format!("no dataset `{}`", job.dataset.name())))?;
     let loaded = entry.load(&job.dataset, job.seed).map_err(TrainError::Data)?;
-    let data = loaded.downcast::<ImageSplits>().map_err(|_| TrainError::Data(format!("`{}` loads no images", job.dataset.name)))?;
+    let data = loaded.downcast::<ImageSplits>().map_err(|_| TrainError::Data(format!("`{}` loads no images", job.dataset.name())))?;
     let trained = train_nb201(&job.arch, &data, &job.trainer.image, &job.trainer.budget, job.seed, on_step)?;
     if let Some(path) = &job.checkpoint {
         trained.net.store.save(path).map_err(TrainError::Checkpoint)?;
