@@ -20,6 +20,8 @@ fn serves(s: &Serves) -> String {
 
 pub(crate) fn list(registry: &Registry, only: Option<&str>, json: bool) -> Result<()> {
     const KINDS: [&str; 5] = ["space", "strategy", "estimator", "dataset", "trainer"];
+    // `list strategies` means `list strategy`.
+    let only = only.map(|k| KINDS.iter().find(|kind| plural(kind) == k).copied().unwrap_or(k));
     if let Some(k) = only {
         if !KINDS.contains(&k) {
             bail!("nasforge list: unknown kind `{k}`; valid choices: {}", KINDS.join(", "));

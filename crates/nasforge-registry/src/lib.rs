@@ -33,6 +33,8 @@ mod erased;
 mod params;
 mod registry;
 mod source;
+#[cfg(test)]
+mod tests;
 
 pub use entry::{
     About, Built, Configured, Data, DatasetEntry, EstimatorContext, EstimatorEntry, ParamSpec, Serves, SpaceEntry, StrategyContext,
