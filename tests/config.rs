@@ -42,6 +42,22 @@ fn a_valid_file_round_trips_through_its_stored_form() {
     // change what a resumed run rebuilds.
     let c = parse(&doc("name = \"q-mutation\"", "evaluations = 5")).unwrap();
     assert!(c.to_toml().contains("epsilon = 0.2"), "{}", c.to_toml());
+    // Defaults that `check` resolves (REINFORCE's step size depends on its
+    // controller) are stored resolved, and two spellings of one config
+    // store the same.
+    let plain = parse(&doc("name = \"reinforce\"", "evaluations = 5")).unwrap();
+    let spelled = parse(&doc("name = \"reinforce\"\ncontroller = \"factorised\"\nlr = 0.1", "evaluations = 5")).unwrap();
+    assert!(plain.to_toml().contains("controller = \"factorised\"") && plain.to_toml().contains("lr = 0.1"), "{}", plain.to_toml());
+    assert_eq!(plain, spelled);
+    assert_eq!(nasforge::experiment::experiment_hash(&plain), nasforge::experiment::experiment_hash(&spelled));
+    // A training run stores its trainer by name, with every setting.
+    let train = "seed = 1\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"random-search\"\n[estimator]\nname = \"dfdx-train\"\n\
+                 [dataset]\nname = \"digits\"\n[trainer]\nepochs = 1\n[budget]\nevaluations = 1\n";
+    let stored = parse(train).unwrap().to_toml();
+    for key in ["name = \"image\"", "momentum = 0.9", "channels = 16", "valid-fraction = 0.1", "seq-len = 64"] {
+        assert!(stored.contains(key), "`{key}` missing from:\n{stored}");
+    }
+    assert_eq!(parse_str(&nasforge::families(), &stored, "journal:1", Path::new("/")).unwrap(), parse(train).unwrap());
 }
 
 #[test]
