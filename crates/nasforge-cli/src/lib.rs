@@ -122,12 +122,21 @@ type Handler = Box<dyn Fn(&Registry, &ArgMatches) -> Result<()>>;
 pub struct App {
     registry: Registry,
     extra: Vec<(clap::Command, Handler)>,
+    name: Option<(&'static str, &'static str, &'static str)>,
 }
 
 impl App {
     /// The standard subcommands over `registry`.
     pub fn new(registry: Registry) -> Self {
-        App { registry, extra: Vec::new() }
+        App { registry, extra: Vec::new(), name: None }
+    }
+
+    /// The binary's own name, one-line description and version, for
+    /// `--help` and `--version` (default: nasforge's), as in
+    /// `.named(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"), env!("CARGO_PKG_VERSION"))`.
+    pub fn named(mut self, name: &'static str, about: &'static str, version: &'static str) -> Self {
+        self.name = Some((name, about, version));
+        self
     }
 
     /// Adds a subcommand of the binary's own, handled by `handler`.
@@ -140,6 +149,9 @@ impl App {
     /// printed once, as `error: ...`.
     pub fn main(self) -> ExitCode {
         let mut command = Cli::command();
+        if let Some((name, about, version)) = self.name {
+            command = command.name(name).bin_name(name).about(about).version(version);
+        }
         for (c, _) in &self.extra {
             command = command.subcommand(c.clone());
         }
@@ -175,6 +187,10 @@ fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
             report(&summary, config.journal.as_deref(), json)
         }
         Command::Resume { journal, experiment, json } => {
+            let target = nasforge_experiment::resume_target(&Journal::open_existing(&journal)?, &journal, experiment)?;
+            if target.finished_at.is_some() {
+                eprintln!("note: experiment {} had reached its budget: its trials are replayed from the journal, none evaluated", target.id);
+            }
             let bar = progress_bar(None);
             let mut on_trial = |p: Progress| update(&bar, p);
             let summary = nasforge_experiment::resume(registry, &journal, experiment, Some(&mut on_trial))?;

@@ -11,10 +11,15 @@ struct Row<'a> {
     data: Option<&'static str>,
 }
 
-fn serves(s: &Serves) -> String {
+/// The served spaces, marking those this binary does not register.
+fn serves(registry: &Registry, s: &Serves) -> String {
     match s {
         Serves::Any => "any space".into(),
-        Serves::Spaces(names) => names.join(", "),
+        Serves::Spaces(names) => names
+            .iter()
+            .map(|n| if registry.space(n).is_some() { n.clone() } else { format!("{n} (not in this binary)") })
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -31,11 +36,19 @@ pub(crate) fn list(registry: &Registry, only: Option<&str>, json: bool) -> Resul
     rows.extend(registry.spaces().iter().map(|e| Row { kind: "space", about: &e.about, serves: None, data: None }));
     rows.extend(registry.strategies().iter().map(|e| Row { kind: "strategy", about: &e.about, serves: None, data: None }));
     rows.extend(registry.estimators().iter().map(|e| {
-        let served = if e.is_training() { registry.trainers().iter().flat_map(|t| match &t.serves { Serves::Spaces(s) => s.clone(), Serves::Any => vec!["any space".into()] }).collect::<Vec<_>>().join(", ") } else { serves(&e.serves) };
+        let served = if e.is_training() {
+            let all: Vec<String> = registry.trainers().iter().flat_map(|t| match &t.serves {
+                Serves::Spaces(s) => s.clone(),
+                Serves::Any => vec!["any space".into()],
+            }).collect();
+            serves(registry, &Serves::Spaces(all))
+        } else {
+            serves(registry, &e.serves)
+        };
         Row { kind: "estimator", about: &e.about, serves: Some(served), data: None }
     }));
     rows.extend(registry.datasets().iter().map(|e| Row { kind: "dataset", about: &e.about, serves: None, data: Some(e.data) }));
-    rows.extend(registry.trainers().iter().map(|e| Row { kind: "trainer", about: &e.about, serves: Some(serves(&e.serves)), data: Some(e.data) }));
+    rows.extend(registry.trainers().iter().map(|e| Row { kind: "trainer", about: &e.about, serves: Some(serves(registry, &e.serves)), data: Some(e.data) }));
     rows.retain(|r| only.is_none_or(|k| k == r.kind));
 
     let mut out = serde_json::Map::new();

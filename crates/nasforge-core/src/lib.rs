@@ -47,6 +47,10 @@ pub struct ParamError {
 /// error does not say why. Use `nasforge_core::rand` instead.
 pub use rand;
 
+/// The `rand_distr` that matches [`rand`] (normal, gamma, ... samplers for
+/// the core's generators), for the same reason.
+pub use rand_distr;
+
 /// The seeded generator the shipped components use (ChaCha8: one stream
 /// on every platform and version).
 pub type SeededRng = rand_chacha::ChaCha8Rng;

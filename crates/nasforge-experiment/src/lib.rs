@@ -103,19 +103,7 @@ pub fn resume(
     progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<RunSummary, ExperimentError> {
     let mut journal = Journal::open_existing(journal_path)?;
-    let experiments = journal.experiments()?;
-    let record = match experiment {
-        Some(id) => experiments.iter().find(|e| e.id == id),
-        None => experiments.iter().rev().find(|e| e.finished_at.is_none()).or(experiments.last()),
-    }
-    .ok_or_else(|| {
-        ExperimentError::NoExperiment(format!(
-            "{}: no experiment{} to resume",
-            journal_path.display(),
-            experiment.map(|id| format!(" with id {id}")).unwrap_or_default()
-        ))
-    })?
-    .clone();
+    let record = resume_target(&journal, journal_path, experiment)?;
     if record.config.trim().is_empty() {
         return Err(ExperimentError::NoExperiment(format!(
             "{}: experiment {} was composed in code with a hand-built runner and stored no configuration, so it cannot be rebuilt here; \
@@ -144,6 +132,23 @@ pub fn resume(
         )));
     }
     execute(registry, &config, Some(&mut journal), Start::Resume { experiment: record.id, trials }, progress)
+}
+
+/// The experiment [`resume`] continues: `experiment` when given, else the
+/// latest unfinished one, else the latest.
+pub fn resume_target(journal: &Journal, journal_path: &Path, experiment: Option<i64>) -> Result<ExperimentRecord, ExperimentError> {
+    let experiments = journal.experiments()?;
+    let record = match experiment {
+        Some(id) => experiments.iter().find(|e| e.id == id),
+        None => experiments.iter().rev().find(|e| e.finished_at.is_none()).or(experiments.last()),
+    };
+    record.cloned().ok_or_else(|| {
+        ExperimentError::NoExperiment(format!(
+            "{}: no experiment{} to resume",
+            journal_path.display(),
+            experiment.map(|id| format!(" with id {id}")).unwrap_or_default()
+        ))
+    })
 }
 
 /// The stack an experiment describes, built through `registry` (with the

@@ -16,5 +16,5 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut registry = nasforge::families();
     registry.add(annealing::register).add(params_proxy::register);
-    nasforge_cli::App::new(registry).main()
+    nasforge_cli::App::new(registry).named(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_DESCRIPTION"), env!("CARGO_PKG_VERSION")).main()
 }

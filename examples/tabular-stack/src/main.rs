@@ -21,5 +21,5 @@ fn main() -> ExitCode {
         .add(nasforge_evolution::register)
         .add(nasforge_rl::register)
         .add(nasforge_tabular::register);
-    nasforge_cli::App::new(registry).main()
+    nasforge_cli::App::new(registry).named(env!("CARGO_BIN_NAME"), env!("CARGO_PKG_DESCRIPTION"), env!("CARGO_PKG_VERSION")).main()
 }
