@@ -160,13 +160,7 @@ fn every_registered_component_has_a_description_and_builds_its_defaults() {
     for (kind, names) in [Kind::Space, Kind::Strategy, Kind::Estimator, Kind::Dataset, Kind::Trainer].map(|k| (k, registry.names(k))) {
         assert!(!names.is_empty(), "{kind:?}");
         for name in names {
-            let about = match kind {
-                Kind::Space => &registry.space(name).unwrap().about,
-                Kind::Strategy => &registry.strategy(name).unwrap().about,
-                Kind::Estimator => &registry.estimator(name).unwrap().about,
-                Kind::Dataset => &registry.dataset(name).unwrap().about,
-                Kind::Trainer => &registry.trainer(name).unwrap().about,
-            };
+            let about = registry.about(kind, name).unwrap();
             assert!(about.about.len() > 20, "{name}: {}", about.about);
         }
     }

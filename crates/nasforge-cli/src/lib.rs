@@ -187,13 +187,14 @@ fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
             report(&summary, config.journal.as_deref(), json)
         }
         Command::Resume { journal, experiment, json } => {
+            // Chosen once: the note and the resume speak of one experiment.
             let target = nasforge_experiment::resume_target(&Journal::open_existing(&journal)?, &journal, experiment)?;
             if target.finished_at.is_some() {
                 eprintln!("note: experiment {} had reached its budget: its trials are replayed from the journal, none evaluated", target.id);
             }
             let bar = progress_bar(None);
             let mut on_trial = |p: Progress| update(&bar, p);
-            let summary = nasforge_experiment::resume(registry, &journal, experiment, Some(&mut on_trial))?;
+            let summary = nasforge_experiment::resume(registry, &journal, Some(target.id), Some(&mut on_trial))?;
             bar.finish_and_clear();
             report(&summary, Some(&journal), json)
         }
@@ -301,7 +302,7 @@ fn list_plugins(registry: &Registry, experiment: &Path, json: bool) -> Result<()
     let manifests = nasforge_experiment::load_plugin_manifests(registry, experiment)?;
     // Instances are created for the experiment's space, as a run would; the
     // rest of the file may be what is being debugged.
-    let (file, text, _) = nasforge_experiment::read_config(experiment, "experiment")?;
+    let (file, text, _) = nasforge_registry::read_file(experiment, "experiment")?;
     let doc = nasforge_registry::Document::parse(&file, &text)?;
     let space = match doc.section("space")? {
         Some(s) => s.required_string("name")?.into_inner(),

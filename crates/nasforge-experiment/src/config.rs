@@ -9,14 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest};
-use nasforge_registry::{Components, ConfigError, Configured, Document, Kind, PathContext, Registry, Section, Source, array_of_tables};
+use nasforge_registry::{Components, ConfigError, Configured, Document, Kind, PathContext, Registry, Section, array_of_tables, read_file};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::plugins::with_plugins;
-
-/// The environment variable that overrides an experiment's `data-root`.
-pub const DATA_ENV: &str = "NASFORGE_DATA";
 
 /// When a search stops: whichever limit is reached first.
 pub use nasforge_runner::Budget;
@@ -139,7 +136,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// The `[[plugin]]` entries of an experiment file, checked as
 /// [`parse_str`] checks them, without the rest of the file.
 pub fn load_plugin_manifests(registry: &Registry, path: impl AsRef<Path>) -> Result<Vec<PluginManifest>, ConfigError> {
-    let (file, text, base) = read_config(path.as_ref(), "experiment")?;
+    let (file, text, base) = read_file(path.as_ref(), "experiment")?;
     let doc = Document::parse(&file, &text)?;
     parse_plugins(&doc, &base, registry)
 }
@@ -148,27 +145,8 @@ pub fn load_plugin_manifests(registry: &Registry, path: impl AsRef<Path>) -> Res
 /// the file's folder, or against the data root (`data-root`, overridden by
 /// the `NASFORGE_DATA` environment variable) for data files.
 pub fn load(registry: &Registry, path: impl AsRef<Path>) -> Result<ExperimentConfig, ConfigError> {
-    let (file, text, base) = read_config(path.as_ref(), "experiment")?;
+    let (file, text, base) = read_file(path.as_ref(), "experiment")?;
     parse_str(registry, &text, &file, &base)
-}
-
-/// Reads a TOML file: its display name, its text, and the folder relative
-/// paths in it resolve against.
-pub fn read_config(path: &Path, what: &str) -> Result<(String, String, PathBuf), ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Source { file: &file, text: "" }.error(format!("cannot read the {what} file: {e}")))?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    Ok((file, text, base.to_owned()))
-}
-
-/// The data root: `NASFORGE_DATA`, else the file's `data-root`.
-pub fn data_root(base: &Path, from_file: Option<&str>) -> Option<PathBuf> {
-    match (std::env::var_os(DATA_ENV), from_file) {
-        (Some(env), _) if !env.is_empty() => Some(PathBuf::from(env)),
-        (_, Some(root)) => Some(base.join(root)),
-        _ => None,
-    }
 }
 
 /// Parses and checks experiment TOML `text`; `file` names it in errors and
@@ -178,7 +156,7 @@ pub fn parse_str(registry: &Registry, text: &str, file: &str, base: &Path) -> Re
     let top: Top = parse_section(&doc.root())?;
     let plugins = parse_plugins(&doc, base, registry)?;
     let registry = with_plugins(registry, &plugins);
-    let paths = PathContext { data_root: data_root(base, top.data_root.as_deref()), base: base.to_owned() };
+    let paths = PathContext::for_file(base, top.data_root.as_deref());
     let components = registry.parse_components(&doc, &paths)?;
 
     let budget_section = doc.section("budget")?.expect("a required top-level key");

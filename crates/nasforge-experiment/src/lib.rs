@@ -24,7 +24,8 @@ use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, uni
 use nasforge_registry::{BuildError, Registry, Stack};
 use sha2::{Digest, Sha256};
 
-pub use config::{Budget, DATA_ENV, ExperimentConfig, data_root, load, load_plugin_manifests, parse_str, read_config};
+pub use config::{Budget, ExperimentConfig, load, load_plugin_manifests, parse_str};
+pub use nasforge_registry::{DATA_ENV, read_file};
 pub use nasforge_plugin_host::{Kind as PluginKind, Manifest as PluginManifest, PluginError, PluginInfo};
 pub use nasforge_registry::ConfigError;
 pub use nasforge_runner::{BestTrial, ParetoPoint, Progress, RunError, RunSummary, Runner};

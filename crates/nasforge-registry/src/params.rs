@@ -89,6 +89,9 @@ pub fn fields_of<P: DeserializeOwned>() -> Option<Vec<&'static str>> {
     fields
 }
 
+/// The environment variable that overrides an experiment's `data-root`.
+pub const DATA_ENV: &str = "NASFORGE_DATA";
+
 /// Where relative data paths in the section being read resolve.
 #[derive(Clone, Debug)]
 pub struct PathContext {
@@ -96,6 +99,20 @@ pub struct PathContext {
     pub data_root: Option<PathBuf>,
     /// The folder of the experiment file.
     pub base: PathBuf,
+}
+
+impl PathContext {
+    /// For a file in folder `base` whose `data-root` key says `data_root`
+    /// (relative to `base`); the `NASFORGE_DATA` environment variable, when
+    /// set, wins over both.
+    pub fn for_file(base: &Path, data_root: Option<&str>) -> Self {
+        let data_root = match (std::env::var_os(DATA_ENV), data_root) {
+            (Some(env), _) if !env.is_empty() => Some(PathBuf::from(env)),
+            (_, Some(root)) => Some(base.join(root)),
+            _ => None,
+        };
+        PathContext { data_root, base: base.to_owned() }
+    }
 }
 
 thread_local! {
@@ -121,7 +138,7 @@ fn resolve_data(written: &str, is_file: bool) -> Result<PathBuf, String> {
     let (path, hint) = PATHS.with(|p| match &*p.borrow() {
         Some(ctx) => {
             let root = ctx.data_root.as_deref().unwrap_or(&ctx.base);
-            let hint = ctx.data_root.as_ref().map(|r| format!(" (data root {}; set NASFORGE_DATA to move it)", r.display()));
+            let hint = ctx.data_root.as_ref().map(|r| format!(" (data root {}; set {DATA_ENV} to move it)", r.display()));
             (root.join(written), hint.unwrap_or_default())
         }
         None => (PathBuf::from(written), String::new()),

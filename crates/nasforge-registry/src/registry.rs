@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use nasforge_core::{Estimator, Objective, Strategy, derive_seed};
 
 use crate::entry::{
-    Built, Configured, DatasetEntry, EstimatorContext, EstimatorEntry, EstimatorKind, SpaceEntry, StrategyContext, StrategyEntry,
+    About, Built, Configured, DatasetEntry, EstimatorContext, EstimatorEntry, EstimatorKind, SpaceEntry, StrategyContext, StrategyEntry,
     TrainerContext, TrainerEntry,
 };
 use crate::erased::{DynArch, ErasedSpace};
@@ -113,15 +113,25 @@ impl Registry {
         self.names(kind).contains(&name)
     }
 
+    /// The facts of every component of one kind, in registration order.
+    pub fn abouts(&self, kind: Kind) -> Vec<&About> {
+        match kind {
+            Kind::Space => self.spaces.iter().map(|e| &e.about).collect(),
+            Kind::Strategy => self.strategies.iter().map(|e| &e.about).collect(),
+            Kind::Estimator => self.estimators.iter().map(|e| &e.about).collect(),
+            Kind::Dataset => self.datasets.iter().map(|e| &e.about).collect(),
+            Kind::Trainer => self.trainers.iter().map(|e| &e.about).collect(),
+        }
+    }
+
+    /// The facts of the component of kind `kind` called `name`.
+    pub fn about(&self, kind: Kind, name: &str) -> Option<&About> {
+        self.abouts(kind).into_iter().find(|a| a.name == name)
+    }
+
     /// The names of one kind, in registration order.
     pub fn names(&self, kind: Kind) -> Vec<&str> {
-        match kind {
-            Kind::Space => self.spaces.iter().map(|e| e.about.name.as_str()).collect(),
-            Kind::Strategy => self.strategies.iter().map(|e| e.about.name.as_str()).collect(),
-            Kind::Estimator => self.estimators.iter().map(|e| e.about.name.as_str()).collect(),
-            Kind::Dataset => self.datasets.iter().map(|e| e.about.name.as_str()).collect(),
-            Kind::Trainer => self.trainers.iter().map(|e| e.about.name.as_str()).collect(),
-        }
+        self.abouts(kind).into_iter().map(|a| a.name.as_str()).collect()
     }
 
     fn claim(&self, kind: Kind, name: &str) {
@@ -256,19 +266,41 @@ impl Registry {
             }
             (None, None) => section.required_string("name")?,
         };
-        let params = match kind {
-            Kind::Space => self.space(name.get_ref()).map(|e| &e.about.params),
-            Kind::Strategy => self.strategy(name.get_ref()).map(|e| &e.about.params),
-            Kind::Estimator => self.estimator(name.get_ref()).map(|e| &e.about.params),
-            Kind::Dataset => self.dataset(name.get_ref()).map(|e| &e.about.params),
-            Kind::Trainer => self.trainer(name.get_ref()).map(|e| &e.about.params),
-        };
-        match params {
-            Some(p) => p.parse(section, paths),
+        match self.about(kind, name.get_ref()) {
+            Some(about) => about.params.parse(section, paths),
             None => Err(self.unknown(section, kind, &name, &self.names(kind))),
         }
     }
 
+    // What `parse_components` (with positions) and `check` (without) say
+    // of components that do not work together: one wording for both.
+
+    fn cannot_evaluate(space: &str, estimator: &str, served: &[&str]) -> String {
+        format!("estimator `{estimator}` cannot evaluate space `{space}`; valid choices for it: {}", served.join(", "))
+    }
+
+    fn cannot_train(space: &str, trainer: &str, candidates: &[&TrainerEntry]) -> String {
+        let valid: Vec<&str> = candidates.iter().map(|t| t.about.name.as_str()).collect();
+        format!("trainer `{trainer}` cannot train space `{space}`; valid choices for it: {}", valid.join(", "))
+    }
+
+    /// `None` when the dataset's data is what the trainer takes.
+    fn data_mismatch(&self, space: &str, dataset: &DatasetEntry, trainer: &TrainerEntry) -> Option<String> {
+        if dataset.data == trainer.data {
+            return None;
+        }
+        let fitting: Vec<&str> = self.datasets.iter().filter(|d| d.data == trainer.data).map(|d| d.about.name.as_str()).collect();
+        let article = if trainer.data.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        Some(format!("space `{space}` trains on {article} {} dataset ({})", trainer.data, fitting.join(", ")))
+    }
+
+    /// `None` when every objective is a metric the estimator reports (or
+    /// it does not say which it reports).
+    fn unknown_objective(strategy: &Configured, estimator_entry: &EstimatorEntry, estimator: &Configured) -> Option<String> {
+        let (objectives, metrics) = (strategy.objectives()?, estimator_entry.metrics(estimator)?);
+        let bad = objectives.iter().find(|o| !metrics.contains(o))?;
+        Some(format!("estimator `{}` reports no metric `{bad}`; valid choices: {}", estimator.name(), metrics.join(", ")))
+    }
 
     /// Reads every component section of an experiment document and checks
     /// that they work together: the estimator serves the space, a training
@@ -293,7 +325,7 @@ impl Registry {
             let message = if served.is_empty() {
                 format!("no estimator evaluates space `{}` here; declare an estimator plugin with `[[plugin]]`, kind = \"estimator\"", space.name())
             } else if self.contains(Kind::Estimator, name.get_ref()) {
-                format!("estimator `{}` cannot evaluate space `{}`; valid choices for it: {}", name.get_ref(), space.name(), served.join(", "))
+                Self::cannot_evaluate(space.name(), name.get_ref(), &served)
             } else {
                 return Err(self.unknown(&estimator_section, Kind::Estimator, &name, &served)
                     .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{}`:", space.name()), 1)));
@@ -319,14 +351,9 @@ impl Registry {
             (None, None)
         };
 
-        if let (Some((at, objectives)), Some(metrics)) = (&strategy.objectives, entry.metrics(&estimator)) {
-            if let Some(bad) = objectives.iter().find(|o| !metrics.contains(o)) {
-                return Err(src.error_at(
-                    *at,
-                    Some("strategy.objectives".into()),
-                    format!("estimator `{}` reports no metric `{bad}`; valid choices: {}", estimator.name(), metrics.join(", ")),
-                ));
-            }
+        if let Some(message) = Self::unknown_objective(&strategy, entry, &estimator) {
+            let at = strategy.objectives.as_ref().and_then(|(at, _)| *at);
+            return Err(src.error_at(at, Some("strategy.objectives".into()), message));
         }
         Ok(Components { space, strategy, estimator, dataset, trainer })
     }
@@ -357,13 +384,10 @@ impl Registry {
             Some(n) => match candidates.iter().find(|t| t.about.name == *n.get_ref()) {
                 Some(t) => *t,
                 None => {
-                    let valid: Vec<&str> = candidates.iter().map(|t| t.about.name.as_str()).collect();
                     if self.contains(Kind::Trainer, n.get_ref()) {
-                        return Err(trainer_section.value_error(
-                            "name",
-                            format!("trainer `{}` cannot train space `{space}`; valid choices for it: {}", n.get_ref(), valid.join(", ")),
-                        ));
+                        return Err(trainer_section.value_error("name", Self::cannot_train(space, n.get_ref(), &candidates)));
                     }
+                    let valid: Vec<&str> = candidates.iter().map(|t| t.about.name.as_str()).collect();
                     return Err(self.unknown(&trainer_section, Kind::Trainer, &n, &valid)
                         .map_message(|m| m.replacen("valid choices:", &format!("valid choices for space `{space}`:"), 1)));
                 }
@@ -377,14 +401,8 @@ impl Registry {
                 }
             },
         };
-        if dataset_entry.data != trainer_entry.data {
-            let fitting: Vec<&str> = self.datasets.iter().filter(|d| d.data == trainer_entry.data).map(|d| d.about.name.as_str()).collect();
-            let article = if trainer_entry.data.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-            return Err(src.error_at(
-                Some(dataset_name.span().start),
-                Some("dataset.name".into()),
-                format!("space `{space}` trains on {article} {} dataset ({})", trainer_entry.data, fitting.join(", ")),
-            ));
+        if let Some(message) = self.data_mismatch(space, dataset_entry, trainer_entry) {
+            return Err(src.error_at(Some(dataset_name.span().start), Some("dataset.name".into()), message));
         }
         let dataset = dataset_entry.about.params.parse(&dataset_section, paths)?;
         let trainer = trainer_entry.about.params.parse(&trainer_section, paths)?;
@@ -399,11 +417,7 @@ impl Registry {
         let error = |kind, name: &str, message: String| BuildError { kind, name: name.to_owned(), message };
         let served = self.estimators_for(c.space.name());
         if !served.contains(&c.estimator.name()) {
-            return Err(error(
-                Kind::Estimator,
-                c.estimator.name(),
-                format!("cannot evaluate space `{}`; valid choices for it: {}", c.space.name(), served.join(", ")),
-            ));
+            return Err(error(Kind::Estimator, c.estimator.name(), Self::cannot_evaluate(c.space.name(), c.estimator.name(), &served)));
         }
         let entry = self.estimator(c.estimator.name()).expect("served, so registered");
         if entry.is_training() {
@@ -412,17 +426,15 @@ impl Registry {
             };
             let trainer_entry = self.trainer(trainer.name()).ok_or_else(|| error(Kind::Trainer, trainer.name(), "is not registered".into()))?;
             if !trainer_entry.serves.contains(c.space.name()) {
-                return Err(error(Kind::Trainer, trainer.name(), format!("cannot train space `{}`", c.space.name())));
+                return Err(error(Kind::Trainer, trainer.name(), Self::cannot_train(c.space.name(), trainer.name(), &self.trainers_for(c.space.name()))));
             }
             let dataset_entry = self.dataset(dataset.name()).ok_or_else(|| error(Kind::Dataset, dataset.name(), "is not registered".into()))?;
-            if dataset_entry.data != trainer_entry.data {
-                return Err(error(Kind::Dataset, dataset.name(), format!("is {} data; trainer `{}` trains on {} data", dataset_entry.data, trainer.name(), trainer_entry.data)));
+            if let Some(message) = self.data_mismatch(c.space.name(), dataset_entry, trainer_entry) {
+                return Err(error(Kind::Dataset, dataset.name(), message));
             }
         }
-        if let (Some(objectives), Some(metrics)) = (c.strategy.objectives(), entry.metrics(&c.estimator)) {
-            if let Some(bad) = objectives.iter().find(|o| !metrics.contains(o)) {
-                return Err(error(Kind::Strategy, c.strategy.name(), format!("objective `{bad}` is no metric of estimator `{}` ({})", c.estimator.name(), metrics.join(", "))));
-            }
+        if let Some(message) = Self::unknown_objective(&c.strategy, entry, &c.estimator) {
+            return Err(error(Kind::Strategy, c.strategy.name(), message));
         }
         Ok(())
     }

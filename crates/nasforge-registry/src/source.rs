@@ -73,6 +73,16 @@ impl Source<'_> {
     }
 }
 
+/// Reads a TOML file: its display name, its text, and the folder relative
+/// paths in it resolve against; `what` names it in the error when it
+/// cannot be read ("experiment", "training").
+pub fn read_file(path: &std::path::Path, what: &str) -> Result<(String, String, std::path::PathBuf), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Source { file: &file, text: "" }.error(format!("cannot read the {what} file: {e}")))?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    Ok((file, text, base.to_owned()))
+}
+
 /// A parsed TOML document whose values keep their positions.
 pub struct Document<'a> {
     src: Source<'a>,

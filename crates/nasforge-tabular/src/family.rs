@@ -44,12 +44,6 @@ impl Params for TableToml {
     }
 }
 
-/// The metric names of an HW-NAS-Bench CSV header (all but the index).
-fn hardware_metrics(path: &std::path::Path) -> Vec<String> {
-    let header = std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(str::to_owned)).unwrap_or_default();
-    header.split(',').skip(1).map(|c| c.trim().to_owned()).collect()
-}
-
 /// Registers the `nas-bench-201`, `nas-bench-graph` and `nas-bench-macro`
 /// tables.
 pub fn register(registry: &mut Registry) {
@@ -71,7 +65,8 @@ pub fn register(registry: &mut Registry) {
             .with_metrics::<Nb201TableToml>(move |c| {
                 let mut m = base_metrics();
                 if let Some(hw) = &c.hardware {
-                    m.extend(hardware_metrics(hw.path()));
+                    // An unreadable table fails its load, with its own error.
+                    m.extend(HwTable::metric_names(hw.path()).unwrap_or_default());
                 }
                 m
             }),

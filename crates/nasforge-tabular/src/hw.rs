@@ -43,15 +43,27 @@ fn parse_net(net: &str) -> Option<Cell> {
     Some(cell)
 }
 
+/// The CSV's reader and its metric columns (every column after `net`).
+fn open_table(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>), TableError> {
+    let (reader, headers) = open_csv(path)?;
+    if headers.get(0) != Some("net") {
+        return Err(format_error(path, Some(1), "the first column must be `net`"));
+    }
+    let metrics = headers.iter().skip(1).map(str::to_owned).collect();
+    Ok((reader, metrics))
+}
+
 impl HwTable {
+    /// The metrics an HW-NAS-Bench CSV holds, from its header alone (for
+    /// checking objectives before the table is loaded).
+    pub fn metric_names(path: impl AsRef<Path>) -> Result<Vec<String>, TableError> {
+        open_table(path.as_ref()).map(|(_, metrics)| metrics)
+    }
+
     /// Loads an HW-NAS-Bench CSV of the NAS-Bench-201 space.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TableError> {
         let path = path.as_ref();
-        let (mut reader, headers) = open_csv(path)?;
-        if headers.get(0) != Some("net") {
-            return Err(format_error(path, Some(1), "the first column must be `net`"));
-        }
-        let metrics: Vec<String> = headers.iter().skip(1).map(str::to_owned).collect();
+        let (mut reader, metrics) = open_table(path)?;
         let mut rows = HashMap::new();
         for (i, record) in reader.records().enumerate() {
             let line = Some(i as u64 + 2);

@@ -279,11 +279,7 @@ struct TrainTop {
 /// Loads and checks a `nasforge train` file; its dataset is one of
 /// `registry`'s image datasets.
 pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<TrainJob, ConfigError> {
-    let path = path.as_ref();
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| nasforge_registry::Source { file: &file, text: "" }.error(format!("cannot read the training file: {e}")))?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+    let (file, text, base) = nasforge_registry::read_file(path.as_ref(), "training")?;
     let doc = Document::parse(&file, &text)?;
     let top: TrainTop = doc.root().parse()?;
     let section = |key: &str| doc.section(key).map(|s| s.expect("a required key"));
@@ -294,12 +290,7 @@ pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<Tra
     }
     let arch_text = space.required_string("arch")?;
     let arch = Nb201Space.parse(arch_text.get_ref()).map_err(|e| space.value_error("arch", e.reason))?;
-    let data_root = match (std::env::var_os("NASFORGE_DATA"), top.data_root.as_deref()) {
-        (Some(env), _) if !env.is_empty() => Some(PathBuf::from(env)),
-        (_, Some(root)) => Some(base.join(root)),
-        _ => None,
-    };
-    let paths = PathContext { data_root, base: base.clone() };
+    let paths = PathContext::for_file(&base, top.data_root.as_deref());
     let dataset_section = section("dataset")?;
     let dataset = registry.parse_entry(Kind::Dataset, &dataset_section, &paths, None)?;
     if dataset.checked::<ImageData>().is_none() {
