@@ -145,6 +145,21 @@ fn reinforce_controllers_are_checked_and_round_trip() {
 }
 
 #[test]
+fn every_u64_seed_round_trips_through_the_stored_config() {
+    let base = doc("name = \"random-search\"", "evaluations = 5");
+    for seed in [0, 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+        let mut c = parse(&base).unwrap();
+        c.seed = seed;
+        let again = parse_str(&nasforge::families(), &c.to_toml(), "journal:1", Path::new("/")).unwrap();
+        assert_eq!(again.seed, seed, "{}", c.to_toml());
+    }
+    assert_eq!(parse(&base.replace("seed = 4", "seed = \"18446744073709551615\"")).unwrap().seed, u64::MAX);
+    let e = err(&base.replace("seed = 4", "seed = -1"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(1), Some("seed")));
+    assert!(e.message.contains("as a string"), "{e}");
+}
+
+#[test]
 fn components_configured_in_code_are_checked_like_sections() {
     let registry = nasforge::families();
     let e = registry.configure(Kind::Strategy, "regularized-evolution", "population = 1").unwrap_err();

@@ -225,6 +225,7 @@ fn kill_nine_then_resume_loses_nothing_and_matches_an_uninterrupted_run() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nasforge"))
         .args(["run", file.to_str().unwrap(), "--journal", killed.to_str().unwrap()])
         .env("NASFORGE_DATA", common::data())
+        .env("NASFORGE_LEASE_SECONDS", "2")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -240,10 +241,32 @@ fn kill_nine_then_resume_loses_nothing_and_matches_an_uninterrupted_run() {
             break n;
         }
     };
+    assert!(done_at_kill >= 2_000, "only {done_at_kill} trials in 120 s");
+
+    // While it runs, a second process may not take the experiment over.
+    let refused = common::nasforge(&["resume", killed.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a live experiment was resumed: {stderr}");
+    assert!(stderr.contains(&format!("is being run by pid {} on ", child.id())), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+
+    assert!(child.try_wait().unwrap().is_none(), "the run ended before the kill: nothing was killed mid-run");
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     let after_kill = trial_rows(&killed);
     assert!(after_kill.len() as i64 >= done_at_kill && (after_kill.len() as i64) < BUDGET, "{}", after_kill.len());
+    let unfinished: Option<f64> =
+        Connection::open(&killed).unwrap().query_row("SELECT finished_at FROM experiments", [], |r| r.get(0)).unwrap();
+    assert_eq!(unfinished, None, "killed mid-run, so not finished");
+
+    // The killed holder's lease outlives it until it expires: seen as a
+    // holder on another host (whose process this host cannot check), it
+    // still refuses a resume, and its 2-second lease then runs out.
+    let lease = Connection::open(&killed).unwrap();
+    lease.execute("UPDATE leases SET host = 'another-host', heartbeat_at = ?1", [nasforge::journal::unix_now()]).unwrap();
+    let refused = common::nasforge(&["resume", killed.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("on another-host"), "{}", String::from_utf8_lossy(&refused.stderr));
+    std::thread::sleep(Duration::from_millis(2_100));
 
     let resumed = common::last_json(&common::nasforge(&["resume", killed.to_str().unwrap(), "--json"]));
     let uninterrupted_journal = dir.path().join("whole.sqlite");

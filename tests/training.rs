@@ -223,3 +223,24 @@ fn a_graph_search_trains_gnn_cells_on_cora() {
     let out = common::nasforge(&["run", bad.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("trains on a graph dataset"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_trial_cut_off_before_its_first_step_fails_with_its_reason_and_the_journal_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "cut.toml",
+        "seed = 1\njournal = \"j.sqlite\"\n\n[space]\nname = \"nas-bench-201\"\n\n[strategy]\nname = \"random-search\"\n\n\
+         [estimator]\nname = \"dfdx-train\"\n\n[dataset]\nname = \"digits\"\n\n\
+         [trainer]\nchannels = 4\ncells = 1\nseconds = 0.000000001\n\n[budget]\nevaluations = 3\n",
+    );
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!((summary["trials"].as_u64(), summary["best"].is_null()), (Some(3), true), "{summary}");
+    let journal = dir.path().join("j.sqlite");
+    let shown = common::nasforge(&["show", journal.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(text.contains("ended before the first step"), "{text}");
+    let again = common::last_json(&common::nasforge(&["resume", journal.to_str().unwrap(), "--json"]));
+    assert_eq!(again["trials"], 3);
+}

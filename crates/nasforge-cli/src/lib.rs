@@ -163,11 +163,28 @@ impl App {
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error_text(&e));
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// An error and its causes, each said once: many errors already quote
+/// their source in their own message (`journal x: <sqlite's reason>`), and
+/// printing the chain as well said the same reason two or three times.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text += ": ";
+            }
+            text += &part;
+        }
+    }
+    text
 }
 
 fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
@@ -249,7 +266,8 @@ fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
     }
     let mut last = None;
     for e in &chosen {
-        let s = nasforge_experiment::summarize(&journal, e.id)?;
+        let trials = journal.trials(e.id)?;
+        let s = nasforge_experiment::summarize_trials(&trials, e.id);
         println!(
             "experiment {} [{}] {} on {} with {} (seed {}): {} trials, {} failed, {:.3} s",
             e.id,
@@ -264,6 +282,21 @@ fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
         );
         if let Some(b) = &s.best {
             println!("  best by validation: {}  valid {:.4}  test {}", b.arch, b.valid, b.test.map_or("n/a".into(), |t| format!("{t:.4}")));
+        }
+        // Why trials failed, the commonest reasons first.
+        let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+        for t in &trials {
+            if let Err(err) = &t.outcome {
+                *reasons.entry(err.to_string()).or_default() += 1;
+            }
+        }
+        let mut reasons: Vec<_> = reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        for (reason, n) in reasons.iter().take(5) {
+            println!("  failed ×{n}: {reason}");
+        }
+        if reasons.len() > 5 {
+            println!("  ... and {} other failure reasons", reasons.len() - 5);
         }
         last = Some(s);
     }
@@ -336,4 +369,20 @@ fn list_plugins(registry: &Registry, experiment: &Path, json: bool) -> Result<()
         bail!("{failed} of {} plugins failed to load or to create an instance", inspected.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("journal j.sqlite: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn an_error_that_quotes_its_source_is_said_once() {
+        let inner = std::io::Error::other("invalid type: null, expected f64");
+        let e = anyhow::Error::from(Outer { source: inner }).context("show failed");
+        assert_eq!(super::error_text(&e), "show failed: journal j.sqlite: invalid type: null, expected f64");
+    }
 }

@@ -14,6 +14,16 @@ pub enum EvalError {
     /// Training diverged (NaN or infinite loss).
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// An objective the search optimises came out NaN or infinite. The
+    /// runner turns such a result into this failure, so that no strategy
+    /// ranks a NaN; the measured metrics are kept for the journal.
+    #[error("objective `{objective}` is not a finite number")]
+    NonFinite {
+        /// The objective's metric name.
+        objective: String,
+        /// Everything the estimator reported.
+        metrics: Box<Metrics>,
+    },
     /// Anything else that went wrong in the estimator.
     #[error("{0}")]
     Other(String),

@@ -16,6 +16,7 @@
 
 mod arch;
 mod estimator;
+mod float;
 pub mod laws;
 mod metrics;
 pub mod pareto;

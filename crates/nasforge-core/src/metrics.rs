@@ -8,29 +8,32 @@ use crate::EvalError;
 ///
 /// Scores are in the source's own unit (NAS-Bench-201 reports percent,
 /// NAS-Bench-Graph fractions); higher is better for scores, lower for costs.
-/// Fields a source does not have are `None`.
+/// Fields a source does not have are `None`. Every value round-trips
+/// through serde exactly, NaN and infinities included (as the strings
+/// `"NaN"`, `"inf"`, `"-inf"` in formats that lack them).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// The score a search may look at (validation accuracy).
+    #[serde(with = "crate::float::plain")]
     pub valid: f64,
     /// The held-out score, reported but never searched on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::float::option")]
     pub test: Option<f64>,
     /// Parameters, in millions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::float::option")]
     pub params_m: Option<f64>,
     /// Multiply-accumulates, in millions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::float::option")]
     pub flops_m: Option<f64>,
     /// Inference latency, in seconds, on the source's hardware.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::float::option")]
     pub latency_s: Option<f64>,
     /// What producing these numbers would cost (training seconds for a
     /// tabular source, measured seconds for a real trainer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::float::option")]
     pub cost_s: Option<f64>,
     /// Any further named measurements (proxy scores, energy, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::float::pairs")]
     pub extra: Vec<(String, f64)>,
 }
 

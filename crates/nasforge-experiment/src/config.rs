@@ -47,7 +47,7 @@ impl ExperimentConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(dead_code)]
 struct Top {
-    seed: Option<u64>,
+    seed: Option<Seed>,
     journal: Option<String>,
     data_root: Option<String>,
     space: IgnoredAny,
@@ -57,6 +57,37 @@ struct Top {
     dataset: Option<IgnoredAny>,
     trainer: Option<IgnoredAny>,
     plugin: Option<IgnoredAny>,
+}
+
+/// A root seed: any u64. TOML integers stop at 2^63 − 1, so larger seeds
+/// are written as a string of digits (`seed = "18446744073709551615"`).
+struct Seed(u64);
+
+impl Seed {
+    const RANGE: &'static str = "a seed is an integer from 0 to 18446744073709551615 (above 9223372036854775807, TOML's largest integer, write it as a string: seed = \"18446744073709551615\")";
+
+    fn to_toml(&self) -> toml::Value {
+        match i64::try_from(self.0) {
+            Ok(v) => toml::Value::Integer(v),
+            Err(_) => toml::Value::String(self.0.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Seed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Text(String),
+        }
+        let bad = || serde::de::Error::custom(Self::RANGE);
+        match Raw::deserialize(d).map_err(|_| bad())? {
+            Raw::Int(v) => u64::try_from(v).map(Seed).map_err(|_| bad()),
+            Raw::Text(t) => t.trim().parse::<u64>().map(Seed).map_err(|_| bad()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -172,7 +203,7 @@ pub fn parse_str(registry: &Registry, text: &str, file: &str, base: &Path) -> Re
     }
 
     Ok(ExperimentConfig {
-        seed: top.seed.unwrap_or(0),
+        seed: top.seed.map_or(0, |s| s.0),
         components,
         budget: Budget { evaluations: raw.evaluations, seconds: raw.seconds },
         journal: top.journal.map(|j| absolute(&base.join(j))),
@@ -197,7 +228,7 @@ impl ExperimentConfig {
     /// journal stores, and what [`parse_str`] reads back unchanged.
     pub fn to_toml(&self) -> String {
         let mut doc = toml::Table::new();
-        doc.insert("seed".into(), toml::Value::Integer(self.seed as i64));
+        doc.insert("seed".into(), Seed(self.seed).to_toml());
         let c = &self.components;
         doc.insert("space".into(), component_table(&c.space));
         doc.insert("strategy".into(), component_table(&c.strategy));

@@ -20,7 +20,7 @@ mod plugins;
 
 use std::path::Path;
 
-use nasforge_journal::{ExperimentRecord, Journal, JournalError, TrialRecord, unix_now};
+use nasforge_journal::{ExperimentRecord, Journal, JournalError, Lease, TrialRecord, lease_ttl, unix_now};
 use nasforge_registry::{BuildError, Registry, Stack};
 use sha2::{Digest, Sha256};
 
@@ -82,21 +82,24 @@ pub fn run(registry: &Registry, config: &ExperimentConfig, progress: Option<&mut
 /// Whether a run starts afresh or continues a journaled experiment.
 enum Start {
     Fresh,
-    Resume { experiment: i64, trials: Vec<TrialRecord> },
+    Resume { experiment: i64, trials: Vec<TrialRecord>, lease: Lease },
 }
 
-fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<i64, JournalError> {
+/// Records the experiment and takes its lease in one step.
+fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<(i64, Lease), JournalError> {
     let c = &config.components;
-    journal.create_experiment(&ExperimentRecord {
+    let record = ExperimentRecord {
         hash: experiment_hash(config),
         config: config.to_toml(),
         ..ExperimentRecord::composed(c.space.name(), c.strategy.name(), c.estimator.name(), config.seed)
-    })
+    };
+    journal.start_experiment(&record, lease_ttl())
 }
 
 /// Continues an experiment of `journal_path` to its budget: the latest
 /// unfinished one, or `experiment` when given. Finished trials are replayed
-/// from the journal, never evaluated again.
+/// from the journal, never evaluated again. Refused while another live
+/// process holds the experiment's lease (see [`nasforge_journal::Lease`]).
 pub fn resume(
     registry: &Registry,
     journal_path: &Path,
@@ -123,6 +126,8 @@ pub fn resume(
         }
     })?;
     config.journal = Some(journal_path.to_owned());
+    // Taken before the trials are read: no live writer adds one after.
+    let lease = journal.acquire_lease(record.id, lease_ttl())?;
     let trials = journal.trials(record.id)?;
     if let Some((i, t)) = trials.iter().enumerate().find(|(i, t)| t.trial != *i as u64) {
         return Err(ExperimentError::NoExperiment(format!(
@@ -132,7 +137,7 @@ pub fn resume(
             t.trial
         )));
     }
-    execute(registry, &config, Some(&mut journal), Start::Resume { experiment: record.id, trials }, progress)
+    execute(registry, &config, Some(&mut journal), Start::Resume { experiment: record.id, trials, lease }, progress)
 }
 
 /// The experiment [`resume`] continues: `experiment` when given, else the
@@ -167,19 +172,20 @@ fn execute(
     progress: Option<&mut dyn FnMut(Progress)>,
 ) -> Result<RunSummary, ExperimentError> {
     let Stack { space, mut strategy, mut estimator, objectives } = build(registry, config)?;
-    let (experiment, replay) = match start {
-        Start::Resume { experiment, trials } => (Some(experiment), trials),
+    let (resumed, replay) = match start {
+        Start::Resume { experiment, trials, lease } => (Some((experiment, lease)), trials),
         Start::Fresh => (None, Vec::new()),
     };
-    let mut journal = match journal {
+    // The lease lives until the run returns, finished or failed.
+    let (mut journal, _lease) = match journal {
         Some(j) => {
-            let id = match experiment {
-                Some(id) => id,
+            let (id, lease) = match resumed {
+                Some(held) => held,
                 None => new_experiment(j, config)?,
             };
-            Some((j, id))
+            (Some((j, id)), Some(lease))
         }
-        None => None,
+        None => (None, None),
     };
     let mut runner = Runner::new(&space, &mut *estimator, config.budget, config.seed).with_replay(replay);
     if !objectives.is_empty() {
@@ -201,21 +207,25 @@ fn execute(
 
 /// The summary of a journaled experiment, computed from its trials alone.
 pub fn summarize(journal: &Journal, experiment: i64) -> Result<RunSummary, ExperimentError> {
-    let trials = journal.trials(experiment)?;
+    Ok(summarize_trials(&journal.trials(experiment)?, experiment))
+}
+
+/// The summary of experiment `experiment` from its journaled trials.
+pub fn summarize_trials(trials: &[TrialRecord], experiment: i64) -> RunSummary {
     let mut best: Option<BestTrial> = None;
-    for t in &trials {
+    for t in trials {
         if let Ok(m) = &t.outcome {
             if best.as_ref().is_none_or(|b| m.valid > b.valid) {
                 best = Some(BestTrial { arch: t.arch.clone(), valid: m.valid, test: m.test });
             }
         }
     }
-    Ok(RunSummary {
+    RunSummary {
         best,
         pareto: None,
         trials: trials.len() as u64,
         seconds: trials.last().map_or(0.0, |t| t.elapsed),
         failed: trials.iter().filter(|t| t.outcome.is_err()).count() as u64,
         experiment: Some(experiment),
-    })
+    }
 }

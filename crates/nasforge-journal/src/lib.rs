@@ -6,21 +6,29 @@
 //! reading while a search writes) can share it. A trial number is unique
 //! within its experiment: two writers can never both record trial `n`.
 //!
-//! Schema (version 1):
+//! Schema (version 2; a version-1 journal is upgraded in place on open):
 //! - `experiments(id, hash, seed, config, space, strategy, estimator,
 //!   created_at, finished_at)`; `config` is the resolved experiment TOML a
 //!   resumed run is rebuilt from;
 //! - `trials(experiment_id, trial, arch, arch_key, status, valid, test,
 //!   metrics, error, seed, experiment_hash, started_at, finished_at,
-//!   eval_seconds, elapsed)`; `metrics` and `error` are JSON.
+//!   eval_seconds, elapsed)`; `metrics` and `error` are JSON, every number
+//!   exact (NaN and infinities as strings);
+//! - `leases(experiment_id, token, pid, host, acquired_at, heartbeat_at,
+//!   ttl)`: which live process writes an experiment ([`lease`]).
 
+mod lease;
+
+pub use lease::{DEFAULT_LEASE, LEASE_ENV, Lease, LeaseInfo, host_name, lease_ttl};
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nasforge_core::{EvalError, Evaluation, Metrics};
 use rusqlite::{Connection, params};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// A journal operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,40 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// Another live process holds the experiment's lease.
+    #[error(
+        "journal {path}: experiment {experiment} is being run by {} (last heartbeat {age:.1} s ago; its lease expires after {:.0} s without one): wait for it to finish, or stop it and resume again",
+        holder.holder(),
+        holder.ttl
+    )]
+    Leased {
+        /// The journal file.
+        path: PathBuf,
+        /// The experiment.
+        experiment: i64,
+        /// Who holds it.
+        holder: LeaseInfo,
+        /// Seconds since its last heartbeat.
+        age: f64,
+    },
+    /// This process's lease was taken over (it was paused past the lease's
+    /// time to live), so it must not write further trials.
+    #[error(
+        "journal {path}: the lease on experiment {experiment} was lost{}: stopping so that no trial is written twice",
+        holder.as_ref().map(|h| format!(" to {h}")).unwrap_or_default()
+    )]
+    LeaseLost {
+        /// The journal file.
+        path: PathBuf,
+        /// The experiment.
+        experiment: i64,
+        /// The new holder, when there is one.
+        holder: Option<String>,
+    },
+}
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+    move |source| JournalError::Sqlite { path: path.to_owned(), source }
 }
 
 /// One experiment in a journal.
@@ -120,6 +162,8 @@ pub struct TrialRecord {
 pub struct Journal {
     conn: Connection,
     path: PathBuf,
+    /// The lease tokens this handle holds, by experiment.
+    leases: HashMap<i64, String>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -133,7 +177,7 @@ impl Journal {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_owned();
         let conn = Connection::open(&path).map_err(|source| JournalError::Sqlite { path: path.clone(), source })?;
-        let journal = Self { conn, path };
+        let journal = Self { conn, path, leases: HashMap::new() };
         journal.init()?;
         Ok(journal)
     }
@@ -217,9 +261,16 @@ impl Journal {
                  elapsed REAL NOT NULL,
                  PRIMARY KEY (experiment_id, trial)
              );
-             INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
-             COMMIT;"
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');"
         )))?;
+        // Version 2 added the lease table and nothing else.
+        let upgrade = lease::create_table(&self.conn)
+            .and_then(|()| self.conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema' AND value = '1'", []))
+            .and_then(|_| self.conn.execute_batch("COMMIT;"));
+        if let Err(e) = upgrade {
+            let _ = self.conn.execute_batch("ROLLBACK;");
+            return Err(JournalError::Sqlite { path: self.path.clone(), source: e });
+        }
         let version: String =
             self.sql(self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)))?;
         if version != SCHEMA_VERSION.to_string() {
@@ -239,6 +290,47 @@ impl Journal {
             params![e.hash, e.seed as i64, e.config, e.space, e.strategy, e.estimator, e.created_at],
         ))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a new experiment and takes its lease, in one transaction:
+    /// what a fresh run does, so no other process can take it over between
+    /// the two. The lease lives `ttl` without a heartbeat.
+    pub fn start_experiment(&mut self, e: &ExperimentRecord, ttl: Duration) -> Result<(i64, Lease), JournalError> {
+        lease::acquire(self, ttl, |conn| {
+            conn.execute(
+                "INSERT INTO experiments (hash, seed, config, space, strategy, estimator, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![e.hash, e.seed as i64, e.config, e.space, e.strategy, e.estimator, e.created_at],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+    }
+
+    /// Takes the lease of an existing experiment (what `resume` does before
+    /// it reads the trials), refusing with [`JournalError::Leased`] while
+    /// another live process holds it. Once held, every [`Journal::append`]
+    /// to the experiment checks the lease is still this handle's.
+    pub fn acquire_lease(&mut self, experiment: i64, ttl: Duration) -> Result<Lease, JournalError> {
+        let path = self.path.clone();
+        lease::acquire(self, ttl, |conn| {
+            let known: i64 = conn.query_row("SELECT COUNT(*) FROM experiments WHERE id = ?1", [experiment], |r| r.get(0))?;
+            if known == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
+            Ok(experiment)
+        })
+        .map_err(|e| match e {
+            JournalError::Sqlite { source: rusqlite::Error::QueryReturnedNoRows, .. } => {
+                JournalError::Incompatible { path, reason: format!("no experiment {experiment}") }
+            }
+            e => e,
+        })
+        .map(|(_, l)| l)
+    }
+
+    /// Who holds an experiment's lease, if anyone (live or expired).
+    pub fn lease(&self, experiment: i64) -> Result<Option<LeaseInfo>, JournalError> {
+        lease::info(&self.conn, &self.path, experiment)
     }
 
     /// Marks an experiment finished.
@@ -270,17 +362,33 @@ impl Journal {
     }
 
     /// Appends a finished trial, committed on its own. Fails if the
-    /// experiment already has a trial with that number.
+    /// experiment already has a trial with that number, or if this handle
+    /// took the experiment's lease and has lost it since.
     pub fn append(&mut self, experiment: i64, experiment_hash: &str, t: &TrialRecord) -> Result<(), JournalError> {
+        let json = |m: &Metrics| serde_json::to_string(m).expect("metrics serialise");
         let (status, valid, test, metrics, error) = match &t.outcome {
-            Ok(m) => ("ok", Some(m.valid), m.test, Some(serde_json::to_string(m).expect("metrics serialise")), None),
-            Err(e) => ("failed", None, None, None, Some(serde_json::to_string(e).expect("errors serialise"))),
+            Ok(m) => ("ok", Some(m.valid), m.test, Some(json(m)), None),
+            Err(e) => {
+                // A non-finite objective keeps what was measured.
+                let metrics = match e {
+                    EvalError::NonFinite { metrics, .. } => Some(json(metrics)),
+                    _ => None,
+                };
+                ("failed", None, None, metrics, Some(serde_json::to_string(e).expect("errors serialise")))
+            }
         };
-        let mut stmt = self.sql(self.conn.prepare_cached(
+        let path = &self.path;
+        let tx = self.conn.transaction().map_err(sqlite(path))?;
+        if let Some(token) = self.leases.get(&experiment) {
+            lease::check_held(&tx, path, experiment, token)?;
+        }
+        let mut stmt = tx
+            .prepare_cached(
             "INSERT INTO trials (experiment_id, trial, arch, arch_key, status, valid, test, metrics, error,
                                  seed, experiment_hash, started_at, finished_at, eval_seconds, elapsed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        ))?;
+            )
+            .map_err(sqlite(path))?;
         let r = stmt.execute(params![
             experiment,
             t.trial as i64,
@@ -298,8 +406,9 @@ impl Journal {
             t.eval_seconds,
             t.elapsed
         ]);
-        self.sql(r)?;
-        Ok(())
+        r.map_err(sqlite(path))?;
+        drop(stmt);
+        tx.commit().map_err(sqlite(path))
     }
 
     /// The trials of an experiment, in trial order.
@@ -385,6 +494,119 @@ mod tests {
         assert_eq!(j.trials(id).unwrap(), vec![ok, failed]);
         let e = &j.experiments().unwrap()[0];
         assert_eq!((e.seed, e.finished_at), (3, None));
+    }
+
+    /// The bits of every float, so NaN compares equal to NaN.
+    fn bits(m: &Metrics) -> Vec<u64> {
+        let mut v = vec![m.valid.to_bits()];
+        v.extend([m.test, m.params_m, m.flops_m, m.latency_s, m.cost_s].iter().map(|x| x.map_or(0, f64::to_bits)));
+        v.extend(m.extra.iter().map(|(_, x)| x.to_bits()));
+        v
+    }
+
+    #[test]
+    fn every_float_and_seed_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut j = Journal::open(&path).unwrap();
+        let id = j.create_experiment(&ExperimentRecord { seed: u64::MAX, ..experiment() }).unwrap();
+        let hard = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-310, 0.1 + 0.2, 1.0 / 3.0, -0.0, f64::MAX, f64::MIN_POSITIVE, 5e-324];
+        let metrics = Metrics {
+            valid: 0.123_456_789_012_345_68,
+            test: Some(f64::NAN),
+            params_m: Some(f64::INFINITY),
+            flops_m: Some(f64::NEG_INFINITY),
+            latency_s: Some(1e-310),
+            cost_s: Some(2.0f64.sqrt()),
+            extra: hard.iter().enumerate().map(|(i, &x)| (format!("m{i}"), x)).collect(),
+        };
+        let seeds = [0, 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX];
+        for (n, &seed) in seeds.iter().enumerate() {
+            j.append(id, "h", &TrialRecord { seed, ..trial(n as u64, Ok(metrics.clone())) }).unwrap();
+        }
+        let non_finite = Err(EvalError::NonFinite { objective: "valid".into(), metrics: Box::new(Metrics::with_valid(f64::NAN)) });
+        j.append(id, "h", &trial(seeds.len() as u64, non_finite)).unwrap();
+        drop(j);
+        let j = Journal::open_existing(&path).unwrap();
+        assert_eq!(j.experiments().unwrap()[0].seed, u64::MAX);
+        let trials = j.trials(id).unwrap();
+        for (t, &seed) in trials.iter().zip(&seeds) {
+            assert_eq!(t.seed, seed);
+            assert_eq!(bits(t.outcome.as_ref().unwrap()), bits(&metrics));
+        }
+        let Err(EvalError::NonFinite { objective, metrics }) = &trials[seeds.len()].outcome else { panic!("{:?}", trials[5]) };
+        assert!(objective == "valid" && metrics.valid.is_nan());
+        // What SQL sees of a failed non-finite trial: its metrics, kept.
+        let kept: Option<String> = j.conn.query_row("SELECT metrics FROM trials WHERE trial = 5", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept.as_deref(), Some(r#"{"valid":"NaN"}"#));
+    }
+
+    #[test]
+    fn nan_written_as_null_by_earlier_builds_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut j = Journal::open(&path).unwrap();
+        let id = j.create_experiment(&experiment()).unwrap();
+        j.append(id, "h", &trial(0, Ok(Metrics::with_valid(1.0)))).unwrap();
+        j.conn.execute(r#"UPDATE trials SET metrics = '{"valid":1.0,"extra":[["train_loss",null]]}'"#, []).unwrap();
+        let m = j.trials(id).unwrap().remove(0).outcome.unwrap();
+        assert!(m.valid == 1.0 && m.extra[0].1.is_nan());
+    }
+
+    #[test]
+    fn a_live_lease_refuses_a_second_holder_and_an_expired_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut a = Journal::open(&path).unwrap();
+        let (id, lease) = a.start_experiment(&experiment(), Duration::from_secs(30)).unwrap();
+        let mut b = Journal::open(&path).unwrap();
+        let err = b.acquire_lease(id, Duration::from_secs(30)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("pid {} on {}", std::process::id(), host_name())), "{text}");
+        assert!(text.contains("j.sqlite") && text.contains("experiment 1"), "{text}");
+        a.append(id, "h", &trial(0, Ok(Metrics::with_valid(1.0)))).unwrap();
+        drop(lease);
+        assert_eq!(b.lease(id).unwrap(), None, "a dropped lease is released");
+        let lease = b.acquire_lease(id, Duration::from_secs(30)).unwrap();
+        // `a` no longer holds it: its next trial is refused, not written twice.
+        let err = a.append(id, "h", &trial(1, Ok(Metrics::with_valid(1.0)))).unwrap_err();
+        assert!(matches!(err, JournalError::LeaseLost { .. }), "{err}");
+        b.append(id, "h", &trial(1, Ok(Metrics::with_valid(1.0)))).unwrap();
+        std::mem::forget(lease); // as a killed process leaves it
+        // A holder on another host whose heartbeat stopped long ago has expired.
+        b.conn.execute("UPDATE leases SET host = 'elsewhere', heartbeat_at = heartbeat_at - 31", []).unwrap();
+        let mut c = Journal::open(&path).unwrap();
+        drop(c.acquire_lease(id, Duration::from_secs(30)).unwrap());
+        // One on this host whose process is gone frees it at once.
+        let (id2, l) = c.start_experiment(&experiment(), Duration::from_secs(3600)).unwrap();
+        std::mem::forget(l);
+        c.conn.execute("UPDATE leases SET pid = ?1 WHERE experiment_id = ?2", params![u32::MAX - 7, id2]).unwrap();
+        drop(b.acquire_lease(id2, Duration::from_secs(30)).unwrap());
+    }
+
+    #[test]
+    fn heartbeats_keep_a_lease_alive_past_its_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut a = Journal::open(&path).unwrap();
+        let (id, _lease) = a.start_experiment(&experiment(), Duration::from_millis(200)).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        let mut b = Journal::open(&path).unwrap();
+        assert!(matches!(b.acquire_lease(id, Duration::from_secs(1)), Err(JournalError::Leased { .. })));
+    }
+
+    #[test]
+    fn a_version_1_journal_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut j = Journal::open(&path).unwrap();
+        let id = j.create_experiment(&experiment()).unwrap();
+        j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '1';").unwrap();
+        drop(j);
+        let mut j = Journal::open(&path).unwrap();
+        drop(j.acquire_lease(id, DEFAULT_LEASE).unwrap());
+        let v: String = j.conn.query_row("SELECT value FROM meta", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, "2");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use nasforge_core::{EvalContext, Evaluation, Evaluator, Estimator, Metrics, Objective, SearchSpace, SearchStopped, splitmix64};
+use nasforge_core::{EvalContext, EvalError, Evaluation, Evaluator, Estimator, Metrics, Objective, SearchSpace, SearchStopped, splitmix64};
 use nasforge_journal::{Journal, JournalError, TrialRecord, unix_now};
 use serde::Serialize;
 
@@ -209,6 +209,18 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
         }
     }
 
+    /// The metrics, or a failure when an objective is NaN or infinite: a
+    /// strategy must never rank a NaN, and the search goes on.
+    fn finite(&self, m: Metrics) -> Evaluation {
+        let primary = std::iter::once(("valid", &self.objective));
+        let named = self.objectives.iter().map(|(n, o)| (n.as_str(), o));
+        let bad = primary.chain(named).find(|(_, o)| m.get(&o.metric).is_some_and(|v| !v.is_finite()));
+        match bad {
+            Some((name, _)) => Err(EvalError::NonFinite { objective: name.to_owned(), metrics: Box::new(m) }),
+            None => Ok(m),
+        }
+    }
+
     fn trial_seed(&self, trial: u64) -> u64 {
         splitmix64(nasforge_core::derive_seed(self.seed, "trial").wrapping_add(trial))
     }
@@ -290,7 +302,7 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
         let ctx = EvalContext { trial, seed: self.trial_seed(trial) };
         let started_at = self.sink.as_ref().map(|_| unix_now());
         let t0 = Instant::now();
-        let outcome = self.estimator.evaluate(arch, ctx);
+        let outcome = self.estimator.evaluate(arch, ctx).and_then(|m| self.finite(m));
         if let (Some(sink), Some(started_at)) = (self.sink.as_mut(), started_at) {
             let eval_seconds = t0.elapsed().as_secs_f64();
             let record = TrialRecord {
@@ -321,7 +333,7 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use nasforge_core::{EvalError, Strategy};
+    use nasforge_core::Strategy;
     use nasforge_space_nb201::{Cell, Nb201Space, Op};
     use nasforge_evolution::RandomSearch;
 
@@ -354,6 +366,46 @@ mod tests {
         assert!(s.failed > 50 && s.failed < 200, "{}", s.failed); // (4/5)^6 = 26% have no conv
         // The best of 500 uniform cells has several convs (the mean is 1.2).
         assert!(s.best.unwrap().valid >= 3.0);
+    }
+
+    /// Valid NaN for cells with a pooling op, 1 otherwise; an infinite `loss` always.
+    struct NanPools;
+
+    impl Estimator<Cell> for NanPools {
+        fn name(&self) -> &str {
+            "nan-pools"
+        }
+        fn evaluate(&mut self, arch: &Cell, _ctx: EvalContext) -> Result<Metrics, EvalError> {
+            let pools = arch.ops.iter().filter(|&&o| o == Op::AvgPool3x3).count();
+            let extra = vec![("loss".to_owned(), f64::INFINITY)];
+            Ok(Metrics { valid: if pools > 0 { f64::NAN } else { 1.0 }, extra, ..Metrics::default() })
+        }
+    }
+
+    #[test]
+    fn a_non_finite_objective_fails_the_trial_and_the_search_goes_on() {
+        let mut estimator = NanPools;
+        let mut runner = Runner::new(&Nb201Space, &mut estimator, Budget { evaluations: Some(200), seconds: None }, 0)
+            .with_objectives(vec![("valid".into(), Objective::valid()), ("loss".into(), Objective::named("loss"))]);
+        RandomSearch::new(1).drive(&Nb201Space, &mut runner);
+        let s = runner.finish().unwrap();
+        // Every trial has an infinite `loss` objective; the NaN-valid ones fail on `valid` first.
+        assert_eq!((s.trials, s.failed), (200, 200));
+        let mut estimator = NanPools;
+        let mut runner = Runner::new(&Nb201Space, &mut estimator, Budget { evaluations: Some(200), seconds: None }, 0);
+        let mut outcomes = Vec::new();
+        for i in 0..200u64 {
+            let cell = Cell::from_code((i * 61) as usize);
+            outcomes.push(runner.evaluate(&cell).unwrap());
+        }
+        let s = runner.finish().unwrap();
+        assert_eq!(s.trials, 200);
+        assert!(s.failed > 0 && s.failed < 200, "{}", s.failed);
+        assert_eq!(s.best.unwrap().valid, 1.0);
+        let failed = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+        let EvalError::NonFinite { objective, metrics } = failed else { panic!("{failed:?}") };
+        assert_eq!(objective, "valid");
+        assert!(metrics.valid.is_nan() && metrics.extra[0].1 == f64::INFINITY);
     }
 
     #[test]

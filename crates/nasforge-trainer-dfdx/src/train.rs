@@ -286,6 +286,14 @@ pub fn train_classifier<N: ImageClassifier>(
         loss_curve.push(epoch_loss / batches.max(1) as f64);
         epoch += 1;
     }
+    if step == 0 {
+        // An untrained network's accuracy is its initialisation's: not a
+        // measurement of the architecture, and it has no training loss.
+        return Err(EvalError::Other(format!(
+            "the training budget of {} s ended before the first step: nothing was trained",
+            budget.seconds.unwrap_or(0.0)
+        )));
+    }
     let train_seconds = start.elapsed().as_secs_f64();
     let valid = evaluate(&mut net, &data.valid, config.ece_bins);
     let test = evaluate(&mut net, &data.test, config.ece_bins);
@@ -298,7 +306,7 @@ pub fn train_classifier<N: ImageClassifier>(
             ("valid_loss".into(), valid.loss),
             ("valid_ece".into(), valid.ece),
             ("test_ece".into(), test.ece),
-            ("train_loss".into(), loss_curve.last().copied().unwrap_or(f64::NAN)),
+            ("train_loss".into(), loss_curve.last().copied().expect("at least one step")),
         ],
         ..Metrics::default()
     };

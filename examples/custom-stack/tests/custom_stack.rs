@@ -49,13 +49,15 @@ fn killed_resumed_and_shown_with_its_own_components() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let done_at_kill = loop {
         std::thread::sleep(Duration::from_millis(5));
         let n: i64 = Connection::open(&killed).and_then(|c| c.query_row("SELECT COUNT(*) FROM trials", [], |r| r.get(0))).unwrap_or(0);
         if n >= 1_000 || Instant::now() > deadline {
-            break;
+            break n;
         }
-    }
+    };
+    assert!(done_at_kill >= 1_000, "only {done_at_kill} trials in 120 s");
+    assert!(child.try_wait().unwrap().is_none(), "the run ended before the kill: nothing was killed mid-run");
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
     let after_kill = rows(&killed);
