@@ -10,6 +10,16 @@ pub fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
 }
 
+/// Fails the calling test, with how to fix it, when Fashion-MNIST is not
+/// installed: a test that needs it must not pass by skipping.
+pub fn require_fashion_mnist() {
+    let dir = nasforge::datasets::FASHION_MNIST_DIR;
+    assert!(
+        Path::new(dir).join("train-images-idx3-ubyte.gz").is_file(),
+        "Fashion-MNIST missing: this test reads it from {dir}; `apt-get install dataset-fashion-mnist` (Debian) installs it there, as .ci/run does"
+    );
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -215,7 +215,7 @@ fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             report(&summary, Some(&journal), json)
         }
-        Command::Show { journal, experiment, json } => show(&journal, experiment, json),
+        Command::Show { journal, experiment, json } => show(registry, &journal, experiment, json),
         Command::List { kind, json } => list::list(registry, kind.as_deref(), json),
         Command::Describe { space, arch, json } => describe(registry, &space, &arch, json),
         Command::Plugins { command: PluginsCommand::List { experiment, json } } => list_plugins(registry, &experiment, json),
@@ -248,6 +248,9 @@ fn report(summary: &RunSummary, journal: Option<&Path>, json: bool) -> Result<()
         None => println!("best: none (no trial succeeded)"),
     }
     println!("trials: {} ({} failed)  seconds: {:.3}", summary.trials, summary.failed, summary.seconds);
+    for note in &summary.notes {
+        println!("note: {note}");
+    }
     if let (Some(j), Some(id)) = (journal, summary.experiment) {
         println!("journal: {} (experiment {id})", j.display());
     }
@@ -257,7 +260,7 @@ fn report(summary: &RunSummary, journal: Option<&Path>, json: bool) -> Result<()
     Ok(())
 }
 
-fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
+fn show(registry: &Registry, path: &Path, only: Option<i64>, json: bool) -> Result<()> {
     let journal = Journal::open_existing(path)?;
     let experiments = journal.experiments()?;
     let chosen: Vec<_> = experiments.iter().filter(|e| only.is_none_or(|id| e.id == id)).collect();
@@ -267,7 +270,8 @@ fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
     let mut last = None;
     for e in &chosen {
         let trials = journal.trials(e.id)?;
-        let s = nasforge_experiment::summarize_trials(&trials, e.id);
+        let mut s = nasforge_experiment::summarize_trials(&trials, e.id);
+        s.notes = nasforge_experiment::notes(registry, &e.estimator);
         println!(
             "experiment {} [{}] {} on {} with {} (seed {}): {} trials, {} failed, {:.3} s",
             e.id,
@@ -297,6 +301,9 @@ fn show(path: &Path, only: Option<i64>, json: bool) -> Result<()> {
         }
         if reasons.len() > 5 {
             println!("  ... and {} other failure reasons", reasons.len() - 5);
+        }
+        for note in &s.notes {
+            println!("  note: {note}");
         }
         last = Some(s);
     }

@@ -198,11 +198,17 @@ fn execute(
         runner = runner.with_progress(p);
     }
     strategy.drive(&space, &mut runner);
-    let summary = runner.finish_with(strategy.failure())?;
+    let mut summary = runner.finish_with(strategy.failure())?;
+    summary.notes = notes(registry, config.components.estimator.name());
     if let Some((j, id)) = journal {
         j.finish_experiment(id, unix_now())?;
     }
     Ok(summary)
+}
+
+/// The notes a summary of a run with `estimator` carries.
+pub fn notes(registry: &Registry, estimator: &str) -> Vec<String> {
+    registry.estimator(estimator).and_then(|e| e.note()).map(|n| vec![format!("{estimator}: {n}")]).unwrap_or_default()
 }
 
 /// The summary of a journaled experiment, computed from its trials alone.
@@ -227,5 +233,6 @@ pub fn summarize_trials(trials: &[TrialRecord], experiment: i64) -> RunSummary {
         seconds: trials.last().map_or(0.0, |t| t.elapsed),
         failed: trials.iter().filter(|t| t.outcome.is_err()).count() as u64,
         experiment: Some(experiment),
+        notes: Vec::new(),
     }
 }

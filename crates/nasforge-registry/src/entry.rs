@@ -312,6 +312,7 @@ pub struct EstimatorEntry {
     pub serves: Serves,
     pub(crate) kind: EstimatorKind,
     metrics: Option<Arc<MetricsFn>>,
+    note: Option<String>,
 }
 
 impl EstimatorEntry {
@@ -327,6 +328,7 @@ impl EstimatorEntry {
             serves,
             kind: EstimatorKind::Direct(Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx))),
             metrics: None,
+            note: None,
         }
     }
 
@@ -336,7 +338,7 @@ impl EstimatorEntry {
         serves: Serves,
         build: impl Fn(&Configured, &EstimatorContext<'_>) -> Result<Built, String> + Send + Sync + 'static,
     ) -> Self {
-        EstimatorEntry { about, serves, kind: EstimatorKind::Direct(Arc::new(build)), metrics: None }
+        EstimatorEntry { about, serves, kind: EstimatorKind::Direct(Arc::new(build)), metrics: None, note: None }
     }
 
     /// The estimator that trains every candidate with the trainer serving
@@ -349,6 +351,7 @@ impl EstimatorEntry {
             serves: Serves::Spaces(Vec::new()),
             kind: EstimatorKind::Training,
             metrics: None,
+            note: None,
         }
     }
 
@@ -362,6 +365,18 @@ impl EstimatorEntry {
     pub fn with_metrics<P: Params>(mut self, metrics: impl Fn(&P::Checked) -> Vec<String> + Send + Sync + 'static) -> Self {
         self.metrics = Some(Arc::new(move |c| Some(metrics(checked::<P::Checked>(c)))));
         self
+    }
+
+    /// What a reader of its results must know, printed with every summary
+    /// of a run that used it (NAS-Bench-Macro's `valid` is a test accuracy).
+    pub fn with_note(mut self, note: &str) -> Self {
+        self.note = Some(note.to_owned());
+        self
+    }
+
+    /// Its note, when it has one.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
     }
 
     /// The metrics it reports with these parameters; `None` when unknown.

@@ -96,6 +96,10 @@ pub struct RunSummary {
     /// The experiment's id in the journal, when there is one.
     #[serde(skip)]
     pub experiment: Option<i64>,
+    /// What a reader must know to read these figures (from the estimator's
+    /// registry entry: NAS-Bench-Macro's `valid` is a test accuracy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Where finished trials go.
@@ -265,6 +269,7 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
             pareto,
             failed: self.failed,
             experiment: self.sink.map(|s| s.experiment),
+            notes: Vec::new(),
         })
     }
 }

@@ -8,7 +8,7 @@ use nasforge_registry::{Built, DataFile, EstimatorEntry, Params, Registry, Serve
 use nasforge_space_nbgraph::NbGraphSpace;
 use serde::{Deserialize, Serialize};
 
-use crate::{HwTable, Nb201Estimator, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable};
+use crate::{HwTable, Nb201Estimator, Nb301Estimator, Nb301ZeroCostTable, Nb201HwEstimator, Nb201Table, NbGraphEstimator, NbGraphTable, NbMacroEstimator, NbMacroTable};
 
 /// `[estimator] name = "nas-bench-201"`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,8 +44,8 @@ impl Params for TableToml {
     }
 }
 
-/// Registers the `nas-bench-201`, `nas-bench-graph` and `nas-bench-macro`
-/// tables.
+/// Registers the `nas-bench-201`, `nas-bench-graph`, `nas-bench-macro` and
+/// `nas-bench-301-zero-cost` tables.
 pub fn register(registry: &mut Registry) {
     let base_metrics = || ["valid", "test", "params"].map(String::from).to_vec();
     registry
@@ -94,6 +94,25 @@ pub fn register(registry: &mut Registry) {
                     Ok(Built::new(erase_estimator(NbMacroEstimator::new(table))))
                 },
             )
-            .with_metrics::<TableToml>(|_| ["valid", "test", "params", "flops"].map(String::from).to_vec()),
+            .with_metrics::<TableToml>(|_| ["valid", "test", "params", "flops"].map(String::from).to_vec())
+            .with_note("`valid` is the mean test accuracy of its three runs (the benchmark has no validation split), so the search selects on test accuracy"),
+        )
+        .add_estimator(
+            EstimatorEntry::new::<TableToml>(
+                "nas-bench-301-zero-cost",
+                "NASLib's NAS-Bench-301 zero-cost table (`zc_nasbench301_*.json`): NB301's surrogate validation accuracy and thirteen proxy scores (synflow, snip, jacov, ...) as named metrics, for the genotypes it holds; any other genotype fails as not in the table.",
+                Serves::spaces(&["darts"]),
+                |c, _| {
+                    let table = Arc::new(Nb301ZeroCostTable::load(c.path.path()).map_err(|e| e.to_string())?);
+                    Ok(Built::new(erase_estimator(Nb301Estimator::new(table))))
+                },
+            )
+            .with_metrics::<TableToml>(|c| {
+                let mut m = vec!["valid".to_owned()];
+                // An unreadable table fails its load, with its own error.
+                m.extend(Nb301ZeroCostTable::load(c.path.path()).ok().into_iter().flat_map(|t| t.proxy_names()));
+                m
+            })
+            .with_note("only the table's genotypes have scores (725 in NASLib's file); a search over the whole DARTS space mostly proposes others, which fail as not in the table"),
         );
 }

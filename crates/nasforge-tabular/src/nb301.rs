@@ -99,6 +99,14 @@ impl Nb301ZeroCostTable {
         self.rows.is_empty()
     }
 
+    /// The proxy names the rows carry, sorted.
+    pub fn proxy_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.rows.values().flat_map(|(_, r)| r.proxies.iter().map(|p| p.0.clone())).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Every row with its genotype.
     pub fn iter(&self) -> impl Iterator<Item = (&Genotype, &Nb301Row)> {
         self.rows.values().map(|(g, r)| (g, r))

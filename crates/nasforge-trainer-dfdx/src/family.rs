@@ -239,6 +239,9 @@ pub fn register(registry: &mut Registry) {
             |t, ctx| {
                 let text = data::<CharText>(ctx.data, "a text")?;
                 let seq = t.seq_len;
+                // Now, not at the first trial: the text's file is named, and
+                // no architecture is sampled for a run that cannot train.
+                crate::transformer::check_text(&text, seq).map_err(|e| e.to_string())?;
                 // The space counts parameters for this vocabulary and window.
                 let space = TransformerSpace { vocab: text.vocab.len() as u64, positions: seq as u64, segments: 0, seq_len: seq as u64 };
                 let lm = LmTrainConfig { seq, batch_size: t.image.batch_size, optimizer: t.image.optimizer.clone(), ..Default::default() };
@@ -366,4 +369,32 @@ pub fn train(registry: &Registry, job: &TrainJob, on_step: &mut dyn FnMut(u64, O
         seconds: start.elapsed().as_secs_f64(),
         loss_curve: trained.report.loss_curve,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use nasforge_registry::{ErasedSpace, TrainerContext};
+
+    use super::*;
+
+    #[test]
+    fn a_text_too_short_for_the_windows_fails_at_build_naming_its_file() {
+        let mut registry = Registry::new();
+        register(&mut registry);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.txt");
+        // 90/5/5: 180 training, 10 validation, 10 test characters.
+        std::fs::write(&path, "ab".repeat(100)).unwrap();
+        let text: Data = Arc::new(nasforge_datasets::char_text(&path).unwrap());
+        let space = ErasedSpace::new(TransformerSpace::default());
+        let build = |body: &str| {
+            let config = registry.configure(Kind::Trainer, "char-lm", body).unwrap();
+            registry.trainer("char-lm").unwrap().build(&config, &TrainerContext { root_seed: 0, space: &space, data: &text }).err()
+        };
+        let err = build("seq-len = 64\nsteps = 1").expect("a build error");
+        assert_eq!(err, format!("{}: validation split has 10 characters, fewer than seq-len + 1 = 65", path.display()));
+        let err = build("seq-len = 200\nsteps = 1").expect("a build error");
+        assert!(err.contains("short.txt: training split has 180 characters, fewer than seq-len + 2 = 202"), "{err}");
+        assert!(build("seq-len = 9\nsteps = 1").is_none());
+    }
 }

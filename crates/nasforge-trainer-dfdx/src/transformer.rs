@@ -174,8 +174,31 @@ impl Default for LmTrainConfig {
     }
 }
 
+/// Checks that every split of `text` holds the windows training and
+/// evaluation take from it, so that a short text is an error naming its
+/// file before any training (windows past a split's end would index out
+/// of it). Training draws windows of `seq + 1` tokens at random starts
+/// (it needs `seq + 2` tokens); validation and test read at least one
+/// such window each.
+pub fn check_text(text: &CharText, seq: usize) -> Result<(), EvalError> {
+    if seq == 0 {
+        return Err(EvalError::Other("seq-len must be at least 1".into()));
+    }
+    let file = text.path.as_ref().map_or_else(|| "the text".to_owned(), |p| p.display().to_string());
+    for (split, len, need, what) in [
+        ("training", text.train.len(), seq.saturating_add(2), "seq-len + 2"),
+        ("validation", text.valid.len(), seq.saturating_add(1), "seq-len + 1"),
+        ("test", text.test.len(), seq.saturating_add(1), "seq-len + 1"),
+    ] {
+        if len < need {
+            return Err(EvalError::Other(format!("{file}: {split} split has {len} characters, fewer than {what} = {need}")));
+        }
+    }
+    Ok(())
+}
+
 /// `count` windows of `seq + 1` tokens spread evenly over `text`: inputs
-/// and next-token targets.
+/// and next-token targets. `text` holds at least one window ([`check_text`]).
 fn eval_windows(text: &[u16], seq: usize, count: usize) -> Vec<usize> {
     let span = text.len().saturating_sub(seq + 1);
     (0..count).map(|i| i * span / count.max(1)).collect()
@@ -221,10 +244,12 @@ fn evaluate(net: &TransformerNet, text: &[u16], config: &LmTrainConfig) -> (f64,
 pub fn train_lm(arch: &Encoder, text: &CharText, config: &LmTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
     let start = Instant::now();
     let (seq, vocab) = (config.seq, text.vocab.len());
-    if text.train.len() <= seq + 1 || config.batch_size == 0 {
-        return Err(EvalError::Other("the training text is shorter than one window, or the batch size is zero".into()));
+    check_text(text, seq)?;
+    // No evaluation windows would report an accuracy of 0 as if measured.
+    if config.batch_size == 0 || config.eval_windows == 0 {
+        return Err(EvalError::Other(format!("batch size {} and eval windows {} must both be at least 1", config.batch_size, config.eval_windows)));
     }
-    let planned = crate::train::planned_steps(budget, (text.train.len() / (seq * config.batch_size)).max(1) as u64)?;
+    let planned = crate::train::planned_steps(budget, (text.train.len() / seq.saturating_mul(config.batch_size)).max(1) as u64)?;
     let mut net = TransformerNet::new(arch, vocab, seq, splitmix64(seed));
     let dev = net.store.device().clone();
     let mut optimizer = Optimizer::new(config.optimizer.clone());
@@ -302,6 +327,37 @@ mod tests {
             let last = arch.last().unwrap().hidden as u64;
             assert_eq!(net.store.count() as u64, space.cost(&arch).params + last * 65 + 65, "{}", space.format(&arch));
         }
+    }
+
+    #[test]
+    fn texts_too_short_for_their_windows_are_errors_not_panics() {
+        let arch = TransformerSpace::default().parse("h128a4f512").unwrap();
+        let config = LmTrainConfig { seq: 8, eval_windows: 4, batch_size: 2, ..LmTrainConfig::default() };
+        let budget = TrainBudget { steps: Some(1), ..TrainBudget::default() };
+        let text = |train: usize, valid: usize, test: usize| CharText {
+            vocab: vec!['a', 'b'],
+            train: (0..train).map(|i| (i % 2) as u16).collect(),
+            valid: vec![1; valid],
+            test: vec![0; test],
+            path: Some("corpus/short.txt".into()),
+        };
+        for (t, expect) in [
+            (text(9, 9, 9), "corpus/short.txt: training split has 9 characters, fewer than seq-len + 2 = 10"),
+            (text(10, 8, 9), "corpus/short.txt: validation split has 8 characters, fewer than seq-len + 1 = 9"),
+            (text(10, 9, 0), "corpus/short.txt: test split has 0 characters, fewer than seq-len + 1 = 9"),
+        ] {
+            let err = train_lm(&arch, &t, &config, &budget, 0).unwrap_err().to_string();
+            assert_eq!(err, expect);
+        }
+        let unnamed = CharText { path: None, ..text(10, 0, 9) };
+        let err = check_text(&unnamed, 8).unwrap_err().to_string();
+        assert_eq!(err, "the text: validation split has 0 characters, fewer than seq-len + 1 = 9");
+        assert!(check_text(&text(10, 9, 9), 0).is_err());
+        let none = LmTrainConfig { eval_windows: 0, ..config.clone() };
+        assert!(train_lm(&arch, &text(10, 9, 9), &none, &budget, 0).unwrap_err().to_string().contains("eval windows 0"));
+        // Exactly one window in each split is enough.
+        let report = train_lm(&arch, &text(10, 9, 9), &config, &budget, 0).unwrap();
+        assert_eq!(report.steps, 1);
     }
 
     #[test]
