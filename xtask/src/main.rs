@@ -7,6 +7,11 @@
 //! - `nbgraph-spearman`: our GNN training against the NAS-Bench-Graph table.
 //! - `strategy-table`: mean test accuracy of every single-objective
 //!   strategy on NAS-Bench-201 and NAS-Bench-Graph, over seeds and budgets.
+//! - `repro list | NAME | all [--quick]`: reproduction suites, one
+//!   published table each, written to `target/repro/NAME.md`; exits
+//!   non-zero when a row is outside its tolerance (see `repro/mod.rs`).
+//! - `fuzz --seconds N [TARGET...]`: every cargo-fuzz target in `fuzz/`
+//!   for N seconds each; crash inputs go to `tests/fuzz-regressions/`.
 //! - `nb201-order CSV`: regenerates the NAS-Bench-201 official index order
 //!   shipped with the space crate, from a NAS-Bench-201 CSV.
 
@@ -14,6 +19,9 @@
 // the allocator module for why this one.
 #[global_allocator]
 static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
+
+mod fuzz;
+mod repro;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,6 +92,34 @@ enum Top {
         #[arg(long, value_delimiter = ',', default_value = "nb201,nbgraph-cora,nbgraph-citeseer,nbgraph-pubmed")]
         benchmarks: Vec<String>,
     },
+    /// Reproduction suites: `repro list`, `repro NAME [--quick]`, `repro
+    /// all [--quick]`. Each runs the experiments behind one published
+    /// table, prints it and writes `target/repro/NAME.md`; fails when a
+    /// row is outside its stated tolerance.
+    Repro {
+        /// A suite (see `repro list`), `all`, or `list`.
+        name: String,
+        /// Fewer seeds (each suite in under a minute in the dev profile);
+        /// tolerances widen with 1/sqrt(seeds).
+        #[arg(long)]
+        quick: bool,
+        /// Seeds 1..=N, overriding the suite's count (full or quick).
+        #[arg(long)]
+        seeds: Option<u64>,
+    },
+    /// Runs every fuzz target (or the named ones) for `--seconds` each, one
+    /// after another; reports executions and crashes, copies crash inputs
+    /// to `tests/fuzz-regressions/TARGET/` and fails when there are any.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The libFuzzer memory limit per target, in MB.
+        #[arg(long, default_value_t = 4096)]
+        rss_limit_mb: u64,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
     /// Regenerate `search-spaces/nasforge-space-nb201/data/official-order.txt`.
     Nb201Order {
         /// A NAS-Bench-201 CSV with columns `arch` (index) and `cellstr`.
@@ -144,6 +180,8 @@ fn main() -> Result<()> {
         Top::Bench { which: Bench::Trainer { threads, steps, python } } => bench_trainer(threads, steps, python),
         Top::Bench { which: Bench::Plugin { csv, evaluations, repeats } } => bench_plugin(&csv, evaluations, repeats),
         Top::Nb201Order { csv } => nb201_order(&csv),
+        Top::Fuzz { seconds, rss_limit_mb, targets } => fuzz::fuzz(seconds, &targets, rss_limit_mb),
+        Top::Repro { name, quick, seeds } => repro::run(&name, repro::Mode { quick, seeds }),
         Top::StrategyTable { seeds, budgets, strategies, benchmarks } => strategy_table(seeds, &budgets, &strategies, &benchmarks),
         Top::NbgraphSpearman { table, graph, archs, epochs, dim, seed } => nbgraph_spearman(&table, &graph, archs, epochs, dim, seed),
     }

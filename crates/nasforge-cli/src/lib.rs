@@ -295,7 +295,7 @@ fn show(registry: &Registry, path: &Path, only: Option<i64>, json: bool) -> Resu
             }
         }
         let mut reasons: Vec<_> = reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
         for (reason, n) in reasons.iter().take(5) {
             println!("  failed ×{n}: {reason}");
         }

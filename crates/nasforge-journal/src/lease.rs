@@ -63,7 +63,7 @@ impl LeaseInfo {
 
     /// Whether the lease still binds others at `now`.
     pub fn live(&self, now: f64) -> bool {
-        now - self.heartbeat_at < self.ttl && !(self.host == host_name() && !process_exists(self.pid))
+        now - self.heartbeat_at < self.ttl && (self.host != host_name() || process_exists(self.pid))
     }
 }
 
