@@ -249,7 +249,7 @@ fn plugins_list_shows_versions_and_load_status() {
     let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(rows[0]["name"], "nb201-table");
     assert_eq!(rows[0]["loaded"], true);
-    assert_eq!(rows[0]["protocol"], "1.1.0");
+    assert_eq!(rows[0]["protocol"], "1.2.0");
     assert_eq!(rows[1]["loaded"], false);
     assert!(rows[1]["status"].as_str().unwrap().contains("not a shared library"), "{rows}");
 

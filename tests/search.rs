@@ -261,11 +261,17 @@ fn kill_nine_then_resume_loses_nothing_and_matches_an_uninterrupted_run() {
         Connection::open(&killed).unwrap().query_row("SELECT finished_at FROM experiments", [], |r| r.get(0)).unwrap();
     assert_eq!(unfinished, None, "killed mid-run, so not finished");
 
-    // The killed holder's lease outlives it until it expires: seen as a
-    // holder on another host (whose process this host cannot check), it
-    // still refuses a resume, and its 2-second lease then runs out.
+    // On this machine a dead holder frees its lease at once. Seen as a
+    // holder on another machine (whose process cannot be checked), the
+    // killed run's lease still refuses a resume until its 2-second time to
+    // live runs out.
     let lease = Connection::open(&killed).unwrap();
-    lease.execute("UPDATE leases SET host = 'another-host', heartbeat_at = ?1", [nasforge::journal::unix_now()]).unwrap();
+    lease
+        .execute(
+            "UPDATE leases SET host = 'another-host', machine = 'another-machine', heartbeat_at = ?1",
+            [nasforge::journal::unix_now()],
+        )
+        .unwrap();
     let refused = common::nasforge(&["resume", killed.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("on another-host"), "{}", String::from_utf8_lossy(&refused.stderr));
     std::thread::sleep(Duration::from_millis(2_100));

@@ -93,7 +93,7 @@ fn new_experiment(journal: &mut Journal, config: &ExperimentConfig) -> Result<(i
         config: config.to_toml(),
         ..ExperimentRecord::composed(c.space.name(), c.strategy.name(), c.estimator.name(), config.seed)
     };
-    journal.start_experiment(&record, lease_ttl())
+    journal.start_experiment(&record, lease_ttl()?)
 }
 
 /// Continues an experiment of `journal_path` to its budget: the latest
@@ -127,7 +127,7 @@ pub fn resume(
     })?;
     config.journal = Some(journal_path.to_owned());
     // Taken before the trials are read: no live writer adds one after.
-    let lease = journal.acquire_lease(record.id, lease_ttl())?;
+    let lease = journal.acquire_lease(record.id, lease_ttl()?)?;
     let trials = journal.trials(record.id)?;
     if let Some((i, t)) = trials.iter().enumerate().find(|(i, t)| t.trial != *i as u64) {
         return Err(ExperimentError::NoExperiment(format!(
@@ -141,12 +141,24 @@ pub fn resume(
 }
 
 /// The experiment [`resume`] continues: `experiment` when given, else the
-/// latest unfinished one, else the latest.
+/// latest unfinished one that no other live process holds, else the latest
+/// unfinished one (whose resume is then refused, naming its holder), else
+/// the latest.
 pub fn resume_target(journal: &Journal, journal_path: &Path, experiment: Option<i64>) -> Result<ExperimentRecord, ExperimentError> {
     let experiments = journal.experiments()?;
     let record = match experiment {
         Some(id) => experiments.iter().find(|e| e.id == id),
-        None => experiments.iter().rev().find(|e| e.finished_at.is_none()).or(experiments.last()),
+        None => {
+            let unfinished: Vec<&ExperimentRecord> = experiments.iter().rev().filter(|e| e.finished_at.is_none()).collect();
+            let mut free = None;
+            for e in &unfinished {
+                if journal.leased_by_other(e.id)?.is_none() {
+                    free = Some(*e);
+                    break;
+                }
+            }
+            free.or(unfinished.first().copied()).or(experiments.last())
+        }
     };
     record.cloned().ok_or_else(|| {
         ExperimentError::NoExperiment(format!(
@@ -221,7 +233,9 @@ pub fn summarize_trials(trials: &[TrialRecord], experiment: i64) -> RunSummary {
     let mut best: Option<BestTrial> = None;
     for t in trials {
         if let Ok(m) = &t.outcome {
-            if best.as_ref().is_none_or(|b| m.valid > b.valid) {
+            // A NaN marked ok by a build before non-finite objectives failed
+            // their trial is never the best.
+            if m.valid.is_finite() && best.as_ref().is_none_or(|b| m.valid > b.valid) {
                 best = Some(BestTrial { arch: t.arch.clone(), valid: m.valid, test: m.test });
             }
         }

@@ -49,6 +49,20 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// The journal has no experiment with that id.
+    #[error("journal {path}: no experiment {experiment}")]
+    NoExperiment {
+        /// The journal file.
+        path: PathBuf,
+        /// The id asked for.
+        experiment: i64,
+    },
+    /// `NASFORGE_LEASE_SECONDS` is not a usable time to live.
+    #[error("{}={value:?}: the lease time to live must be a number of seconds from 1 to 86400", LEASE_ENV)]
+    LeaseSetting {
+        /// What the variable holds.
+        value: String,
+    },
     /// Another live process holds the experiment's lease.
     #[error(
         "journal {path}: experiment {experiment} is being run by {} (last heartbeat {age:.1} s ago; its lease expires after {:.0} s without one): wait for it to finish, or stop it and resume again",
@@ -263,23 +277,29 @@ impl Journal {
              );
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');"
         )))?;
-        // Version 2 added the lease table and nothing else.
-        let upgrade = lease::create_table(&self.conn)
-            .and_then(|()| self.conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema' AND value = '1'", []))
-            .and_then(|_| self.conn.execute_batch("COMMIT;"));
-        if let Err(e) = upgrade {
-            let _ = self.conn.execute_batch("ROLLBACK;");
-            return Err(JournalError::Sqlite { path: self.path.clone(), source: e });
+        // The version is read before anything else is written, so a journal
+        // of a newer schema is left untouched. Version 2 added the lease
+        // table and nothing else; the upgrade is one-way (a version-1 build
+        // refuses the upgraded file).
+        let upgrade = || -> rusqlite::Result<Result<(), String>> {
+            let version: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))?;
+            match version.as_str() {
+                "1" | "2" => {
+                    lease::create_table(&self.conn)?;
+                    self.conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])?;
+                    Ok(Ok(()))
+                }
+                other => Ok(Err(format!("schema version {other}, this build reads {SCHEMA_VERSION}"))),
+            }
+        };
+        match upgrade().and_then(|r| self.conn.execute_batch(if r.is_ok() { "COMMIT;" } else { "ROLLBACK;" }).map(|()| r)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(JournalError::Incompatible { path: self.path.clone(), reason }),
+            Err(source) => {
+                let _ = self.conn.execute_batch("ROLLBACK;");
+                Err(JournalError::Sqlite { path: self.path.clone(), source })
+            }
         }
-        let version: String =
-            self.sql(self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)))?;
-        if version != SCHEMA_VERSION.to_string() {
-            return Err(JournalError::Incompatible {
-                path: self.path.clone(),
-                reason: format!("schema version {version}, this build reads {SCHEMA_VERSION}"),
-            });
-        }
-        Ok(())
     }
 
     /// Records a new experiment and returns its id.
@@ -320,12 +340,19 @@ impl Journal {
             Ok(experiment)
         })
         .map_err(|e| match e {
-            JournalError::Sqlite { source: rusqlite::Error::QueryReturnedNoRows, .. } => {
-                JournalError::Incompatible { path, reason: format!("no experiment {experiment}") }
-            }
+            JournalError::Sqlite { source: rusqlite::Error::QueryReturnedNoRows, .. } => JournalError::NoExperiment { path, experiment },
             e => e,
         })
         .map(|(_, l)| l)
+    }
+
+    /// Whether another live process holds `experiment`'s lease (what
+    /// `resume` without an id skips).
+    pub fn leased_by_other(&self, experiment: i64) -> Result<Option<LeaseInfo>, JournalError> {
+        if self.leases.contains_key(&experiment) {
+            return Ok(None);
+        }
+        Ok(self.lease(experiment)?.filter(|l| l.live(unix_now())))
     }
 
     /// Who holds an experiment's lease, if anyone (live or expired).
@@ -333,10 +360,14 @@ impl Journal {
         lease::info(&self.conn, &self.path, experiment)
     }
 
-    /// Marks an experiment finished.
+    /// Marks an experiment finished (once: replaying a finished experiment
+    /// keeps the time its budget was first reached).
     pub fn finish_experiment(&mut self, id: i64, at: f64) -> Result<(), JournalError> {
-        self.sql(self.conn.execute("UPDATE experiments SET finished_at = ?2 WHERE id = ?1", params![id, at]))?;
-        Ok(())
+        let path = &self.path;
+        let tx = self.conn.transaction().map_err(sqlite(path))?;
+        lease::guard(&tx, path, id, self.leases.get(&id).map(String::as_str))?;
+        tx.execute("UPDATE experiments SET finished_at = ?2 WHERE id = ?1 AND finished_at IS NULL", params![id, at]).map_err(sqlite(path))?;
+        tx.commit().map_err(sqlite(path))
     }
 
     /// Every experiment, oldest first.
@@ -362,8 +393,9 @@ impl Journal {
     }
 
     /// Appends a finished trial, committed on its own. Fails if the
-    /// experiment already has a trial with that number, or if this handle
-    /// took the experiment's lease and has lost it since.
+    /// experiment already has a trial with that number, if this handle took
+    /// the experiment's lease and has lost it since, or, for a handle
+    /// without it, if another live process holds it.
     pub fn append(&mut self, experiment: i64, experiment_hash: &str, t: &TrialRecord) -> Result<(), JournalError> {
         let json = |m: &Metrics| serde_json::to_string(m).expect("metrics serialise");
         let (status, valid, test, metrics, error) = match &t.outcome {
@@ -379,9 +411,7 @@ impl Journal {
         };
         let path = &self.path;
         let tx = self.conn.transaction().map_err(sqlite(path))?;
-        if let Some(token) = self.leases.get(&experiment) {
-            lease::check_held(&tx, path, experiment, token)?;
-        }
+        lease::guard(&tx, path, experiment, self.leases.get(&experiment).map(String::as_str))?;
         let mut stmt = tx
             .prepare_cached(
             "INSERT INTO trials (experiment_id, trial, arch, arch_key, status, valid, test, metrics, error,
@@ -446,176 +476,4 @@ impl Journal {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn experiment() -> ExperimentRecord {
-        ExperimentRecord {
-            id: 0,
-            hash: "h".into(),
-            seed: 3,
-            config: "seed = 3".into(),
-            space: "s".into(),
-            strategy: "st".into(),
-            estimator: "e".into(),
-            created_at: 1.0,
-            finished_at: None,
-        }
-    }
-
-    fn trial(n: u64, outcome: Evaluation) -> TrialRecord {
-        TrialRecord {
-            trial: n,
-            arch: format!("a{n}"),
-            arch_key: format!("k{n}"),
-            outcome,
-            seed: n + 100,
-            started_at: 1.0,
-            finished_at: 2.0,
-            eval_seconds: 1.0,
-            elapsed: n as f64,
-        }
-    }
-
-    #[test]
-    fn trials_round_trip_and_numbers_are_unique() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.sqlite");
-        let mut j = Journal::open(&path).unwrap();
-        let id = j.create_experiment(&experiment()).unwrap();
-        let ok = trial(0, Ok(Metrics { valid: 91.5, test: Some(93.0), extra: vec![("x".into(), 1.0)], ..Metrics::default() }));
-        let failed = trial(1, Err(EvalError::Invalid("all skip".into())));
-        j.append(id, "h", &ok).unwrap();
-        j.append(id, "h", &failed).unwrap();
-        assert!(j.append(id, "h", &ok).is_err(), "a trial number is recorded once");
-        drop(j);
-        // A second connection, as another process would open it.
-        let j = Journal::open_existing(&path).unwrap();
-        assert_eq!(j.trials(id).unwrap(), vec![ok, failed]);
-        let e = &j.experiments().unwrap()[0];
-        assert_eq!((e.seed, e.finished_at), (3, None));
-    }
-
-    /// The bits of every float, so NaN compares equal to NaN.
-    fn bits(m: &Metrics) -> Vec<u64> {
-        let mut v = vec![m.valid.to_bits()];
-        v.extend([m.test, m.params_m, m.flops_m, m.latency_s, m.cost_s].iter().map(|x| x.map_or(0, f64::to_bits)));
-        v.extend(m.extra.iter().map(|(_, x)| x.to_bits()));
-        v
-    }
-
-    #[test]
-    fn every_float_and_seed_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.sqlite");
-        let mut j = Journal::open(&path).unwrap();
-        let id = j.create_experiment(&ExperimentRecord { seed: u64::MAX, ..experiment() }).unwrap();
-        let hard = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-310, 0.1 + 0.2, 1.0 / 3.0, -0.0, f64::MAX, f64::MIN_POSITIVE, 5e-324];
-        let metrics = Metrics {
-            valid: 0.123_456_789_012_345_68,
-            test: Some(f64::NAN),
-            params_m: Some(f64::INFINITY),
-            flops_m: Some(f64::NEG_INFINITY),
-            latency_s: Some(1e-310),
-            cost_s: Some(2.0f64.sqrt()),
-            extra: hard.iter().enumerate().map(|(i, &x)| (format!("m{i}"), x)).collect(),
-        };
-        let seeds = [0, 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX];
-        for (n, &seed) in seeds.iter().enumerate() {
-            j.append(id, "h", &TrialRecord { seed, ..trial(n as u64, Ok(metrics.clone())) }).unwrap();
-        }
-        let non_finite = Err(EvalError::NonFinite { objective: "valid".into(), metrics: Box::new(Metrics::with_valid(f64::NAN)) });
-        j.append(id, "h", &trial(seeds.len() as u64, non_finite)).unwrap();
-        drop(j);
-        let j = Journal::open_existing(&path).unwrap();
-        assert_eq!(j.experiments().unwrap()[0].seed, u64::MAX);
-        let trials = j.trials(id).unwrap();
-        for (t, &seed) in trials.iter().zip(&seeds) {
-            assert_eq!(t.seed, seed);
-            assert_eq!(bits(t.outcome.as_ref().unwrap()), bits(&metrics));
-        }
-        let Err(EvalError::NonFinite { objective, metrics }) = &trials[seeds.len()].outcome else { panic!("{:?}", trials[5]) };
-        assert!(objective == "valid" && metrics.valid.is_nan());
-        // What SQL sees of a failed non-finite trial: its metrics, kept.
-        let kept: Option<String> = j.conn.query_row("SELECT metrics FROM trials WHERE trial = 5", [], |r| r.get(0)).unwrap();
-        assert_eq!(kept.as_deref(), Some(r#"{"valid":"NaN"}"#));
-    }
-
-    #[test]
-    fn nan_written_as_null_by_earlier_builds_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.sqlite");
-        let mut j = Journal::open(&path).unwrap();
-        let id = j.create_experiment(&experiment()).unwrap();
-        j.append(id, "h", &trial(0, Ok(Metrics::with_valid(1.0)))).unwrap();
-        j.conn.execute(r#"UPDATE trials SET metrics = '{"valid":1.0,"extra":[["train_loss",null]]}'"#, []).unwrap();
-        let m = j.trials(id).unwrap().remove(0).outcome.unwrap();
-        assert!(m.valid == 1.0 && m.extra[0].1.is_nan());
-    }
-
-    #[test]
-    fn a_live_lease_refuses_a_second_holder_and_an_expired_one_does_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.sqlite");
-        let mut a = Journal::open(&path).unwrap();
-        let (id, lease) = a.start_experiment(&experiment(), Duration::from_secs(30)).unwrap();
-        let mut b = Journal::open(&path).unwrap();
-        let err = b.acquire_lease(id, Duration::from_secs(30)).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains(&format!("pid {} on {}", std::process::id(), host_name())), "{text}");
-        assert!(text.contains("j.sqlite") && text.contains("experiment 1"), "{text}");
-        a.append(id, "h", &trial(0, Ok(Metrics::with_valid(1.0)))).unwrap();
-        drop(lease);
-        assert_eq!(b.lease(id).unwrap(), None, "a dropped lease is released");
-        let lease = b.acquire_lease(id, Duration::from_secs(30)).unwrap();
-        // `a` no longer holds it: its next trial is refused, not written twice.
-        let err = a.append(id, "h", &trial(1, Ok(Metrics::with_valid(1.0)))).unwrap_err();
-        assert!(matches!(err, JournalError::LeaseLost { .. }), "{err}");
-        b.append(id, "h", &trial(1, Ok(Metrics::with_valid(1.0)))).unwrap();
-        std::mem::forget(lease); // as a killed process leaves it
-        // A holder on another host whose heartbeat stopped long ago has expired.
-        b.conn.execute("UPDATE leases SET host = 'elsewhere', heartbeat_at = heartbeat_at - 31", []).unwrap();
-        let mut c = Journal::open(&path).unwrap();
-        drop(c.acquire_lease(id, Duration::from_secs(30)).unwrap());
-        // One on this host whose process is gone frees it at once.
-        let (id2, l) = c.start_experiment(&experiment(), Duration::from_secs(3600)).unwrap();
-        std::mem::forget(l);
-        c.conn.execute("UPDATE leases SET pid = ?1 WHERE experiment_id = ?2", params![u32::MAX - 7, id2]).unwrap();
-        drop(b.acquire_lease(id2, Duration::from_secs(30)).unwrap());
-    }
-
-    #[test]
-    fn heartbeats_keep_a_lease_alive_past_its_ttl() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.sqlite");
-        let mut a = Journal::open(&path).unwrap();
-        let (id, _lease) = a.start_experiment(&experiment(), Duration::from_millis(200)).unwrap();
-        std::thread::sleep(Duration::from_millis(600));
-        let mut b = Journal::open(&path).unwrap();
-        assert!(matches!(b.acquire_lease(id, Duration::from_secs(1)), Err(JournalError::Leased { .. })));
-    }
-
-    #[test]
-    fn a_version_1_journal_is_upgraded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.sqlite");
-        let mut j = Journal::open(&path).unwrap();
-        let id = j.create_experiment(&experiment()).unwrap();
-        j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '1';").unwrap();
-        drop(j);
-        let mut j = Journal::open(&path).unwrap();
-        drop(j.acquire_lease(id, DEFAULT_LEASE).unwrap());
-        let v: String = j.conn.query_row("SELECT value FROM meta", [], |r| r.get(0)).unwrap();
-        assert_eq!(v, "2");
-    }
-
-    #[test]
-    fn refuses_non_journals() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("not.sqlite");
-        std::fs::write(&path, "this is not a database, just some text padding it out to a page").unwrap();
-        let err = Journal::open(&path).unwrap_err().to_string();
-        assert!(err.contains("not.sqlite"), "{err}");
-        assert!(Journal::open_existing(dir.path().join("missing.sqlite")).is_err());
-    }
-}
+mod tests;

@@ -640,7 +640,8 @@ impl<S: SearchSpace> Strategy<S> for PluginStrategy {
     }
 
     fn tell(&mut self, space: &S, arch: &S::Arch, outcome: &Evaluation) {
-        let request = Request::Tell { arch: space.format(arch), outcome: outcome.clone() };
+        let outcome = protocol::outcome_for(self.instance.api(), outcome);
+        let request = Request::Tell { arch: space.format(arch), outcome };
         match self.call(space, &request) {
             Some(Reply::Done) | None => {}
             Some(other) => self.failure = Some(format!("strategy `{}` answered `tell` with {other:?}", self.instance.name())),
@@ -752,7 +753,7 @@ mod tests {
             (|h| h.magic = 0x1234, "magic number is wrong"),
             (|h| h.abi_version = abi::ABI_VERSION + 1, "built for plugin ABI 2"),
             (|h| h.api.major += 1, "rebuild it against nasforge-plugin-sdk"),
-            (|h| h.api.minor += 1, "speaks plugin protocol 1.2.0"),
+            (|h| h.api.minor += 1, "speaks plugin protocol 1.3.0"),
             (|h| h.name = abi::Str::new("other"), "is the plugin `other`"),
             (|h| h.kind = abi::kind::ESTIMATOR, "says kind `strategy`"),
             (|h| h.unwinds = 0, "panic = \"abort\""),

@@ -21,8 +21,27 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this crate speaks.
 ///
 /// 1.1 added the optional space operations (decisions, crossover, cost); a
-/// host sends them only to plugins speaking 1.1 or later.
-pub const API: ApiVersion = ApiVersion { major: 1, minor: 1, patch: 0 };
+/// host sends them only to plugins speaking 1.1 or later. 1.2 carries
+/// non-finite metrics as the strings `"NaN"`, `"inf"`, `"-inf"` (before,
+/// they went out as `null` and failed to decode) and the outcome
+/// `EvalError::NonFinite`, which a host tells an older plugin as
+/// `EvalError::Other` ([`outcome_for`]).
+pub const API: ApiVersion = ApiVersion { major: 1, minor: 2, patch: 0 };
+
+/// The first protocol minor version that knows `EvalError::NonFinite`.
+pub const NON_FINITE_OUTCOME: u32 = 2;
+
+/// `outcome` as a peer speaking `peer` can decode it: a non-finite
+/// objective becomes `EvalError::Other` with the same message for peers
+/// older than [`NON_FINITE_OUTCOME`].
+pub fn outcome_for(peer: ApiVersion, outcome: &Evaluation) -> Evaluation {
+    match outcome {
+        Err(e @ nasforge_core::EvalError::NonFinite { .. }) if peer.minor < NON_FINITE_OUTCOME => {
+            Err(nasforge_core::EvalError::Other(e.to_string()))
+        }
+        other => other.clone(),
+    }
+}
 
 /// The first protocol minor version with [`SpaceRequest::Decisions`],
 /// [`SpaceRequest::FromDecisions`], [`SpaceRequest::ArchDecisions`],
@@ -499,6 +518,18 @@ mod tests {
     use nasforge_core::EvalError;
 
     use super::*;
+
+    #[test]
+    fn non_finite_metrics_cross_and_old_peers_hear_an_error_they_know() {
+        let metrics = Metrics { valid: f64::NAN, test: Some(f64::INFINITY), ..Metrics::default() };
+        let reply: Reply = decode(&encode(&Reply::Evaluation(Ok(metrics)))).unwrap();
+        let Reply::Evaluation(Ok(m)) = reply else { panic!("{reply:?}") };
+        assert!(m.valid.is_nan() && m.test == Some(f64::INFINITY));
+        let non_finite = Err(EvalError::NonFinite { objective: "valid".into(), metrics: Box::new(Metrics::with_valid(f64::NAN)) });
+        let old = ApiVersion { minor: 1, ..API };
+        assert_eq!(outcome_for(old, &non_finite), Err(EvalError::Other("objective `valid` is not a finite number".into())));
+        assert!(matches!(outcome_for(API, &non_finite), Err(EvalError::NonFinite { .. })));
+    }
 
     #[test]
     fn messages_round_trip() {

@@ -188,7 +188,7 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
     fn record(&mut self, arch: &S::Arch, outcome: &Evaluation) {
         self.trials += 1;
         if let (true, Ok(m)) = (self.objectives.len() > 1, outcome) {
-            let raw: Option<Vec<f64>> = self.objectives.iter().map(|(_, o)| m.get(&o.metric)).collect();
+            let raw: Option<Vec<f64>> = self.objectives.iter().map(|(_, o)| m.get(&o.metric).filter(|v| v.is_finite())).collect();
             let fit: Option<Vec<f64>> = self.objectives.iter().map(|(_, o)| o.fitness(m)).collect();
             if let (Some(raw), Some(fit)) = (raw, fit) {
                 self.measured.push((arch.clone(), raw, fit));
@@ -196,7 +196,9 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
         }
         match outcome {
             Ok(m) => {
-                if let Some(f) = self.objective.fitness(m) {
+                // Replayed trials skip `finite`: a journal written before it
+                // may hold a NaN marked ok, which must not become the best.
+                if let Some(f) = self.objective.fitness(m).filter(|f| f.is_finite()) {
                     if self.best.as_ref().is_none_or(|b| f > b.1) {
                         self.best = Some((arch.clone(), f, m.clone()));
                     }
