@@ -36,8 +36,12 @@ fn registry() -> &'static Registry {
 /// back to the same configuration.
 pub fn experiment_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    // A base folder that does not exist: relative data paths never resolve
-    // to real files, so no input makes the checker read a large table.
+    // A base folder that does not exist: relative paths resolve under it,
+    // so they name no real file. An input may still name a real file (a
+    // large benchmark table, say) by an absolute path or an absolute
+    // `data-root`, and with `NASFORGE_DATA` set in the fuzzer's environment
+    // relative data paths resolve under that folder instead. Reading a real
+    // table only makes that input slow; the checks below still hold.
     let base = Path::new("/nonexistent/nasforge-fuzz");
     let Ok(config) = nasforge::experiment::parse_str(registry(), text, "fuzz.toml", base) else { return };
     let stored = config.to_toml();

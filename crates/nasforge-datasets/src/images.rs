@@ -83,13 +83,37 @@ impl Default for SplitSpec {
     }
 }
 
-/// Splits `train` into train/valid, standardises everything with the
-/// training part's mean and std.
-fn split_and_standardise(train: Images, test: Images, spec: SplitSpec) -> ImageSplits {
+/// How many of `n` training images `spec` holds out for validation and
+/// how many it trains on. A fraction outside `[0, 1)`, a positive
+/// fraction that rounds to no validation images (an empty validation set
+/// would score every architecture 0), and no training images left (the
+/// mean to standardise with would be NaN) are errors.
+fn split_sizes(n: usize, spec: SplitSpec) -> Result<(usize, usize), String> {
+    let f = spec.valid_fraction;
+    if !(0.0..1.0).contains(&f) {
+        return Err(format!("the validation fraction must be in [0, 1), got {f}"));
+    }
+    // f < 1, so this is at most `n`.
+    let n_valid = ((n as f64) * f).round() as usize;
+    if f > 0.0 && n_valid == 0 {
+        return Err(format!("a validation fraction of {f} of {n} training images rounds to no validation images"));
+    }
+    let rest = n - n_valid;
+    let n_train = spec.max_train.map_or(rest, |m| m.min(rest));
+    if n_train == 0 {
+        let why = if rest == 0 { format!("the validation split takes all {n} training images") } else { "max-train is 0".to_owned() };
+        return Err(format!("no training images are left: {why}"));
+    }
+    Ok((n_valid, n_train))
+}
+
+/// Splits `train` into train/valid ([`split_sizes`]), standardises
+/// everything with the training part's mean and std.
+fn split_and_standardise(train: Images, test: Images, spec: SplitSpec) -> Result<ImageSplits, String> {
+    let (n_valid, n_train) = split_sizes(train.len(), spec)?;
     let idx = shuffled(train.len(), spec.seed);
-    let n_valid = ((train.len() as f64) * spec.valid_fraction).round() as usize;
     let (valid_idx, train_idx) = idx.split_at(n_valid);
-    let train_idx = &train_idx[..spec.max_train.map_or(train_idx.len(), |m| m.min(train_idx.len()))];
+    let train_idx = &train_idx[..n_train];
     let mut splits = ImageSplits { train: train.subset(train_idx), valid: train.subset(valid_idx), test };
     let n = splits.train.pixels.len() as f64;
     let mean = splits.train.pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
@@ -100,7 +124,7 @@ fn split_and_standardise(train: Images, test: Images, spec: SplitSpec) -> ImageS
             *p = (*p - mean) / std;
         }
     }
-    splits
+    Ok(splits)
 }
 
 /// The most bytes a compressed input (a gzip file, an `.npz` archive's
@@ -213,12 +237,24 @@ pub fn idx_images(dir: impl AsRef<Path>, spec: SplitSpec) -> Result<ImageSplits,
         return Err(data_error(&dir.join("train-images-idx3-ubyte.gz"), "the header claims 0 images"));
     }
     let mut test = load("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?;
+    if test.is_empty() {
+        // No test images would report a test accuracy of 0 as if measured.
+        return Err(data_error(&dir.join("t10k-images-idx3-ubyte.gz"), "the header claims 0 images"));
+    }
     if test.shape != train.shape {
         let ((_, th, tw), (_, h, w)) = (test.shape, train.shape);
         return Err(data_error(&dir.join("t10k-images-idx3-ubyte.gz"), format!("images of {th}×{tw}, but the training images are {h}×{w}")));
     }
+    // The network has `train.classes` outputs; a larger test label would
+    // index past its logits.
+    if let Some(&l) = test.labels.iter().find(|&&l| l as usize >= train.classes) {
+        return Err(data_error(
+            &dir.join("t10k-labels-idx1-ubyte.gz"),
+            format!("test label {l} but the training labels have only {} classes", train.classes),
+        ));
+    }
     test.classes = train.classes;
-    Ok(split_and_standardise(train, test, spec))
+    split_and_standardise(train, test, spec).map_err(|reason| data_error(dir, reason))
 }
 
 /// Fashion-MNIST from Debian's package folder.
@@ -242,6 +278,7 @@ pub fn digits(seed: u64) -> ImageSplits {
     let test = all.subset(test_idx);
     let rest = all.subset(rest);
     split_and_standardise(rest, test, SplitSpec { valid_fraction: 0.25, seed: seed ^ 0x5eed, max_train: None })
+        .expect("the digits leave images in every split")
 }
 
 #[cfg(test)]
@@ -362,5 +399,72 @@ mod tests {
         write("train-labels-idx1-ubyte.gz", idx(0x0801, &[0], &[]));
         let err = idx_images(dir.path(), SplitSpec::default()).unwrap_err().to_string();
         assert!(err.contains("train-images-idx3-ubyte.gz: the header claims 0 images"), "{err}");
+    }
+
+    /// Writes `bytes` gzipped as `dir/name`.
+    fn write_gz(dir: &Path, name: &str, bytes: &[u8]) {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(dir.join(name)).unwrap(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap();
+    }
+
+    /// An IDX folder of 1×1 images with these labels.
+    fn idx_folder(dir: &Path, train_labels: &[u8], test_labels: &[u8]) {
+        let (n, m) = (train_labels.len() as u32, test_labels.len() as u32);
+        write_gz(dir, "train-images-idx3-ubyte.gz", &idx(0x0803, &[n, 1, 1], &vec![7; n as usize]));
+        write_gz(dir, "train-labels-idx1-ubyte.gz", &idx(0x0801, &[n], train_labels));
+        write_gz(dir, "t10k-images-idx3-ubyte.gz", &idx(0x0803, &[m, 1, 1], &vec![7; m as usize]));
+        write_gz(dir, "t10k-labels-idx1-ubyte.gz", &idx(0x0801, &[m], test_labels));
+    }
+
+    #[test]
+    fn a_test_label_the_training_labels_do_not_have_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SplitSpec { valid_fraction: 0.25, ..SplitSpec::default() };
+        // Training labels 0..=2: three classes, so test label 3 has no logit.
+        idx_folder(dir.path(), &[0, 1, 2, 0], &[0, 3]);
+        let err = idx_images(dir.path(), spec).unwrap_err();
+        assert_eq!(err.path, dir.path().join("t10k-labels-idx1-ubyte.gz"));
+        assert_eq!(err.reason, "test label 3 but the training labels have only 3 classes");
+        idx_folder(dir.path(), &[0, 1, 2, 0], &[2, 0]);
+        let s = idx_images(dir.path(), spec).unwrap();
+        assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (3, 1, 2));
+        assert_eq!((s.train.classes, s.valid.classes, s.test.classes), (3, 3, 3));
+    }
+
+    #[test]
+    fn an_empty_test_set_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        idx_folder(dir.path(), &[0, 1, 1, 0], &[]);
+        let err = idx_images(dir.path(), SplitSpec { valid_fraction: 0.25, ..SplitSpec::default() }).unwrap_err().to_string();
+        assert!(err.contains("t10k-images-idx3-ubyte.gz: the header claims 0 images"), "{err}");
+    }
+
+    #[test]
+    fn splits_that_leave_validation_or_training_empty_are_errors_naming_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        idx_folder(dir.path(), &[0, 1, 1, 0], &[1]);
+        let split = |valid_fraction, max_train| idx_images(dir.path(), SplitSpec { valid_fraction, seed: 0, max_train });
+        for (fraction, max_train, expect) in [
+            // 4 × 0.1 rounds to 0: no validation images for a search to score.
+            (0.1, None, "a validation fraction of 0.1 of 4 training images rounds to no validation images"),
+            // 4 × 0.9 rounds to 4: nothing left to train on.
+            (0.9, None, "no training images are left: the validation split takes all 4 training images"),
+            (0.25, Some(0), "no training images are left: max-train is 0"),
+            (1.0, None, "the validation fraction must be in [0, 1), got 1"),
+            (-0.5, None, "the validation fraction must be in [0, 1), got -0.5"),
+            (f64::NAN, None, "the validation fraction must be in [0, 1), got NaN"),
+        ] {
+            let err = split(fraction, max_train).unwrap_err();
+            assert_eq!((err.path.as_path(), err.reason.as_str()), (dir.path(), expect));
+        }
+        // No validation split asked for, none made; the smallest non-empty
+        // ones are fine.
+        let s = split(0.0, None).unwrap();
+        assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (4, 0, 1));
+        let s = split(0.125, Some(1)).unwrap();
+        assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (1, 1, 1));
+        assert!(s.train.pixels.iter().chain(&s.valid.pixels).chain(&s.test.pixels).all(|p| p.is_finite()));
     }
 }

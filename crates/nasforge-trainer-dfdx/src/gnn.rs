@@ -277,6 +277,8 @@ pub fn train_gnn(cell: &GnnCell, graph: &Graph, adj: &Adjacency, config: &GnnTra
 
 /// Full-batch training of any node classifier: cross-entropy on the
 /// training nodes, accuracies at the epoch of best validation accuracy.
+/// Zero epochs are an error: the untrained network's accuracies are not
+/// a measurement (and no epoch is best).
 pub fn train_graph_classifier<N: GraphClassifier>(
     mut net: N,
     graph: &Graph,
@@ -285,6 +287,9 @@ pub fn train_graph_classifier<N: GraphClassifier>(
     optimizer: &OptimizerConfig,
     seed: u64,
 ) -> Result<GnnResult, nasforge_core::EvalError> {
+    if epochs == 0 {
+        return Err(crate::train::nothing_trained(&nasforge_core::TrainBudget { epochs: Some(0), ..nasforge_core::TrainBudget::default() }));
+    }
     let dev = net.store().device().clone();
     let x: T2<NoneTape> = dev.tensor_from_vec(graph.features.clone(), (graph.nodes, graph.feature_dim));
     let train_idx = Arc::new(graph.train.clone());
@@ -356,10 +361,12 @@ impl nasforge_core::Trainer<GnnCell> for NbGraphTrainer {
 }
 
 /// The epochs a budget allows a full-batch trainer (one step is one
-/// epoch; the smaller limit wins), `default` when it names none.
+/// epoch; the smaller limit wins), `default` when it names none. A budget
+/// of 0 epochs or steps is the error of a loop that took no step.
 pub(crate) fn full_batch_epochs(budget: &nasforge_core::TrainBudget, default: usize) -> Result<usize, nasforge_core::EvalError> {
     match crate::train::budget_steps(budget, 1) {
-        Some(n) => Ok(n as usize),
+        Some(0) => Err(crate::train::nothing_trained(budget)),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
         None if budget.seconds.is_some() => {
             Err(nasforge_core::EvalError::Other("the GNN trainer needs an epochs or steps budget, not seconds alone".into()))
         }
@@ -397,6 +404,31 @@ pub(crate) mod tests {
             valid: vec![2, 3],
             test: vec![4],
         }
+    }
+
+    #[test]
+    fn a_budget_of_no_epochs_is_an_error_not_untrained_accuracies() {
+        use nasforge_core::{EvalError, TrainBudget, Trainer};
+        let g = Arc::new(tiny_graph());
+        let config = GnnTrainConfig { shape: GnnShape { dim: 4, dropout: 0.0, post_layers: 0 }, epochs: 3, optimizer: OptimizerConfig::Adam { lr: 0.01, weight_decay: 0.0 } };
+        let cell = GnnCell { links: [0, 0, 1, 2], ops: [1, 8, 1, 8] };
+        let mut trainer = NbGraphTrainer::new(g.clone(), config.clone());
+        for (budget, expect) in [
+            (TrainBudget { steps: Some(0), ..TrainBudget::default() }, "0 steps"),
+            (TrainBudget { epochs: Some(0), steps: Some(5), ..TrainBudget::default() }, "0 epochs, 5 steps"),
+        ] {
+            match trainer.train(&cell, &budget, 0) {
+                Err(EvalError::Other(m)) => assert_eq!(m, format!("the training budget ({expect}) ended before the first step: nothing was trained")),
+                other => panic!("{budget:?}: {other:?}"),
+            }
+        }
+        // Called directly with 0 epochs, the loop says so too.
+        let adj = Adjacency::new(&g);
+        let err = train_gnn(&cell, &g, &adj, &GnnTrainConfig { epochs: 0, ..config }, 0).unwrap_err();
+        assert!(err.to_string().contains("(0 epochs) ended before the first step"), "{err}");
+        let report = trainer.train(&cell, &TrainBudget { steps: Some(2), ..TrainBudget::default() }, 0).unwrap();
+        assert_eq!(report.steps, 2);
+        assert!((0.0..=1.0).contains(&report.metrics.valid), "{:?}", report.metrics);
     }
 
     #[test]

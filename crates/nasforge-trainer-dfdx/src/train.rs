@@ -226,6 +226,28 @@ pub(crate) fn planned_steps(budget: &TrainBudget, steps_per_epoch: u64) -> Resul
     Ok(planned)
 }
 
+/// The limits `budget` sets, for messages: `2 epochs, 100 steps, 0.5 s`,
+/// `no limits` when it sets none.
+pub(crate) fn describe_budget(budget: &TrainBudget) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let parts: Vec<String> = [
+        budget.epochs.map(|e| plural(u64::from(e), "epoch", "epochs")),
+        budget.steps.map(|s| plural(s, "step", "steps")),
+        budget.seconds.map(|s| format!("{s} s")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() { "no limits".to_owned() } else { parts.join(", ") }
+}
+
+/// The error of a training loop that took no step within `budget`: an
+/// untrained network's accuracy is its initialisation's, not a
+/// measurement of the architecture, and it has no training loss.
+pub(crate) fn nothing_trained(budget: &TrainBudget) -> EvalError {
+    EvalError::Other(format!("the training budget ({}) ended before the first step: nothing was trained", describe_budget(budget)))
+}
+
 /// The training loop shared by every image network: seeded batch order,
 /// optional cosine schedule, divergence as [`EvalError::Diverged`], then
 /// validation and test figures.
@@ -287,12 +309,7 @@ pub fn train_classifier<N: ImageClassifier>(
         epoch += 1;
     }
     if step == 0 {
-        // An untrained network's accuracy is its initialisation's: not a
-        // measurement of the architecture, and it has no training loss.
-        return Err(EvalError::Other(format!(
-            "the training budget of {} s ended before the first step: nothing was trained",
-            budget.seconds.unwrap_or(0.0)
-        )));
+        return Err(nothing_trained(budget));
     }
     let train_seconds = start.elapsed().as_secs_f64();
     let valid = evaluate(&mut net, &data.valid, config.ece_bins);
@@ -439,6 +456,27 @@ mod tests {
         assert_eq!(budget_steps(&b(None, Some(7), None), 10), Some(7));
         assert_eq!(planned_steps(&b(None, None, Some(1.0)), 10).unwrap(), None);
         assert!(planned_steps(&b(None, None, None), 10).is_err());
+    }
+
+    #[test]
+    fn a_budget_that_ends_before_the_first_step_is_an_error_naming_the_budget() {
+        let b = |epochs, steps, seconds| TrainBudget { epochs, steps, seconds };
+        assert_eq!(describe_budget(&b(Some(2), Some(1), Some(0.5))), "2 epochs, 1 step, 0.5 s");
+        assert_eq!(describe_budget(&b(Some(1), None, None)), "1 epoch");
+        assert_eq!(describe_budget(&b(None, Some(0), None)), "0 steps");
+        assert_eq!(describe_budget(&b(None, None, None)), "no limits");
+        let data = nasforge_datasets::digits(0);
+        let cell = Cell::uniform(Op::NorConv1x1);
+        for (budget, expect) in [
+            (b(None, Some(0), None), "the training budget (0 steps) ended before the first step: nothing was trained"),
+            (b(Some(0), None, None), "the training budget (0 epochs) ended before the first step: nothing was trained"),
+            (b(None, None, Some(1e-9)), "the training budget (0.000000001 s) ended before the first step: nothing was trained"),
+        ] {
+            match train_nb201(&cell, &data, &quick(), &budget, 1, &mut |_, _, _| {}) {
+                Err(EvalError::Other(m)) => assert_eq!(m, expect),
+                other => panic!("{budget:?}: {:?}", other.map(|t| t.report)),
+            }
+        }
     }
 
     #[test]

@@ -268,6 +268,9 @@ pub fn train_lm(arch: &Encoder, text: &CharText, config: &LmTrainConfig, budget:
         losses.push(value);
         step += 1;
     }
+    if step == 0 {
+        return Err(crate::train::nothing_trained(budget));
+    }
     let cost_s = start.elapsed().as_secs_f64();
     let (valid, valid_loss) = evaluate(&net, &text.valid, config);
     let (test, _) = evaluate(&net, &text.test, config);
@@ -358,6 +361,27 @@ mod tests {
         // Exactly one window in each split is enough.
         let report = train_lm(&arch, &text(10, 9, 9), &config, &budget, 0).unwrap();
         assert_eq!(report.steps, 1);
+    }
+
+    #[test]
+    fn a_budget_that_ends_before_the_first_step_is_an_error_not_untrained_metrics() {
+        let arch = TransformerSpace::default().parse("h128a4f512").unwrap();
+        let config = LmTrainConfig { seq: 8, eval_windows: 4, batch_size: 2, ..LmTrainConfig::default() };
+        let text = CharText { vocab: vec!['a', 'b'], train: (0..64).map(|i| (i % 2) as u16).collect(), valid: vec![1; 16], test: vec![0; 16], path: None };
+        for (budget, expect) in [
+            (TrainBudget { seconds: Some(1e-9), ..TrainBudget::default() }, "0.000000001 s"),
+            (TrainBudget { steps: Some(0), seconds: Some(60.0), ..TrainBudget::default() }, "0 steps, 60 s"),
+            (TrainBudget { epochs: Some(0), ..TrainBudget::default() }, "0 epochs"),
+        ] {
+            match train_lm(&arch, &text, &config, &budget, 0) {
+                Err(EvalError::Other(m)) => {
+                    assert_eq!(m, format!("the training budget ({expect}) ended before the first step: nothing was trained"));
+                }
+                other => panic!("{budget:?}: {other:?}"),
+            }
+        }
+        let report = train_lm(&arch, &text, &config, &TrainBudget { steps: Some(2), ..TrainBudget::default() }, 0).unwrap();
+        assert_eq!(report.steps, 2);
     }
 
     #[test]

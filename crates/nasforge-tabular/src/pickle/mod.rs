@@ -49,12 +49,30 @@ pub struct PickleError {
 /// after parsing succeeded; benchmark tables nest three levels.
 const MAX_DEPTH: usize = 2_000;
 
-/// The most values (or string and byte payload bytes) a pickle of `len`
-/// bytes may materialise into. Memo references let a few bytes name a
-/// container many times over (a "billion laughs" doubles per level), so
-/// the tree is bounded by the input's size, not by what the memo allows.
+/// The most bytes of memory a pickle of `len` bytes may materialise into,
+/// counted as [`Machine::expanded_bytes`] counts them. Memo references let
+/// a few bytes name a container or a string many times over (a "billion
+/// laughs" doubles per level), so the tree is bounded by the input's size,
+/// not by what the memo allows: 64 bytes per input byte plus 64 MiB. The
+/// NAS-Bench-Graph tables take about 6.5 bytes per input byte.
 fn expansion_limit(len: usize) -> usize {
-    len.saturating_mul(16).saturating_add(1_000_000)
+    len.saturating_mul(64).saturating_add(64 << 20)
+}
+
+/// The longest module or name line a GLOBAL (`c`) may have. Python's
+/// dotted module names are far shorter; a longer line is corruption or a
+/// way to make every memo reference to the global copy a huge string.
+const MAX_GLOBAL_LINE: usize = 256;
+
+/// The heap bytes `v`'s own strings hold (not its items').
+fn payload(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        Value::Global(module, name) => module.len() + name.len(),
+        Value::Dtype(code, _) => code.len(),
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Seq(_) | Value::Dict(_) => 0,
+    }
 }
 
 /// An object as the machine holds it. Containers name their items by
@@ -81,6 +99,10 @@ struct Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Machine { data, pos: 0, nodes: Vec::new(), stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() }
+    }
+
     fn err<T>(&self, reason: impl Into<String>) -> Result<T, PickleError> {
         Err(PickleError { offset: self.pos, reason: reason.into() })
     }
@@ -118,9 +140,17 @@ impl<'a> Machine<'a> {
         usize::try_from(n).or_else(|_| self.err(format!("length {n} does not fit in memory")))
     }
 
+    /// A GLOBAL's module or name line, at most [`MAX_GLOBAL_LINE`] bytes.
     fn line(&mut self) -> Result<String, PickleError> {
         let rest = &self.data[self.pos..];
-        let Some(end) = rest.iter().position(|&b| b == b'\n') else { return self.err("unterminated line") };
+        // Only the line's allowed length (and its newline) is searched.
+        let window = &rest[..rest.len().min(MAX_GLOBAL_LINE + 1)];
+        let Some(end) = window.iter().position(|&b| b == b'\n') else {
+            if window.len() > MAX_GLOBAL_LINE {
+                return self.err(format!("a global's module or name is longer than {MAX_GLOBAL_LINE} bytes"));
+            }
+            return self.err("unterminated line");
+        };
         let Ok(s) = std::str::from_utf8(&rest[..end]) else { return self.err("invalid UTF-8 in a global's name") };
         let s = s.to_owned();
         self.pos += end + 1;
@@ -211,7 +241,8 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Value, PickleError> {
+    /// Runs the stream up to STOP; the object STOP pops (the root).
+    fn run(&mut self) -> Result<usize, PickleError> {
         loop {
             let op = self.u8()?;
             match op {
@@ -221,10 +252,7 @@ impl<'a> Machine<'a> {
                 0x95 => {
                     self.take(8)?; // FRAME
                 }
-                b'.' => {
-                    let root = self.pop()?;
-                    return self.materialise(root);
-                }
+                b'.' => return self.pop(),
                 b'}' => self.push(Node::Dict(Vec::new())),
                 b']' | b')' => self.push(Node::Seq(Vec::new())),
                 b'(' => self.marks.push(self.stack.len()),
@@ -351,39 +379,74 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// The bytes the `Value` tree under `root` would take: every value
+    /// (`size_of::<Value>()`, once per reference, as [`Self::materialise`]
+    /// copies shared objects) plus the strings, byte strings, globals' and
+    /// dtypes' text each holds; saturating. It walks the object graph once
+    /// (sizes of shared objects are remembered), so it costs time in the
+    /// input's size and allocates nothing per reference. A container
+    /// inside itself is an error.
+    fn expanded_bytes(&self, root: usize) -> Result<usize, PickleError> {
+        const UNSEEN: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let children = |id: usize, k: usize| match &self.nodes[id] {
+            Node::Leaf(_) => None,
+            Node::Seq(items) => items.get(k).copied(),
+            Node::Dict(pairs) => pairs.get(k / 2).map(|&(key, v)| if k % 2 == 0 { key } else { v }),
+        };
+        let own = |id: usize| size_of::<Value>() + if let Node::Leaf(v) = &self.nodes[id] { payload(v) } else { 0 };
+        let mut state = vec![UNSEEN; self.nodes.len()];
+        let mut size = vec![0usize; self.nodes.len()];
+        // (node, index of the next child to visit, bytes so far)
+        let mut path: Vec<(usize, usize, usize)> = vec![(root, 0, own(root))];
+        state[root] = ON_PATH;
+        while let Some(&mut (id, ref mut k, ref mut total)) = path.last_mut() {
+            match children(id, *k) {
+                Some(child) => {
+                    *k += 1;
+                    match state[child] {
+                        DONE => *total = total.saturating_add(size[child]),
+                        ON_PATH => return self.err("a container contains itself (recursive structures are not supported)"),
+                        _ => {
+                            state[child] = ON_PATH;
+                            path.push((child, 0, own(child)));
+                        }
+                    }
+                }
+                None => {
+                    let total = *total;
+                    path.pop();
+                    state[id] = DONE;
+                    size[id] = total;
+                    match path.last_mut() {
+                        Some(parent) => parent.2 = parent.2.saturating_add(total),
+                        None => return Ok(total),
+                    }
+                }
+            }
+        }
+        unreachable!("the root's size is returned when its frame is popped")
+    }
+
     /// Turns the object graph under `root` into a `Value` tree, without
-    /// recursion: shared objects are copied per reference (within
-    /// [`expansion_limit`]), a container inside itself is an error, and so
-    /// is nesting deeper than [`MAX_DEPTH`].
+    /// recursion: shared objects are copied per reference (the caller has
+    /// bounded the result with [`Self::expanded_bytes`]), a container
+    /// inside itself is an error, and so is nesting deeper than
+    /// [`MAX_DEPTH`].
     fn materialise(&self, root: usize) -> Result<Value, PickleError> {
         struct Frame {
             node: usize,
             items: Vec<Value>,
         }
-        let limit = expansion_limit(self.data.len());
-        let (mut values, mut payload) = (0usize, 0usize);
         let mut on_path = vec![false; self.nodes.len()];
         let mut frames: Vec<Frame> = Vec::new();
         let mut next = Some(root);
         loop {
             let mut done = None;
             if let Some(id) = next.take() {
-                values += 1;
-                if values > limit {
-                    return self.err(format!("the pickle expands to more than {limit} values (shared references nested too often)"));
-                }
                 match &self.nodes[id] {
-                    Node::Leaf(v) => {
-                        payload += match v {
-                            Value::Str(s) => s.len(),
-                            Value::Bytes(b) => b.len(),
-                            _ => 0,
-                        };
-                        if payload > limit {
-                            return self.err(format!("the pickle expands to more than {limit} bytes of strings (shared references repeated too often)"));
-                        }
-                        done = Some(v.clone());
-                    }
+                    Node::Leaf(v) => done = Some(v.clone()),
                     Node::Seq(_) | Node::Dict(_) => {
                         if on_path[id] {
                             return self.err("a container contains itself (recursive structures are not supported)");
@@ -451,9 +514,20 @@ fn numpy_scalar(code: &str, big: bool, b: &[u8]) -> Option<Value> {
     }
 }
 
-/// Decodes a pickle stream.
+/// Decodes a pickle stream. The tree it materialises (its values at
+/// `size_of::<Value>()` each, plus their strings' bytes) may take at most
+/// 64 bytes per input byte plus 64 MiB, checked before anything is copied.
 pub fn parse(data: &[u8]) -> Result<Value, PickleError> {
-    Machine { data, pos: 0, nodes: Vec::new(), stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() }.run()
+    let mut m = Machine::new(data);
+    let root = m.run()?;
+    let (bytes, limit) = (m.expanded_bytes(root)?, expansion_limit(data.len()));
+    if bytes > limit {
+        return m.err(format!(
+            "the pickle expands to more than {limit} bytes in memory (64 per input byte plus 64 MiB, for {} bytes of input): shared references repeated too often",
+            data.len()
+        ));
+    }
+    m.materialise(root)
 }
 
 impl Value {

@@ -137,14 +137,15 @@ fn shared_references_that_expand_exponentially_are_an_error() {
     let err = parse(&p).unwrap_err();
     assert!(err.reason.contains("expands to more than"), "{err}");
     assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
-    // So does one long string repeated through the memo.
+    // So does one long string repeated through the memo: 2,000 copies of
+    // 64 KiB are 131 MB, past 64 bytes per input byte plus 64 MiB.
     let mut p = b"\x80\x03]q\x00(X\x00\x00\x01\x00".to_vec();
     p.extend(vec![b'a'; 65_536]);
     p.extend(b"q\x01");
-    p.extend(std::iter::repeat_n(&b"h\x01"[..], 1_000).flatten());
+    p.extend(std::iter::repeat_n(&b"h\x01"[..], 2_000).flatten());
     p.extend(b"e.");
     let err = parse(&p).unwrap_err();
-    assert!(err.reason.contains("bytes of strings"), "{err}");
+    assert!(err.reason.contains("bytes in memory"), "{err}");
     // Sharing within the limit is fine.
     let mut p = b"\x80\x03]q\x00".to_vec();
     for i in 0..10u8 {
@@ -152,6 +153,87 @@ fn shared_references_that_expand_exponentially_are_an_error() {
     }
     p.push(b'.');
     assert!(parse(&p).is_ok());
+}
+
+/// `]` GLOBAL `module`.`x` PUT 0 APPEND MARK, `refs` × GET 0, APPENDS STOP:
+/// a list holding the global `refs + 1` times.
+fn a_global_repeated(module_len: usize, refs: usize) -> Vec<u8> {
+    let mut p = b"\x80\x03]c".to_vec();
+    p.extend(vec![b'm'; module_len]);
+    p.extend(b"\nx\nq\x00a(");
+    p.extend(std::iter::repeat_n(&b"h\x00"[..], refs).flatten());
+    p.extend(b"e.");
+    p
+}
+
+#[test]
+fn a_long_global_repeated_through_the_memo_fails_fast_with_an_error() {
+    // A 1 MB module name is refused as the line is read, before any
+    // reference could copy it.
+    let start = std::time::Instant::now();
+    let err = parse(&a_global_repeated(1 << 20, 1_000_000)).unwrap_err();
+    assert!(err.reason.contains("longer than 256 bytes"), "{err}");
+    assert_eq!(err.offset, 4, "{err}"); // where the line starts
+    // The longest allowed name, referenced a million times: 1M values of
+    // 56 bytes plus 1M copies of 257 bytes of text (~310 MB) from ~2 MB of
+    // input. The size is computed over the object graph before anything
+    // is copied, so this fails at once instead of allocating.
+    let err = parse(&a_global_repeated(MAX_GLOBAL_LINE, 1_000_000)).unwrap_err();
+    assert!(err.reason.contains("expands to more than") && err.reason.contains("bytes in memory"), "{err}");
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    // A finished tree holding globals is unusual (REDUCE consumes them)
+    // but legal, within the limit.
+    let v = parse(&a_global_repeated(MAX_GLOBAL_LINE, 1_000)).unwrap();
+    let Value::Seq(items) = &v else { panic!("{v:?}") };
+    assert_eq!(items.len(), 1_001);
+    assert_eq!(items[1_000], Value::Global("m".repeat(MAX_GLOBAL_LINE), "x".into()));
+    let err = parse(&a_global_repeated(MAX_GLOBAL_LINE + 1, 1)).unwrap_err();
+    assert!(err.reason.contains("longer than 256 bytes"), "{err}");
+    // A long name (not only a module) is refused too, and a short
+    // unterminated line is still "unterminated".
+    let mut p = b"cnumpy\n".to_vec();
+    p.extend(vec![b'n'; 300]);
+    assert!(parse(&p).unwrap_err().reason.contains("longer than 256 bytes"));
+    assert!(parse(b"cnumpy\ndtype").unwrap_err().reason.contains("unterminated line"));
+}
+
+#[test]
+fn a_dtype_with_a_long_code_repeated_through_the_memo_is_counted() {
+    // numpy.dtype(<1 MiB string>) memoized, then referenced 200 times:
+    // ~200 MiB of codes from ~1 MiB of input.
+    let dtype_list = |refs: usize| {
+        let mut p = b"\x80\x03]cnumpy\ndtype\nX\x00\x00\x10\x00".to_vec();
+        p.extend(vec![b'f'; 1 << 20]);
+        p.extend(b"\x85Rq\x00a(");
+        p.extend(std::iter::repeat_n(&b"h\x00"[..], refs).flatten());
+        p.extend(b"e.");
+        p
+    };
+    let err = parse(&dtype_list(200)).unwrap_err();
+    assert!(err.reason.contains("bytes in memory"), "{err}");
+    let v = parse(&dtype_list(2)).unwrap();
+    assert!(matches!(&v, Value::Seq(items) if items.len() == 3 && items[2] == Value::Dtype("f".repeat(1 << 20), false)), "not 3 dtypes");
+}
+
+#[test]
+fn the_expanded_size_counts_values_and_their_text_once_per_reference() {
+    // s = 'abcdefghij'; pickle.dumps([s, s, (s,)], protocol=3): 5 values
+    // (list, s, s, tuple, s) and 3 copies of 10 bytes.
+    let p = b"\x80\x03]q\x00(X\x0a\x00\x00\x00abcdefghijq\x01h\x01h\x01\x85q\x02e.";
+    let mut m = Machine::new(p);
+    let root = m.run().unwrap();
+    assert_eq!(m.expanded_bytes(root).unwrap(), 5 * size_of::<Value>() + 30);
+    assert_eq!(m.materialise(root).unwrap(), Value::Seq(vec![s("abcdefghij"), s("abcdefghij"), Value::Seq(vec![s("abcdefghij")])]));
+    // A global's module and name and a dtype's code count like strings.
+    let p = b"cnumpy\ndtype\nX\x02\x00\x00\x00f8\x85Rcos\nsystem\n\x86.";
+    let mut m = Machine::new(p);
+    let root = m.run().unwrap();
+    assert_eq!(m.expanded_bytes(root).unwrap(), 3 * size_of::<Value>() + 2 + 8);
+    assert_eq!(m.materialise(root).unwrap(), Value::Seq(vec![Value::Dtype("f8".into(), false), Value::Global("os".into(), "system".into())]));
+    // The limit: 64 bytes per input byte plus 64 MiB.
+    assert_eq!(expansion_limit(0), 64 << 20);
+    assert_eq!(expansion_limit(1_000), 64_000 + (64 << 20));
+    assert_eq!(expansion_limit(usize::MAX), usize::MAX);
 }
 
 #[test]
@@ -221,6 +303,11 @@ fn the_nas_bench_graph_tables_parse() {
         let path = dir.join(format!("{name}.bench"));
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let v = parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // They expand to ~6.5 bytes per input byte: far inside the limit.
+        let mut m = Machine::new(&data);
+        let root = m.run().unwrap();
+        let bytes = m.expanded_bytes(root).unwrap();
+        assert!(bytes < expansion_limit(data.len()) / 4, "{name}: {bytes} bytes from {}", data.len());
         let Value::Dict(entries) = &v else { panic!("{name}: not a dict") };
         assert_eq!(entries.len(), rows, "{name}");
         for (_, entry) in entries {
@@ -235,3 +322,4 @@ fn the_nas_bench_graph_tables_parse() {
         }
     }
 }
+
