@@ -215,7 +215,7 @@ pub(crate) fn acquire(
     let experiment = before(&tx).map_err(sqlite(&path))?;
     let now = unix_now();
     if let Some((_, held)) = read(&tx, experiment).map_err(sqlite(&path))?.filter(|(_, l)| l.live(now)) {
-        return Err(JournalError::Leased { path, experiment, age: now - held.heartbeat_at, holder: held });
+        return Err(JournalError::Leased { path, experiment, age: now - held.heartbeat_at, holder: Box::new(held) });
     }
     tx.execute(
         "INSERT OR REPLACE INTO leases (experiment_id, token, pid, host, machine, started, acquired_at, heartbeat_at, ttl)
@@ -268,7 +268,7 @@ pub(crate) fn guard(conn: &Connection, path: &Path, experiment: i64, token: Opti
     let Some(token) = token else {
         let now = unix_now();
         return match read(conn, experiment).map_err(sqlite(path))?.filter(|(_, l)| l.live(now)) {
-            Some((_, held)) => Err(JournalError::Leased { path: path.to_owned(), experiment, age: now - held.heartbeat_at, holder: held }),
+            Some((_, held)) => Err(JournalError::Leased { path: path.to_owned(), experiment, age: now - held.heartbeat_at, holder: Box::new(held) }),
             None => Ok(()),
         };
     };

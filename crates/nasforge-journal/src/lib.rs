@@ -75,7 +75,7 @@ pub enum JournalError {
         /// The experiment.
         experiment: i64,
         /// Who holds it.
-        holder: LeaseInfo,
+        holder: Box<LeaseInfo>,
         /// Seconds since its last heartbeat.
         age: f64,
     },

@@ -7,8 +7,10 @@
 //! authors' own search scripts do not run our protocol: 40 (NNI) or 500
 //! (AutoGL; 40 on proteins) evaluations, each rewarded with the table's
 //! test figure `perf`, one run each. So every row is decided by an exact
-//! expectation (random search) or a sanity floor on the best validation
-//! accuracy (REA, REINFORCE); the footer gives the sources. The figure
+//! expectation (random search) or a "not worse than random" floor on the
+//! best validation accuracy (REA, REINFORCE), which a strategy no better
+//! than random also passes; the footer says, per dataset, whether each is
+//! above random, and gives the sources. The figure
 //! 0.802 ± 0.013 that README and tests/search.rs once quoted for REA on Cora
 //! has no traceable source and is shown as information only.
 
@@ -19,14 +21,14 @@ use nasforge_core::SearchSpace;
 use nasforge_space_nbgraph::NbGraphSpace;
 use nasforge_tabular::NbGraphTable;
 
-use super::stats::{Outcome, mean_sd, random_search_best, test_of_best_valid};
+use super::stats::{Outcome, above_random, mean_sd, random_search_best, test_of_best_valid};
 use super::table::{Check, Row, Table, Value, ri};
 use super::{K, Mode, Suite, data_root, example, run_seeds, strategy_of};
 
 pub const SUITE: Suite = Suite {
     name: "nbgraph-search",
     paper: "Qin et al., \"NAS-Bench-Graph\", NeurIPS 2022 Datasets & Benchmarks (arXiv 2206.09166); its search table could not be read and its published search scripts use another protocol, so no paper figure is compared with",
-    runs: "random search, REA, REINFORCE (the [strategy] of examples/nb201-*.toml) on cora, citeseer, pubmed, cs, proteins (examples/nbgraph-*-regularized-evolution.toml), 100 evaluations, seeds 1..=100; random search against its exact expectation under the space's sampler, REA and REINFORCE against random's best validation accuracy",
+    runs: "random search, REA, REINFORCE (the [strategy] of examples/nb201-*.toml) on cora, citeseer, pubmed, cs, proteins (examples/nbgraph-*-regularized-evolution.toml), 100 evaluations, seeds 1..=100; random search against its exact expectation under the space's sampler, REA and REINFORCE checked only as not worse than random's best validation accuracy (the footer says whether each is above random, on best valid and on test)",
     quick: "seeds 1..=10 (tolerances scale with 1/sqrt(seeds))",
     build,
 };
@@ -76,6 +78,9 @@ fn build(mode: Mode) -> Result<Table> {
         let best_test = outcomes.iter().map(|o| o.test).fold(f64::MIN, f64::max);
         let rs = random_search_best(&outcomes, BUDGET);
         let base = example(&registry, &format!("nbgraph-{dataset}-regularized-evolution"))?;
+        // Whether each strategy is above random search's exact
+        // expectation: a fact for the footer, not a check.
+        let mut above = Vec::new();
         for ((name, _), config) in strategies.iter().zip(&configs) {
             let results = run_seeds(&registry, &base, config, BUDGET, seeds)?;
             let tests = Value::of(&results.iter().map(|r| 100.0 * r.1).collect::<Vec<_>>());
@@ -102,6 +107,11 @@ fn build(mode: Mode) -> Result<Table> {
             };
             t.rows.push(Row { label: format!("{label}, test"), paper, ours: Some(tests), ri: Some(ri(tests.mean, acc_rand)), check });
             if *name != "random search" {
+                above.push(format!(
+                    "{name}: {}, {}",
+                    above_random("best valid", valids.mean, "E[best valid]", rs.valid_mean),
+                    above_random("test", tests.mean, "E[test]", rs.test_mean)
+                ));
                 t.rows.push(Row {
                     label: format!("{label}, best valid"),
                     paper: None,
@@ -110,27 +120,29 @@ fn build(mode: Mode) -> Result<Table> {
                     check: Check::AtLeast {
                         floor: rs.valid_mean - K * valids.se().unwrap_or(0.0),
                         reference: rs.valid_mean,
-                        against: format!("sanity: ≥ random search's exact E[best valid] @ {BUDGET} − {K}·se"),
+                        against: format!("not worse than random: ≥ random search's exact E[best valid] @ {BUDGET} − {K}·se"),
                     },
                 });
             }
         }
         footer.push(format!(
             "{dataset}: {} architectures; acc_rand {acc_rand:.2} (mean over the table's architectures; under the space's sampler {sampled:.2}); \
-             best test {best_test:.2}; test of the best-valid architecture {:.2}; random search @ {BUDGET}: E[test] {:.2} ± {:.2}, E[best valid] {:.2} ± {:.2} (exact).",
+             best test {best_test:.2}; test of the best-valid architecture {:.2}; random search @ {BUDGET}: E[test] {:.2} ± {:.2}, E[best valid] {:.2} ± {:.2} (exact). \
+             Above random search's exact expectation @ {BUDGET} (means over seeds 1..={seeds}; a fact, not a check): {}.",
             outcomes.len(),
             test_of_best_valid(&outcomes),
             rs.test_mean,
             rs.test_sd,
             rs.valid_mean,
-            rs.valid_sd
+            rs.valid_sd,
+            above.join("; ")
         ));
     }
     let cfg = |i: usize| format!("`{}` = {:?}", strategies[i].1, configs[i]);
     t.notes = vec![
         format!("Strategies: {}, {}, {}; space and estimator of `examples/nbgraph-DATASET-regularized-evolution.toml`; seeds 1..={seeds}.", cfg(0), cfg(1), cfg(2)),
         "RI = 100 × (acc − acc_rand) / acc_rand (Yang et al., ICLR 2020); acc_rand: the mean test accuracy over all architectures of the table (each canonical architecture once).".into(),
-        format!("Tolerances, k = {K}: random search: k·sd/√seeds around its exact expectation (every sampled raw cell weighted, ties broken as the runner does: the first found); REA and REINFORCE: a sanity floor on the best validation accuracy, random search's exact expectation at the same budget minus k·se; their test accuracy is information only (it is only loosely tied to validation: see tests/search.rs)."),
+        format!("Tolerances, k = {K}: random search: k·sd/√seeds around its exact expectation (every sampled raw cell weighted, ties broken as the runner does: the first found); REA and REINFORCE: not worse than random, a floor on the best validation accuracy of random search's exact expectation at the same budget minus k·se, which a strategy no better than random also passes (whether each is above random, on best valid and on test, is stated per dataset below, as a fact, not a check); their test accuracy is information only (it is only loosely tied to validation: see tests/search.rs)."),
         "Paper figures: none shown. The search table of Qin et al. (arXiv 2206.09166; stored copies of https://arxiv.org/html/2206.09166v2, OpenReview bBff294gqLp and the NeurIPS proceedings page give no more than the abstract) could not be read, so no figure of it is known here; none is made up.".into(),
         "The paper's published search protocol is not ours, so even its figures could not decide a row: THUMNLab/NAS-Bench-Graph `runnni.py` (NNI Retiarii; commit a54ac56, unchanged as `nas-bench-graph/runnni.py` at be42534) runs Random(dedup=True), RegularizedEvolution() and PolicyBasedRL() with `max_trial_number = 40`, rewards each trial with `bench[h]['perf']` (the table's test figure, not `valid_perf`) and exports the top model, one run per algorithm and dataset; its op list is `gcn, arma, cheb, fc, skip` for every dataset (the proteins table and `architecture.py` use `gcn, sage, arma, fc, skip`, as we do). THUMNLab/AutoGL `examples/nas_bench_graph_example.py` (also `test/nas/bench.py`) runs GraphNAS (GraphNasRL, an LSTM controller) and Auto-GNN (AGNNRL) for 500 architectures (proteins: 40), again rewarded with `perf`. Ours: 100 evaluations, selection on `valid_perf`, test of the best-valid trial, mean over seeds.".into(),
         "Their strategies differ from ours too: NNI's EA is regularized evolution with population 100, tournament 25 and per-choice mutation probability 0.05 by default (ours: population 20, sample 5), so with those defaults all 40 trials are its random initial population; NNI's PolicyBasedRL is PPO (tianshou) by default, not REINFORCE; GraphNAS and Auto-GNN are not run here.".into(),
