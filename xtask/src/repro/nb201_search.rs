@@ -14,7 +14,7 @@
 //! paper publishes nothing, and compare with what is exact at those
 //! budgets: random search with its exact expectation, REA and REINFORCE
 //! only as "not worse than random" (the footer says whether each is above
-//! it). The README's REA @ 300 figure (94.29) has no source and is printed
+//! it). The REA @ 300 figure 94.29 the README once quoted has no source and is printed
 //! as information only.
 
 use anyhow::{Context, Result};
@@ -127,12 +127,12 @@ fn build(mode: Mode) -> Result<Table> {
             if (*name, budget) == ("REA", 300) {
                 let (figure, runs) = README_REA_300;
                 t.rows.push(Row {
-                    label: "REA @ 300 evals, beside the README's figure".into(),
+                    label: "REA @ 300 evals, beside a figure the README once quoted".into(),
                     paper: None,
                     ours: Some(ours),
                     ri: None,
                     check: Check::Info(format!(
-                        "the README's unsourced figure {figure:.2} (\"REA reference implementation, {runs} seeds\"; no citation, entered in e05b2a9): information, not a reference"
+                        "an unsourced figure the README once quoted, {figure:.2} (\"REA reference implementation, {runs} seeds\"; no citation, entered in e05b2a9): information, not a reference"
                     )),
                 });
             }
