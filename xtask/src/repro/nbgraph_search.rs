@@ -98,7 +98,7 @@ fn build(mode: Mode) -> Result<Table> {
                 ("REA", "cora") => (
                     None,
                     Check::Info(format!(
-                        "no paper figure (notes); README/tests quote {:.2} ± {:.2}, unsourced, not a reference",
+                        "no paper figure (notes); README and tests once quoted {:.2} ± {:.2}, unsourced, not a reference",
                         100.0 * README_CORA_REA.0,
                         100.0 * README_CORA_REA.1
                     )),
