@@ -43,7 +43,7 @@ fn regularized_evolution_reaches_the_reference_quality() {
     // On NB201 at 300 evaluations random search's exact expectation is
     // 93.96 and the optimum 94.37 (`cargo xtask repro nb201-search`). On Cora, random search's exact expected test
     // accuracy at 100 evaluations is 0.7998 (`cargo xtask repro
-    // nbgraph-search`); NAS-Bench-Graph publishes no figure at this budget.
+    // nbgraph-search`); no published figure at this budget was found.
     let rea = mean_best_test("nb201-regularized-evolution.toml", None);
     let random = mean_best_test("nb201-regularized-evolution.toml", Some(strategy("random-search", "")));
     assert!(rea >= 94.2, "REA mean test {rea}");
