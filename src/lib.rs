@@ -23,6 +23,7 @@ pub use nasforge_space_nbgraph as nbgraph;
 pub use nasforge_space_transformer as transformer;
 pub use nasforge_evolution as evolution;
 pub use nasforge_tabular as tabular;
+pub use nasforge_zero_cost as zero_cost;
 pub use nasforge_trainer_dfdx as trainer_dfdx;
 
 use nasforge_registry::Registry;
@@ -42,6 +43,7 @@ pub fn families() -> Registry {
         .add(nasforge_evolution::register)
         .add(nasforge_rl::register)
         .add(nasforge_tabular::register)
+        .add(nasforge_zero_cost::register)
         .add(nasforge_datasets::register)
         .add(nasforge_trainer_dfdx::register);
     registry

@@ -372,3 +372,36 @@ fn two_processes_share_one_journal() {
         .collect();
     assert_eq!(per_experiment, vec![(1, 5_000), (2, 5_000)]);
 }
+
+#[test]
+fn strategies_search_with_a_zero_cost_table() {
+    // NASLib's NB201 file scores 725 of the 15,625 cells: the rest fail as
+    // not in the table, and every scored trial's `valid` is its proxy.
+    let registry = registry();
+    let text = |proxies: &str| {
+        format!(
+            "seed = 2\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"random-search\"\n\
+             [estimator]\nname = \"zero-cost-table\"\npath = \"{}\"\n{proxies}\n[budget]\nevaluations = 400\n",
+            common::data().join("zero-cost/zc_nasbench201_6639fd15.json").display()
+        )
+    };
+    let config = nasforge::experiment::parse_str(&registry, &text("proxies = [\"synflow\"]"), "zc.toml", Path::new(".")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("zc.sqlite");
+    let summary = nasforge::experiment::run(&registry, &nasforge::experiment::ExperimentConfig { journal: Some(journal.clone()), ..config }, None).unwrap();
+    assert_eq!(summary.trials, 400);
+    let j = nasforge::journal::Journal::open_existing(&journal).unwrap();
+    let scored: Vec<_> = j.trials(1).unwrap().into_iter().filter_map(|t| t.outcome.ok()).collect();
+    assert!(scored.len() >= 5 && scored.len() < 60, "{} scored", scored.len());
+    for m in &scored {
+        let synflow = m.extra.iter().find(|(n, _)| n == "synflow").unwrap().1;
+        assert_eq!(m.valid, synflow);
+    }
+    let config = nasforge::experiment::parse_str(&registry, &text("proxies = [\"synflow\", \"nwot\"]\nweights = [1.0, 0.5]"), "zc.toml", Path::new(".")).unwrap();
+    assert_eq!(nasforge::experiment::run(&registry, &config, None).unwrap().trials, 400);
+    let e = nasforge::experiment::parse_str(&registry, &text("proxies = [\"synflow\"]\nweights = [1.0, 2.0]"), "zc.toml", Path::new(".")).unwrap_err();
+    assert!(e.to_string().contains("key `estimator.weights`: 2 weights for 1 proxies"), "{e}");
+    let config = nasforge::experiment::parse_str(&registry, &text("proxies = [\"zen\"]"), "zc.toml", Path::new(".")).unwrap();
+    let e = nasforge::experiment::run(&registry, &config, None).unwrap_err().to_string();
+    assert!(e.contains("the table has no proxy `zen`; it has: epe_nas, fisher"), "{e}");
+}
