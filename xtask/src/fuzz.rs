@@ -10,7 +10,6 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use nasforge_core::SearchSpace;
-use nasforge_registry::Kind;
 
 /// The targets' bodies, as the fuzz targets and the regression test
 /// compile them; its `TARGETS` is the one list of target names (the
@@ -250,12 +249,9 @@ fn seed(target: &str, corpus: &Path) -> Result<()> {
             }
         }
         "arch_strings" => {
-            // The harness picks the space by the first byte, in the order
-            // the registry lists them; a few samples of each.
-            let registry = nasforge::families();
-            for (i, name) in registry.names(Kind::Space).into_iter().enumerate() {
-                let Ok(config) = registry.configure(Kind::Space, name, "") else { continue };
-                let Some(Ok(space)) = registry.space(name).map(|e| e.build(&config, 0)) else { continue };
+            // The harness picks the space by the first byte from its own
+            // list of built spaces: a few samples of each, indexed alike.
+            for (i, (name, space)) in harness::spaces().iter().enumerate() {
                 let mut rng = nasforge_core::seeded_rng(i as u64);
                 for k in 0..8 {
                     let mut bytes = vec![i as u8];

@@ -213,10 +213,8 @@ pub(crate) fn acquire(
     beat.busy_timeout(Duration::from_secs(30)).map_err(sqlite(&path))?;
     let tx = journal.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite(&path))?;
     let experiment = before(&tx).map_err(sqlite(&path))?;
+    refuse_if_held(&tx, &path, experiment)?;
     let now = unix_now();
-    if let Some((_, held)) = read(&tx, experiment).map_err(sqlite(&path))?.filter(|(_, l)| l.live(now)) {
-        return Err(JournalError::Leased { path, experiment, age: now - held.heartbeat_at, holder: Box::new(held) });
-    }
     tx.execute(
         "INSERT OR REPLACE INTO leases (experiment_id, token, pid, host, machine, started, acquired_at, heartbeat_at, ttl)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
@@ -248,11 +246,7 @@ pub(crate) fn acquire(
 fn heartbeat(conn: Connection, experiment: i64, token: String, ttl: Duration, stopped: mpsc::Receiver<()>) {
     let every = (ttl / 4).max(Duration::from_millis(20));
     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-        let updated = conn.execute(
-            "UPDATE leases SET heartbeat_at = ?3 WHERE experiment_id = ?1 AND token = ?2",
-            params![experiment, token, unix_now()],
-        );
-        if let Ok(0) = updated {
+        if let Ok(0) = beat(&conn, experiment, &token) {
             // Taken over: the search's next append fails with LeaseLost,
             // and the row is the new holder's to release.
             return;
@@ -261,20 +255,27 @@ fn heartbeat(conn: Connection, experiment: i64, token: String, ttl: Duration, st
     let _ = conn.execute("DELETE FROM leases WHERE experiment_id = ?1 AND token = ?2", params![experiment, token]);
 }
 
+/// Refreshes the heartbeat of the lease `token` names; the rows updated
+/// (0 once another holder has taken the experiment over).
+fn beat(conn: &Connection, experiment: i64, token: &str) -> rusqlite::Result<usize> {
+    conn.execute("UPDATE leases SET heartbeat_at = ?3 WHERE experiment_id = ?1 AND token = ?2", params![experiment, token, unix_now()])
+}
+
+/// Fails with [`JournalError::Leased`] when a live holder has the lease.
+fn refuse_if_held(conn: &Connection, path: &Path, experiment: i64) -> Result<(), JournalError> {
+    let now = unix_now();
+    match read(conn, experiment).map_err(sqlite(path))?.filter(|(_, l)| l.live(now)) {
+        Some((_, held)) => Err(JournalError::Leased { path: path.to_owned(), experiment, age: now - held.heartbeat_at, holder: Box::new(held) }),
+        None => Ok(()),
+    }
+}
+
 /// Inside a write's transaction: with `token`, fails unless this handle
 /// still holds the lease (and refreshes the heartbeat); without one, fails
 /// when another live process holds it.
 pub(crate) fn guard(conn: &Connection, path: &Path, experiment: i64, token: Option<&str>) -> Result<(), JournalError> {
-    let Some(token) = token else {
-        let now = unix_now();
-        return match read(conn, experiment).map_err(sqlite(path))?.filter(|(_, l)| l.live(now)) {
-            Some((_, held)) => Err(JournalError::Leased { path: path.to_owned(), experiment, age: now - held.heartbeat_at, holder: Box::new(held) }),
-            None => Ok(()),
-        };
-    };
-    let updated = conn
-        .execute("UPDATE leases SET heartbeat_at = ?3 WHERE experiment_id = ?1 AND token = ?2", params![experiment, token, unix_now()])
-        .map_err(sqlite(path))?;
+    let Some(token) = token else { return refuse_if_held(conn, path, experiment) };
+    let updated = beat(conn, experiment, token).map_err(sqlite(path))?;
     if updated == 1 {
         return Ok(());
     }
