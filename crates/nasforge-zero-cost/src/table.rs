@@ -1,6 +1,6 @@
 //! Tables of proxy scores and the estimator that reads them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,7 +30,10 @@ fn error(path: &Path, reason: impl Into<String>) -> TableError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProxyTable {
     names: Vec<String>,
-    rows: HashMap<String, Vec<f64>>,
+    /// Ordered, so the moments sum in the same order in every process:
+    /// a hash map's order differs per process and so did the last bits
+    /// of every normalised score.
+    rows: BTreeMap<String, Vec<f64>>,
 }
 
 /// NASLib's NAS-Bench-201 op indices, in its order (`OP_NAMES` of
@@ -46,8 +49,8 @@ const NASLIB_EDGE_TO_STANDARD: [usize; EDGES] = [0, 1, 3, 2, 4, 5];
 
 impl ProxyTable {
     /// A table from rows of (standard string, scores in `names` order).
-    pub fn new(names: Vec<String>, rows: HashMap<String, Vec<f64>>) -> Self {
-        Self { names, rows }
+    pub fn new(names: Vec<String>, rows: impl IntoIterator<Item = (String, Vec<f64>)>) -> Self {
+        Self { names, rows: rows.into_iter().collect() }
     }
 
     /// Reads a scores CSV: a column `arch` holding `space`'s standard
@@ -62,7 +65,7 @@ impl ProxyTable {
         if names.is_empty() {
             return Err(error(path, "no proxy columns beside `arch`"));
         }
-        let mut rows = HashMap::new();
+        let mut rows = BTreeMap::new();
         for (line, record) in reader.records().enumerate() {
             let line = line + 2;
             let record = record.map_err(|e| error(path, format!("line {line}: {e}")))?;
@@ -114,7 +117,7 @@ impl ProxyTable {
             parsed.push((cell, scores));
         }
         names.sort();
-        let mut rows = HashMap::new();
+        let mut rows = BTreeMap::new();
         for (cell, scores) in parsed {
             let row = names.iter().map(|n| scores.iter().find(|(k, _)| k == n).map_or(f64::NAN, |s| s.1)).collect();
             rows.insert(Nb201Space.format(&cell), row);
@@ -288,6 +291,8 @@ impl<S: SearchSpace + Send> Estimator<S::Arch> for ZeroCostTableEstimator<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn shared(rel: &str) -> PathBuf {
@@ -349,6 +354,16 @@ mod tests {
         std::fs::write(&path, "arch,synflow\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,many\n").unwrap();
         let e = ProxyTable::from_csv(&path, &Nb201Space).unwrap_err().to_string();
         assert!(e.contains("line 2, column `synflow`: `many` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn normalised_scores_are_the_same_bits_in_every_load() {
+        let path = shared("zero-cost/zc_nasbench201_6639fd15.json");
+        let moments = |t: &ProxyTable| t.moments().iter().map(|(m, s)| (m.to_bits(), s.to_bits())).collect::<Vec<_>>();
+        let a = ProxyTable::from_naslib_nb201(&path, "cifar10").unwrap();
+        for _ in 0..5 {
+            assert_eq!(moments(&ProxyTable::from_naslib_nb201(&path, "cifar10").unwrap()), moments(&a));
+        }
     }
 
     #[test]
