@@ -1,5 +1,6 @@
 //! The `nasforge` command line: the default families over the CLI
-//! library, plus `train` (one NAS-Bench-201 cell trained for real).
+//! library, plus `train` (one NAS-Bench-201 cell trained for real) and
+//! `zero-cost` (a scores CSV of zero-cost proxies).
 
 // Training allocates and frees activation-sized buffers every step: see
 // the allocator module for why this one.
@@ -20,7 +21,10 @@ fn main() -> ExitCode {
         .arg(Arg::new("file").required(true).value_parser(clap::value_parser!(PathBuf)).help("The training TOML file"))
         .arg(Arg::new("seed").long("seed").value_parser(clap::value_parser!(u64)).help("Override the file's `seed`"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print a JSON summary as the last line of stdout"));
-    nasforge_cli::App::new(nasforge::families()).with_command(train, train_command).main()
+    nasforge_cli::App::new(nasforge::families())
+        .with_command(train, train_command)
+        .with_command(nasforge_zero_cost::cli::command(), nasforge_zero_cost::cli::run)
+        .main()
 }
 
 fn train_command(registry: &Registry, args: &ArgMatches) -> Result<()> {

@@ -27,6 +27,7 @@ pub mod allocator;
 mod gemm;
 pub mod ops;
 pub mod params;
+pub mod probe;
 
 pub use ops::{Param, T2, T4};
 pub use params::{BatchNorm, Dense, Optimizer, OptimizerConfig, ParamStore};

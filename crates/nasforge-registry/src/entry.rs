@@ -178,6 +178,9 @@ pub struct EstimatorContext<'a> {
     pub root_seed: u64,
     /// The space it will evaluate (downcast it to the concrete type).
     pub space: &'a ErasedSpace,
+    /// The `[dataset]`'s data, for an estimator that reads one
+    /// ([`EstimatorEntry::reading_data`]) when the file has the section.
+    pub data: Option<&'a Data>,
 }
 
 impl EstimatorContext<'_> {
@@ -313,6 +316,7 @@ pub struct EstimatorEntry {
     pub(crate) kind: EstimatorKind,
     metrics: Option<Arc<MetricsFn>>,
     note: Option<String>,
+    reads_data: bool,
 }
 
 impl EstimatorEntry {
@@ -329,6 +333,7 @@ impl EstimatorEntry {
             kind: EstimatorKind::Direct(Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx))),
             metrics: None,
             note: None,
+            reads_data: false,
         }
     }
 
@@ -338,7 +343,7 @@ impl EstimatorEntry {
         serves: Serves,
         build: impl Fn(&Configured, &EstimatorContext<'_>) -> Result<Built, String> + Send + Sync + 'static,
     ) -> Self {
-        EstimatorEntry { about, serves, kind: EstimatorKind::Direct(Arc::new(build)), metrics: None, note: None }
+        EstimatorEntry { about, serves, kind: EstimatorKind::Direct(Arc::new(build)), metrics: None, note: None, reads_data: false }
     }
 
     /// The estimator that trains every candidate with the trainer serving
@@ -352,7 +357,21 @@ impl EstimatorEntry {
             kind: EstimatorKind::Training,
             metrics: None,
             note: None,
+            reads_data: true,
         }
+    }
+
+    /// An estimator that reads the experiment's `[dataset]` when the file
+    /// has one (zero-cost proxies take a batch from it); it gets the data
+    /// in [`EstimatorContext::data`], and no `[trainer]`.
+    pub fn reading_data(mut self) -> Self {
+        self.reads_data = true;
+        self
+    }
+
+    /// Whether it reads a `[dataset]` without training.
+    pub fn reads_data(&self) -> bool {
+        self.reads_data && !self.is_training()
     }
 
     /// Whether this estimator trains (and reads `[dataset]`, `[trainer]`).

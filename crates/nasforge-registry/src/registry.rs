@@ -338,7 +338,18 @@ impl Registry {
             let (dataset, trainer) = self.parse_training(doc, space.name(), &name, paths)?;
             (Some(dataset), Some(trainer))
         } else {
-            for section in ["dataset", "trainer"] {
+            let reads = if entry.reads_data() { &["trainer"][..] } else { &["dataset", "trainer"][..] };
+            let dataset = match doc.section("dataset")? {
+                Some(section) if entry.reads_data() => {
+                    let dataset_name = section.required_string("name")?;
+                    let dataset_entry = self
+                        .dataset(dataset_name.get_ref())
+                        .ok_or_else(|| self.unknown(&section, Kind::Dataset, &dataset_name, &self.names(Kind::Dataset)))?;
+                    Some(dataset_entry.about.params.parse(&section, paths)?)
+                }
+                _ => None,
+            };
+            for &section in reads {
                 if doc.section(section)?.is_some() {
                     let training: Vec<&str> = self.estimators.iter().filter(|e| e.is_training()).map(|e| e.about.name.as_str()).collect();
                     return Err(src.error_at(
@@ -348,7 +359,7 @@ impl Registry {
                     ));
                 }
             }
-            (None, None)
+            (dataset, None)
         };
 
         if let Some(message) = Self::unknown_objective(&strategy, entry, &estimator) {
@@ -452,7 +463,16 @@ impl Registry {
         let space_entry = self.space(c.space.name()).ok_or_else(|| failed(Kind::Space, &c.space)("is not registered".into()))?;
         let space = space_entry.build(&c.space, root_seed).map_err(failed(Kind::Space, &c.space))?;
         let estimator_entry = self.estimator(c.estimator.name()).expect("checked");
-        let ctx = EstimatorContext { root_seed, space: &space };
+        let data = match (&c.dataset, estimator_entry.reads_data()) {
+            (Some(dataset), true) => Some(
+                self.dataset(dataset.name())
+                    .ok_or_else(|| failed(Kind::Dataset, dataset)("is not registered".into()))?
+                    .load(dataset, derive_seed(root_seed, "data-split"))
+                    .map_err(failed(Kind::Dataset, dataset))?,
+            ),
+            _ => None,
+        };
+        let ctx = EstimatorContext { root_seed, space: &space, data: data.as_ref() };
         let built: Built = match estimator_entry.build_direct(&c.estimator, &ctx) {
             Some(built) => built.map_err(failed(Kind::Estimator, &c.estimator))?,
             None => {

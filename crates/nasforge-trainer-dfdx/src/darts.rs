@@ -19,7 +19,7 @@
 //! holds them, so no gradient is lost when a node has no reader.
 
 use dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, max_pool2d, relu_conv2d, sum_all};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, max_pool2d, relu, relu_conv2d, sum_all};
 use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_darts::{Genotype, NODES, Op};
 use rand::SeedableRng;
@@ -204,7 +204,7 @@ fn apply_chain<T: Tape<f32, Cpu>>(store: &mut ParamStore, chain: &Chain, mut x: 
 }
 
 fn apply_reduce<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, f: &FactorizedReduce, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
-    let x = detach(x.relu(), sink);
+    let x = detach(relu(x), sink);
     let a = conv2d(x.retaped::<T>(), &store.params[f.a.weight], f.a.conv);
     let shifted = x.retaped::<T>().slice((.., .., 1.., 1..));
     let b = conv2d(shifted, &store.params[f.b.weight], f.b.conv);
@@ -256,7 +256,7 @@ impl ImageClassifier for DartsNet {
             }
             (s0, s1) = (s1, detach(out, &mut sink));
         }
-        let pooled = s1.retaped::<T>().mean::<(usize, usize), Axes2<2, 3>>();
+        let pooled = global_avg_pool(s1.retaped::<T>());
         let logits = linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes);
         let (logits, tape) = logits.split_tape();
         logits.put_tape(tape.merge(sink))

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use dfdx::prelude::*;
 use nasforge_datasets::Graph;
-use nasforge_engine::ops::{Sparse, T2, dropout, gat_aggregate, select_rows, spmm, sum_all, values};
+use nasforge_engine::ops::{Sparse, T2, dropout, gat_aggregate, relu, select_rows, spmm, sum_all, values};
 use nasforge_engine::params::{Dense, Optimizer, OptimizerConfig, ParamStore};
 use nasforge_space_nbgraph::{GnnCell, OPS};
 use rand::SeedableRng;
@@ -184,7 +184,7 @@ impl GnnNet {
                         NodeOp::Gcn(l) => spmm(apply(x, l), &adj.gcn),
                         NodeOp::Gin(l1, l2) => {
                             let agg = two(x.with_empty_tape(), spmm(x, &adj.sum));
-                            apply(apply(agg, l1).relu(), l2)
+                            apply(relu(apply(agg, l1)), l2)
                         }
                         NodeOp::Cheb(l0, l1) => {
                             // T₁ = L̃x = −D^-1/2 A D^-1/2 x.
@@ -197,7 +197,7 @@ impl GnnNet {
                         NodeOp::Fc(l) => apply(x, l),
                         NodeOp::Skip => unreachable!(),
                     };
-                    y.relu()
+                    relu(y)
                 }
             };
             nodes[i + 1] = Some(y);
@@ -205,7 +205,7 @@ impl GnnNet {
         let outputs: Vec<T2<T>> = (1..5).filter(|&i| leaves[i]).map(|i| nodes[i].take().expect("a leaf is unread")).collect();
         let mut h = sum_all(outputs);
         for l in &self.post {
-            h = apply(drop(h), l).relu();
+            h = relu(apply(drop(h), l));
         }
         apply(drop(h), &self.classifier)
     }

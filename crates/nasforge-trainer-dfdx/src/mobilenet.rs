@@ -8,7 +8,7 @@
 //! equal `MobileNetSpace::cost` (tested).
 
 use dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, T2, T4, conv2d, linear};
+use nasforge_engine::ops::{Conv, T2, T4, conv2d, global_avg_pool, linear, relu6};
 use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_mobilenet::{MbNet, MobileNetSpace, STAGES};
 use rand::SeedableRng;
@@ -108,7 +108,7 @@ impl MobileNet {
 fn apply<T: Tape<f32, Cpu>>(store: &mut ParamStore, l: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
     let y = conv2d(x, &store.params[l.weight], l.conv);
     let y = store.apply_batch_norm(&l.bn, y, train);
-    if l.relu6 { y.clamp(0.0, 6.0) } else { y }
+    if l.relu6 { relu6(y) } else { y }
 }
 
 impl ImageClassifier for MobileNet {
@@ -130,7 +130,7 @@ impl ImageClassifier for MobileNet {
             };
         }
         let x = apply(store, &self.last, x, train);
-        let pooled = x.mean::<(usize, usize), Axes2<2, 3>>();
+        let pooled = global_avg_pool(x);
         linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes)
     }
 }

@@ -8,7 +8,7 @@
 //! never vanish silently).
 
 use dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, linear, relu_conv2d, sum_all};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, relu, relu_conv2d, sum_all};
 use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
@@ -133,8 +133,8 @@ impl ImageClassifier for Nb201Net {
                 }
             };
         }
-        let x = store.apply_batch_norm(&self.head_bn, x, train).relu();
-        let pooled = x.mean::<(usize, usize), Axes2<2, 3>>();
+        let x = relu(store.apply_batch_norm(&self.head_bn, x, train));
+        let pooled = global_avg_pool(x);
         linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes)
     }
 }

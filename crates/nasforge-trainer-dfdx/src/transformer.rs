@@ -119,6 +119,14 @@ impl TransformerNet {
     /// Next-token logits `(batch·seq, vocab)` for `ids` (`batch` windows of
     /// `seq` tokens, row-major).
     pub fn forward<T: Tape<f32, Cpu> + Merge<T>>(&self, ids: &Arc<Vec<u32>>, tape: T) -> T2<T> {
+        self.forward_plus(ids, tape, None)
+    }
+
+    /// [`TransformerNet::forward`] with `extra` `(batch·seq, width)` added
+    /// to the token embeddings: a continuous input whose gradient is the
+    /// network's Jacobian with respect to its embedded tokens (zero-cost
+    /// proxies take it as the input gradient).
+    pub fn forward_plus<T: Tape<f32, Cpu> + Merge<T>>(&self, ids: &Arc<Vec<u32>>, tape: T, extra: Option<T2<T>>) -> T2<T> {
         let p = &self.store.params;
         let (n, s) = (ids.len(), self.seq);
         let batch = n / s;
@@ -127,7 +135,11 @@ impl TransformerNet {
         let pos_ids = Arc::new((0..n).map(|i| (i % s) as u32).collect::<Vec<u32>>());
         let pos = select_rows(table(self.positions, s), &pos_ids);
         let (tok, t0) = tok.split_tape();
-        let mut x = layer_norm(tok.put_tape(t0.merge(tape)) + pos, &p[self.norm.gamma], &p[self.norm.beta], LN_EPS);
+        let mut tok = tok.put_tape(t0.merge(tape));
+        if let Some(extra) = extra {
+            tok = tok + extra;
+        }
+        let mut x = layer_norm(tok + pos, &p[self.norm.gamma], &p[self.norm.beta], LN_EPS);
         // Causal: position i attends to positions ≤ i.
         let mask: Tensor<(usize, usize), f32, Cpu> =
             self.store.device().tensor_from_vec((0..s * s).map(|q| if q % s <= q / s { 0.0 } else { -1e9 }).collect(), (s, s));
@@ -148,10 +160,18 @@ impl TransformerNet {
             let context = scores.softmax::<Axis<3>>().matmul(v).permute::<_, Axes4<0, 2, 1, 3>>().reshape_like(&(n, h));
             let attended = apply(context, &blk.o);
             x = layer_norm(x + attended, &p[blk.norm1.gamma], &p[blk.norm1.beta], LN_EPS);
-            let y = apply(apply(x.with_empty_tape(), &blk.ff1).accurate_gelu(), &blk.ff2);
+            let hidden = apply(x.with_empty_tape(), &blk.ff1).accurate_gelu();
+            nasforge_engine::probe::keep("ffn", &hidden);
+            let y = apply(hidden, &blk.ff2);
             x = layer_norm(x + y, &p[blk.norm2.gamma], &p[blk.norm2.beta], LN_EPS);
         }
+        nasforge_engine::probe::keep("hidden", &x);
         apply(x, &self.head)
+    }
+
+    /// Width of the token embeddings.
+    pub fn width(&self) -> usize {
+        self.width
     }
 }
 

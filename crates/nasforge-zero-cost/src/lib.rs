@@ -1,18 +1,41 @@
-//! Zero-cost proxies: training-free scores of architectures (synflow,
-//! snip, NASWOT, ...) and estimators that search with them.
+//! Zero-cost proxies: training-free scores of architectures, computed on
+//! each space's dfdx network at initialisation from one batch (or none),
+//! and the estimators and strategies that search with them.
 //!
-//! So far the family holds tables of scores computed once: a scores CSV
-//! (column `arch`, the space's standard string, and one column per proxy)
-//! for any space, and NASLib's zero-cost JSON for NAS-Bench-201
-//! ([`ProxyTable`]). The `zero-cost-table` estimator scores an
-//! architecture by one proxy or by a weighted sum of proxies, each
-//! normalised over the table ([`Combination`]), so every strategy can
-//! search with them. Rows are keyed by the architecture's standard
-//! string, not its canonical key: proxies see the network, dead edges
-//! included.
+//! - [`proxies`]: synflow, params, flops, l2_norm, zen (data-free);
+//!   grad_norm, snip, grasp, fisher, jacob_cov, nwot, gradsign, epe_nas,
+//!   plain (one batch); w_pca and hidden_cov (transformers). Each is one
+//!   function in one file, listed in [`proxies::PROXIES`].
+//! - [`Scorer`]: builds an architecture's network (NB201, DARTS,
+//!   MobileNet, NAS-Bench-Graph, Auto-GNN, transformer), runs each proxy
+//!   on a fresh copy of its initial parameters, and gives the proxy vector
+//!   the predictors use as features.
+//! - [`scores_file`]: the resumable, parallel scores CSV behind
+//!   `nasforge zero-cost`.
+//! - [`robot`]: the RoBoT strategy (Bayesian optimisation of a proxy
+//!   combination, then greedy exploitation).
+//! - Estimators: `zero-cost` (proxies computed live) and `zero-cost-table`
+//!   (a scores CSV, or NASLib's NB201 zero-cost JSON: [`ProxyTable`]),
+//!   both scoring by one proxy or a weighted sum of normalised proxies
+//!   ([`Combination`]).
+//!
+//! Rows are keyed by the architecture's standard string, not its canonical
+//! key: proxies see the network, dead edges included.
 
+pub mod batch;
+pub mod cli;
 mod family;
+mod live;
+pub mod net;
+pub mod proxies;
+pub mod robot;
+pub mod score;
+pub mod scores_file;
 mod table;
 
-pub use family::{ZeroCostTableToml, register};
+pub use batch::Batch;
+pub use family::{RobotToml, ZeroCostConfig, ZeroCostTableToml, ZeroCostToml, register};
+pub use live::ZeroCostEstimator;
+pub use net::{NetShape, ZcNet};
+pub use score::Scorer;
 pub use table::{Combination, ProxyTable, TableError, ZeroCostTableEstimator};

@@ -84,6 +84,11 @@ impl ProxyTable {
         Ok(Self { names, rows })
     }
 
+    /// Every row, by key (the standard string), in key order.
+    pub fn rows(&self) -> impl Iterator<Item = (&String, &Vec<f64>)> {
+        self.rows.iter()
+    }
+
     /// Reads NASLib's NAS-Bench-201 zero-cost JSON (`zc_nasbench201_*.json`)
     /// for one task (`cifar10`, `cifar100`, `ImageNet16-120`): every proxy
     /// score, and NASLib's `val_accuracy` as the column `val_accuracy`.

@@ -1,12 +1,15 @@
 //! Elementwise maps with a hand-written backward pass: [`activate`] (the
 //! [`Activation`]s dfdx lacks or that the GNNs pick at run time) and
-//! inverted [`dropout`].
+//! inverted [`dropout`]; and dfdx's own ReLU and ReLU6 ([`relu`],
+//! [`relu6`]) behind the probe's ReLU hook, so that every ReLU a network
+//! applies is one NASWOT sees.
 
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{T2, finish_op, values};
+use crate::probe;
 
 /// An elementwise activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +58,9 @@ pub fn activate<T: Tape<f32, Cpu>>(x: T2<T>, activation: Activation) -> T2<T> {
     };
     let shape = *x.shape();
     let xd = values(&x);
+    if matches!(activation, Activation::Relu | Activation::Relu6 | Activation::LeakyRelu) {
+        probe::relu_input(&xd, shape.0);
+    }
     let out = xd.iter().map(|&z| f(z).0).collect();
     finish_op(x, shape, out, Vec::new(), move |g, gx| {
         for ((d, g), &z) in gx.iter_mut().zip(g).zip(&xd) {
@@ -62,6 +68,25 @@ pub fn activate<T: Tape<f32, Cpu>>(x: T2<T>, activation: Activation) -> T2<T> {
         }
         Vec::new()
     })
+}
+
+/// `max(x, 0)` (dfdx's), reported to the probe; rows are `x`'s first axis.
+pub fn relu<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
+    report_relu(&x);
+    x.relu()
+}
+
+/// `x` clamped to `0..=6` (dfdx's), reported to the probe as a ReLU.
+pub fn relu6<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
+    report_relu(&x);
+    x.clamp(0.0, 6.0)
+}
+
+fn report_relu<S: Shape, T>(x: &Tensor<S, f32, Cpu, T>) {
+    if probe::wants_relu_codes() {
+        let rows = x.shape().concrete().into_iter().next().unwrap_or(1);
+        probe::relu_input(&values(x), rows);
+    }
 }
 
 /// Inverted dropout with a mask drawn from `seed`.

@@ -4,6 +4,7 @@ use dfdx::prelude::*;
 
 use super::{Param, T2, finish_op, values};
 use crate::gemm::{View, matmul};
+use crate::probe;
 
 /// A linear layer: `x (N, in) × Wᵀ + b`, with `W` `(out, in)` flattened.
 pub fn linear<T: Tape<f32, Cpu>>(x: T2<T>, weight: &Param, bias: &Param, out_dim: usize) -> T2<T> {
@@ -19,7 +20,8 @@ pub fn linear<T: Tape<f32, Cpu>>(x: T2<T>, weight: &Param, bias: &Param, out_dim
     let threads = rayon::current_num_threads();
     matmul(View::rows(&xd, n, in_dim), View::rows(&wd, out_dim, in_dim).t(), &mut out, out_dim, true, threads);
     let params = vec![weight.clone(), bias.clone()];
-    finish_op(x, (n, out_dim), out, params, move |g_out, g_x| {
+    probe::macs((n * in_dim * out_dim) as u64);
+    let y = finish_op(x, (n, out_dim), out, params, move |g_out, g_x| {
         let go = View::rows(g_out, n, out_dim);
         matmul(go, View::rows(&wd, out_dim, in_dim), g_x, in_dim, true, threads);
         let mut gw = vec![0.0f32; out_dim * in_dim];
@@ -29,7 +31,8 @@ pub fn linear<T: Tape<f32, Cpu>>(x: T2<T>, weight: &Param, bias: &Param, out_dim
             gb.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
         vec![gw, gb]
-    })
+    });
+    probe::layer_output(y, n, out_dim, in_dim)
 }
 
 /// `x + bias` per row.

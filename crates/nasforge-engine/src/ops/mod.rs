@@ -25,12 +25,12 @@ mod norm;
 mod pool;
 mod sparse;
 
-pub use activation::{Activation, activate, dropout};
+pub use activation::{Activation, activate, dropout, relu, relu6};
 pub use attention::{Aggregate, Attention, attend, gat_aggregate, mean_heads};
 pub use conv::{Conv, conv2d, relu_conv2d};
 pub use linear::{add_bias, linear};
 pub use norm::{RunningStats, batch_norm2d, layer_norm};
-pub use pool::{Pool, avg_pool2d, max_pool2d};
+pub use pool::{Pool, avg_pool2d, global_avg_pool, max_pool2d};
 pub use sparse::{Sparse, select_rows, spmm};
 
 /// A 4-d activation `(batch, channels, height, width)`.

@@ -1,9 +1,11 @@
-//! Pooling: [`avg_pool2d`] (padding not counted) and [`max_pool2d`].
+//! Pooling: [`avg_pool2d`] (padding not counted), [`max_pool2d`] and
+//! [`global_avg_pool`].
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{T4, add_into, finish_op, valid_range, values};
+use super::{T2, T4, add_into, finish_op, valid_range, values};
+use crate::probe;
 
 /// Pooling geometry: square window, stride, zero padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +51,14 @@ fn window_runs(p: Pool, n: usize, out: usize, rows: usize, mut f: impl FnMut(std
             }
         }
     }
+}
+
+/// The mean over each channel's plane, `(B, C, H, W)` to `(B, C)` (dfdx's
+/// `mean`); its input is what Zen-NAS scores, so the probe may keep it.
+pub fn global_avg_pool<T: Tape<f32, Cpu>>(x: T4<T>) -> T2<T> {
+    let (b, c, h, w) = *x.shape();
+    probe::keep_pooled_with(|| (values(&x), [b, c, h, w]));
+    x.mean::<(usize, usize), Axes2<2, 3>>()
 }
 
 /// Average pooling that divides by the number of in-image inputs

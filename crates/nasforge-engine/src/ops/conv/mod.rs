@@ -6,7 +6,8 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{Param, T4, add_into};
+use super::{Param, T4, add_into, values};
+use crate::probe;
 
 mod im2col;
 mod shifted;
@@ -75,17 +76,24 @@ pub fn relu_conv2d<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv) -> T4<T
 }
 
 fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool) -> T4<T> {
-    let (_, cin, _, _) = *x.shape();
+    let (b, cin, h, w) = *x.shape();
     c.check(cin);
     assert_eq!(weight.shape().0, c.weight_len(), "conv weight length");
+    let (oh, ow) = c.out_size(h, w);
+    let per_output = (c.in_ch / c.groups) * c.kernel * c.kernel;
+    probe::macs((b * c.out_ch * oh * ow * per_output) as u64);
+    if relu && probe::wants_relu_codes() {
+        probe::relu_input(&values(&x), b);
+    }
     // Stride-1 ungrouped convolutions (every cell conv) run as shifted
     // gemms, forward and backward; the input gradient is then itself a
     // stride-1 convolution, with padding `dilation·(k-1) - padding`.
-    if c.stride == 1 && c.groups == 1 && !c.pointwise() && c.padding <= c.dilation * (c.kernel - 1) {
+    let y = if c.stride == 1 && c.groups == 1 && !c.pointwise() && c.padding <= c.dilation * (c.kernel - 1) {
         conv2d_shifted(x, weight, c, relu)
     } else {
         conv2d_im2col(x, weight, c, relu)
-    }
+    };
+    probe::layer_output(y, b, c.out_ch, per_output)
 }
 
 /// `g_x += src`, where `x ≤ 0` zeroes the term when the op has a fused ReLU

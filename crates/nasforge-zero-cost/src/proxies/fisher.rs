@@ -1,0 +1,26 @@
+//! `fisher` (foresight): at every convolution and linear output,
+//! `½·mean_n (Σ_spatial act ⊙ ∂L/∂act)²` per channel, broadcast to the
+//! channel's weights and summed (the probe's identity after each layer
+//! plays the reference's hooked `nn.Identity`).
+
+use nasforge_engine::dfdx::prelude::*;
+use nasforge_engine::probe::{Probe, observe};
+
+use super::{Proxy, Session, input, loss};
+use crate::net::ZcNet;
+
+pub(super) const PROXY: Proxy = Proxy {
+    name: "fisher",
+    about: "Fisher information of the layer activations, per channel, summed",
+    needs_data: true,
+    score: fisher,
+};
+
+fn fisher(s: &mut Session<'_>) -> Result<f64, String> {
+    let (net, b): (&mut dyn ZcNet, _) = (s.net, s.batch);
+    let (_, probe) = observe(Probe { layer_outputs: true, ..Probe::default() }, || {
+        let logits = net.logits(input(b).leaky_trace(), b, true);
+        loss(logits, b).backward()
+    });
+    Ok(probe.fisher.iter().sum())
+}

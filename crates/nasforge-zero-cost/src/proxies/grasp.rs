@@ -1,0 +1,45 @@
+//! `grasp` (foresight): `Σ −W ⊙ (H g)` with `g = ∂L/∂W` and `H` the
+//! Hessian of the loss in the layer weights.
+//!
+//! Deviation: the reference differentiates twice (`create_graph=True`);
+//! dfdx has no second-order gradients, so `H g` is the central difference
+//! of gradients `(∇L(W + εg) − ∇L(W − εg)) / 2ε`, with `ε = 0.01 / ‖g‖`
+//! (DARTS' step for its Hessian-vector product). Only the layer weights
+//! move, as only they enter the reference's `autograd.grad`.
+
+use nasforge_engine::ops::values;
+
+use super::{Proxy, Session, layer_weights, loss_gradients, sum_over};
+
+pub(super) const PROXY: Proxy = Proxy {
+    name: "grasp",
+    about: "gradient signal preservation: −Σ weight × (Hessian · gradient); the Hessian-vector product by central differences",
+    needs_data: true,
+    score: grasp,
+};
+
+fn grasp(s: &mut Session<'_>) -> Result<f64, String> {
+    let layers = layer_weights(s.net.store());
+    let g = loss_gradients(s.net, s.batch, &layers);
+    let norm = g.iter().flatten().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Ok(0.0);
+    }
+    let eps = (0.01 / norm) as f32;
+    let original: Vec<Vec<f32>> = layers.iter().map(|&i| values(&s.net.store().params[i])).collect();
+    let mut shifted = |sign: f32| -> Vec<Vec<f32>> {
+        let store = s.net.store();
+        for ((&i, w), gi) in layers.iter().zip(&original).zip(&g) {
+            let moved: Vec<f32> = w.iter().zip(gi).map(|(&w, &g)| w + sign * eps * g).collect();
+            store.params[i].copy_from(&moved);
+        }
+        loss_gradients(s.net, s.batch, &layers)
+    };
+    let (plus, minus) = (shifted(1.0), shifted(-1.0));
+    let store = s.net.store();
+    for (&i, w) in layers.iter().zip(&original) {
+        store.params[i].copy_from(w);
+    }
+    let hg: Vec<Vec<f32>> = plus.iter().zip(&minus).map(|(p, m)| p.iter().zip(m).map(|(a, b)| (a - b) / (2.0 * eps)).collect()).collect();
+    Ok(sum_over(store, &layers, &hg, |w, hg| -f64::from(w) * f64::from(hg)))
+}

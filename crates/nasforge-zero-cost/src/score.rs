@@ -1,0 +1,103 @@
+//! Scoring architectures: the network of each built once, every proxy run
+//! on a fresh copy of its initial parameters.
+
+use nasforge_core::{SearchSpace, derive_seed};
+use nasforge_registry::{DynArch, ErasedSpace};
+
+use crate::batch::{Batch, BatchKind};
+use crate::net::{self, NetShape};
+use crate::proxies::{self, Proxy, Session};
+
+/// How architectures are scored: the space, the network size, the batch,
+/// the proxies and the seed.
+#[derive(Clone)]
+pub struct Scorer {
+    space: ErasedSpace,
+    shape: NetShape,
+    batch: Batch,
+    proxies: Vec<&'static Proxy>,
+    seed: u64,
+}
+
+/// The shape-only batch data-free proxies need on image spaces without a
+/// dataset: `n` zero images, 3 × `size` × `size`, 10 classes.
+pub fn blank_images(n: usize, size: usize) -> Batch {
+    Batch {
+        kind: BatchKind::Images { shape: (3, size, size) },
+        input: vec![0.0; n * 3 * size * size],
+        items: n,
+        targets: (0..n as u32).map(|i| i % 10).collect(),
+        classes: 10,
+    }
+}
+
+impl Scorer {
+    /// A scorer of `proxies` (names) over `space`'s architectures.
+    ///
+    /// `data` says whether `batch` holds real data (`false`: a shape-only
+    /// batch, which data-dependent proxies refuse).
+    pub fn new(space: ErasedSpace, shape: NetShape, batch: Batch, data: bool, proxies: &[String], seed: u64) -> Result<Scorer, String> {
+        if net::data_kind(space.name()).is_none() {
+            return Err(format!("no network is built for space `{}` here; zero-cost proxies serve {}", space.name(), net::SPACES.join(", ")));
+        }
+        if proxies.is_empty() {
+            return Err(format!("name at least one proxy; valid choices: {}", proxies::names().join(", ")));
+        }
+        let mut chosen = Vec::new();
+        for name in proxies {
+            let p = proxies::proxy(name).ok_or_else(|| format!("unknown proxy `{name}`; valid choices: {}", proxies::names().join(", ")))?;
+            if p.needs_data && !data {
+                return Err(format!("proxy `{name}` reads a batch of data: give a dataset"));
+            }
+            if chosen.iter().any(|c: &&Proxy| c.name == p.name) {
+                return Err(format!("proxy `{name}` is named twice"));
+            }
+            chosen.push(p);
+        }
+        Ok(Scorer { space, shape, batch, proxies: chosen, seed })
+    }
+
+    /// The proxies' names, in column order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.proxies.iter().map(|p| p.name).collect()
+    }
+
+    /// The space.
+    pub fn space(&self) -> &ErasedSpace {
+        &self.space
+    }
+
+    /// The seed of `arch`'s network: one per architecture, from the scorer's
+    /// seed and the standard string, so a score does not depend on which
+    /// other architectures are scored, in which order or on how many
+    /// threads.
+    pub fn net_seed(&self, arch: &DynArch) -> u64 {
+        derive_seed(self.seed, &self.space.format(arch))
+    }
+
+    /// Every proxy's score of `arch`, in [`Scorer::names`] order; a proxy
+    /// that cannot score it gives its reason.
+    pub fn score(&self, arch: &DynArch) -> Result<Vec<Result<f64, String>>, String> {
+        let seed = self.net_seed(arch);
+        let mut net = net::build(&self.space, arch, self.shape, &self.batch, seed)?;
+        let batch = match net.input_width() {
+            Some(w) => self.batch.for_width(w),
+            None => self.batch.clone(),
+        };
+        let initial = net.store().clone();
+        let mut out = Vec::with_capacity(self.proxies.len());
+        for p in &self.proxies {
+            *net.store() = initial.clone();
+            let homogeneous = net.homogeneous();
+            let mut session = Session { net: net.as_mut(), batch: &batch, seed: derive_seed(seed, p.name), homogeneous };
+            out.push((p.score)(&mut session).map_err(|e| format!("{}: {e}", p.name)));
+        }
+        Ok(out)
+    }
+
+    /// The proxy vector of `arch` (the predictors' features): every score,
+    /// or the first proxy's reason for failing.
+    pub fn proxy_vector(&self, arch: &DynArch) -> Result<Vec<f64>, String> {
+        self.score(arch)?.into_iter().collect()
+    }
+}
