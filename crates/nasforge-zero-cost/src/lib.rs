@@ -31,6 +31,7 @@ pub mod proxies;
 pub mod robot;
 pub mod score;
 pub mod scores_file;
+pub mod stats;
 mod table;
 
 pub use batch::Batch;

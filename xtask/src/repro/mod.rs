@@ -11,6 +11,7 @@
 mod nb201_search;
 mod nbgraph_search;
 mod spaces_params;
+mod zero_cost_nb201;
 pub mod stats;
 pub mod table;
 
@@ -59,7 +60,7 @@ pub struct Suite {
 }
 
 /// Every suite, in the order `all` runs them.
-pub const SUITES: &[Suite] = &[nb201_search::SUITE, nbgraph_search::SUITE, spaces_params::SUITE];
+pub const SUITES: &[Suite] = &[nb201_search::SUITE, nbgraph_search::SUITE, spaces_params::SUITE, zero_cost_nb201::SUITE];
 
 /// `cargo xtask repro list`.
 pub fn list() {

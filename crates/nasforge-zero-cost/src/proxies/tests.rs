@@ -152,3 +152,17 @@ fn w_pca_components_reach_the_variance_threshold() {
     let cloud: Vec<f32> = (0..600).map(|_| next()).collect();
     assert_eq!(w_pca::components(&cloud, 200, 0.99), 3);
 }
+
+#[test]
+fn w_pca_gram_and_covariance_paths_agree() {
+    // 6 rows in 4 dimensions (covariance path) and their transpose-shaped
+    // twin, 4 rows in 6 dimensions (Gram path), see the same spectrum
+    // structure: a rank-2 cloud needs at most 2 components either way.
+    let basis = [[1.0f32, 0.5, -0.25, 2.0, 0.0, 1.0], [0.0, 1.0, 1.0, -1.0, 3.0, 0.5]];
+    let coef = [(1.0f32, 0.2f32), (-0.5, 1.0), (2.0, -1.5), (0.3, 0.3), (-1.0, -0.7), (0.7, 2.0)];
+    let rows6: Vec<f32> = coef.iter().flat_map(|&(a, b)| (0..4).map(move |k| a * basis[0][k] + b * basis[1][k])).collect();
+    let rows4: Vec<f32> = coef[..4].iter().flat_map(|&(a, b)| (0..6).map(move |k| a * basis[0][k] + b * basis[1][k])).collect();
+    assert!(w_pca::components(&rows6, 6, 0.999) <= 2);
+    assert!(w_pca::components(&rows4, 4, 0.999) <= 2);
+    assert_eq!(w_pca::components(&rows4, 4, 0.5), 1);
+}
