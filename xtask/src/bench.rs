@@ -1,7 +1,8 @@
 //! `cargo xtask bench ...`: throughput of the tabular search (against
-//! plain Python and Optuna), of the dfdx trainer (against PyTorch) and of
+//! plain Python and Optuna), of the dfdx trainer (against PyTorch), of
 //! a strategy through the plugin ABI (against the same strategy in
-//! process).
+//! process) and of the zero-cost proxies (against NASLib's code in
+//! PyTorch).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,6 +60,25 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         repeats: usize,
     },
+    /// The zero-cost proxies synflow and nwot on NAS-Bench-201 networks
+    /// (C=16, N=5, 3×32×32, 10 classes) through `nasforge zero-cost` and in
+    /// PyTorch (NASLib's code re-typed, `bench_zero_cost.py`) in the same
+    /// run: ms/network and the ratio, the Spearman ρ of the two scores
+    /// (the initialisations differ, so the scores are not equal), peak
+    /// memory at 500 and 2000 architectures, and the projected time of the
+    /// whole table.
+    ZeroCost {
+        /// Architectures sampled (seeded, distinct) and scored by both.
+        #[arg(long, default_value_t = 100)]
+        archs: usize,
+        /// Seed of the samples, of nasforge's batch and initialisations.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The Python with torch (default: `target/torch-venv`, created
+        /// with `pip install torch` when missing).
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
 }
 
 /// Runs one benchmark.
@@ -67,6 +87,7 @@ pub fn run(which: Bench) -> Result<()> {
         Bench::Tabular { csv, evaluations, repeats } => bench_tabular(&csv, evaluations, repeats),
         Bench::Trainer { threads, steps, python } => bench_trainer(threads, steps, python),
         Bench::Plugin { csv, evaluations, repeats } => bench_plugin(&csv, evaluations, repeats),
+        Bench::ZeroCost { archs, seed, python } => bench_zero_cost(archs, seed, python),
     }
 }
 
@@ -376,4 +397,229 @@ fn torch_python(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
     let ok = Command::new("python3").args(["-m", "venv"]).arg(venv).status().is_ok_and(|s| s.success())
         && Command::new(&py).args(["-m", "pip", "install", "-q", "torch"]).status().is_ok_and(|s| s.success());
     Ok((ok && works(&py)).then_some(py))
+}
+
+/// Where the zero-cost benchmark leaves its inputs and outputs.
+const ZC_DIR: &str = "target/bench";
+/// Architectures in the NAS-Bench-201 table (the projection's multiplier).
+const NB201_CELLS: usize = 15_625;
+
+/// The arguments of one `nasforge zero-cost nas-bench-201` run into `out`
+/// (`threads`: `None` for the binary's default, the machine's cores).
+fn zero_cost_args(proxy: &str, archs: &str, out: &Path, threads: Option<usize>, seed: u64) -> Vec<String> {
+    let mut args: Vec<String> = ["zero-cost", "nas-bench-201", "--proxies", proxy, "--archs", archs, "--seed"].map(String::from).into();
+    args.push(seed.to_string());
+    args.push("--out".into());
+    args.push(out.display().to_string());
+    if proxy == "nwot" {
+        args.extend(["--dataset".into(), "fashion-mnist".into()]);
+    }
+    if let Some(t) = threads {
+        args.extend(["--threads".into(), t.to_string()]);
+    }
+    args
+}
+
+/// Runs `nasforge zero-cost` into a fresh `out` (it resumes an existing
+/// one, which would time nothing); wall-clock seconds of the process.
+fn time_zero_cost(proxy: &str, archs: &str, out: &Path, threads: Option<usize>, seed: u64) -> Result<f64> {
+    let _ = std::fs::remove_file(out);
+    let t0 = Instant::now();
+    let o = Command::new("target/release/nasforge").args(zero_cost_args(proxy, archs, out, threads, seed)).output()?;
+    let seconds = t0.elapsed().as_secs_f64();
+    if !o.status.success() {
+        bail!("nasforge zero-cost --proxies {proxy} failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok(seconds)
+}
+
+/// One proxy's column of a scores CSV, by standard string.
+fn read_scores(path: &Path, proxy: &str) -> Result<std::collections::HashMap<String, f64>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| path.display().to_string())?;
+    let col = reader.headers()?.iter().position(|h| h == proxy).with_context(|| format!("{}: no `{proxy}` column", path.display()))?;
+    reader
+        .records()
+        .map(|r| {
+            let r = r?;
+            Ok((r[0].to_owned(), r[col].parse::<f64>().unwrap_or(f64::NAN)))
+        })
+        .collect()
+}
+
+/// Spearman's ρ over the pairs where neither score is NaN (−∞, NASWOT's
+/// score of a singular kernel, ranks last on both sides); the pairs used.
+fn spearman_of(a: &[f64], b: &[f64]) -> (f64, usize) {
+    let (x, y): (Vec<f64>, Vec<f64>) = a.iter().zip(b).filter(|(x, y)| !x.is_nan() && !y.is_nan()).map(|(x, y)| (*x, *y)).unzip();
+    (super::spearman(&x, &y), x.len())
+}
+
+/// The batch `nasforge zero-cost --dataset fashion-mnist --seed SEED` scores
+/// nwot on, drawn as the command draws it (same split seed, same batch
+/// seed, same resizing), so that the PyTorch peer reads the same images.
+fn zero_cost_batch(seed: u64) -> Result<Vec<f32>> {
+    use nasforge::zero_cost::ZeroCostToml;
+    use nasforge_core::derive_seed;
+    use nasforge_registry::{Kind, Params};
+
+    let registry = nasforge::families();
+    let dataset = registry.dataset("fashion-mnist").context("no fashion-mnist dataset in the registry")?;
+    let data = dataset.load(&registry.configure(Kind::Dataset, "fashion-mnist", "")?, derive_seed(seed, "data-split")).map_err(anyhow::Error::msg)?;
+    let config = ZeroCostToml { proxies: vec!["nwot".into()], ..ZeroCostToml::default() }.check().map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.reason))?;
+    let (batch, _) = config.batch("nas-bench-201", Some(&data), derive_seed(seed, "zero-cost-batch")).map_err(anyhow::Error::msg)?;
+    if batch.input.len() != batch.items * 3 * 32 * 32 {
+        bail!("the batch is not 3×32×32 images ({} values for {} items)", batch.input.len(), batch.items);
+    }
+    Ok(batch.input)
+}
+
+/// Peak resident memory (MiB) of one `nasforge zero-cost` run, read from
+/// GNU time's `-v` report (the child's own `ru_maxrss`: a poll of
+/// `/proc` can miss the last peak, and `RUSAGE_CHILDREN` is the maximum
+/// over every child this process has waited for, PyTorch's included);
+/// `None` without `/usr/bin/time`.
+fn zero_cost_peak_rss(proxy: &str, archs: &str, out: &Path, seed: u64) -> Result<Option<(f64, f64)>> {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(out);
+    let t0 = Instant::now();
+    let o = Command::new(time).arg("-v").arg("target/release/nasforge").args(zero_cost_args(proxy, archs, out, None, seed)).output()?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if !o.status.success() {
+        bail!("nasforge zero-cost --archs {archs} failed: {stderr}");
+    }
+    let kb: f64 = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .context("GNU time printed no maximum resident set size")?
+        .trim()
+        .parse()?;
+    Ok(Some((kb / 1024.0, seconds)))
+}
+
+fn bench_zero_cost(n: usize, seed: u64, python: Option<PathBuf>) -> Result<()> {
+    use nasforge_core::{derive_seed, seeded_rng};
+
+    if n == 0 || n > NB201_CELLS {
+        bail!("--archs must be 1..={NB201_CELLS}");
+    }
+    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "nasforge"]).status()?;
+    if !status.success() {
+        bail!("building nasforge failed");
+    }
+    let dir = Path::new(ZC_DIR);
+    std::fs::create_dir_all(dir)?;
+
+    // The architectures: seeded, distinct, in a file both sides read.
+    let space = Nb201Space;
+    let mut rng = seeded_rng(derive_seed(seed, "bench-zero-cost"));
+    let mut archs: Vec<String> = Vec::with_capacity(n);
+    let mut seen = std::collections::HashSet::new();
+    while archs.len() < n {
+        let a = space.format(&space.sample(&mut rng));
+        if seen.insert(a.clone()) {
+            archs.push(a);
+        }
+    }
+    let archs_file = dir.join("zero-cost-archs.txt");
+    std::fs::write(&archs_file, archs.join("\n") + "\n")?;
+    let empty_file = dir.join("zero-cost-none.txt");
+    std::fs::write(&empty_file, "")?;
+    let batch_file = dir.join("zero-cost-batch.f32");
+    let batch = zero_cost_batch(seed)?;
+    std::fs::write(&batch_file, batch.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+    let items = batch.len() / (3 * 32 * 32);
+    let (archs_arg, empty_arg) = (archs_file.display().to_string(), empty_file.display().to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+
+    // nasforge: wall-clock of the whole command less that of the same
+    // command on no architectures (process start, data load, CSV header),
+    // so that both sides count network construction and scoring only.
+    // synflow is quick: the median of three runs.
+    let ms_per_net = |proxy: &str, threads: Option<usize>, repeats: usize| -> Result<f64> {
+        let out = dir.join(format!("zero-cost-{proxy}.csv"));
+        let start = time_zero_cost(proxy, &empty_arg, &out, threads, seed)?;
+        let runs: Vec<f64> = (0..repeats).map(|_| time_zero_cost(proxy, &archs_arg, &out, threads, seed)).collect::<Result<_>>()?;
+        Ok((median(runs) - start).max(0.0) * 1000.0 / n as f64)
+    };
+    let synflow_1 = ms_per_net("synflow", Some(1), 3)?;
+    let synflow_all = ms_per_net("synflow", None, 3)?;
+    let nwot_1 = ms_per_net("nwot", Some(1), 1)?;
+    let nwot_all = ms_per_net("nwot", None, 1)?;
+    // Scores do not depend on the threads (one seed per architecture):
+    // the last run's CSVs are compared.
+    let ours_synflow = read_scores(&dir.join("zero-cost-synflow.csv"), "synflow")?;
+    let ours_nwot = read_scores(&dir.join("zero-cost-nwot.csv"), "nwot")?;
+    let column = |m: &std::collections::HashMap<String, f64>| -> Vec<f64> { archs.iter().map(|a| m.get(a).copied().unwrap_or(f64::NAN)).collect() };
+    let (ours_synflow, ours_nwot) = (column(&ours_synflow), column(&ours_nwot));
+
+    // PyTorch, one thread, on the same architectures and batch.
+    let Some(python) = torch_python(python)? else {
+        bail!("PyTorch unavailable: no peer to compare with");
+    };
+    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(script.path(), include_str!("bench_zero_cost.py"))?;
+    let out = Command::new(&python)
+        .arg(script.path())
+        .arg(&archs_file)
+        .arg(&batch_file)
+        .arg(items.to_string())
+        .env("OMP_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1")
+        .output()?;
+    if !out.status.success() {
+        bail!("the PyTorch peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    std::fs::write(dir.join("zero-cost-torch.json"), stdout.as_bytes())?;
+    let torch: serde_json::Value = serde_json::from_str(stdout.trim()).context("the PyTorch peer's JSON")?;
+    // Per proxy: ms/network (mean: total time over the networks) and the
+    // scores, non-finite ones written as strings ("inf", "-inf", "nan").
+    let peer = |key: &str| -> Result<(f64, Vec<f64>)> {
+        let p = &torch[key];
+        let seconds: Vec<f64> = p["seconds"].as_array().context("no seconds")?.iter().filter_map(serde_json::Value::as_f64).collect();
+        let scores: Vec<f64> =
+            p["scores"].as_array().context("no scores")?.iter().map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()).unwrap_or(f64::NAN)).collect();
+        if seconds.len() != n || scores.len() != n {
+            bail!("the PyTorch peer scored {} of {n} architectures with {key}", scores.len());
+        }
+        Ok((seconds.iter().sum::<f64>() * 1000.0 / n as f64, scores))
+    };
+    let (torch_f64, torch_synflow) = peer("synflow_f64")?;
+    let (torch_f32, torch_synflow_f32) = peer("synflow_f32")?;
+    let (torch_nwot_ms, torch_nwot) = peer("nwot")?;
+    let (rho_synflow, pairs_synflow) = spearman_of(&ours_synflow, &torch_synflow);
+    let (rho_nwot, pairs_nwot) = spearman_of(&ours_nwot, &torch_nwot);
+    let overflowed = torch_synflow_f32.iter().filter(|v| !v.is_finite()).count();
+
+    println!("zero-cost proxies on NB201 networks (C=16, N=5, 3x32x32, 10 classes), {n} architectures ({}), seed {seed}", archs_file.display());
+    println!(
+        "nasforge: the release binary, wall-clock less its start-up (and data load) on no architectures; PyTorch {}: construction + score per network, {} thread",
+        torch["torch"].as_str().unwrap_or("?"),
+        torch["threads"]
+    );
+    println!("nwot batch: {items} Fashion-MNIST training images, the one nasforge draws (resized to 32x32, 3 channels), the same for both");
+    println!("{:<12} {:>16} {:>16} {:>16} {:>12} {:>9}", "proxy", "nasforge 1 thr", format!("nasforge {cores} thr"), "PyTorch 1 thr", "ratio 1 thr", "spearman");
+    println!("{:<12} {:>13.1} ms {:>13.1} ms {:>13.1} ms {:>11.2}x {:>9.3}", "synflow f64", synflow_1, synflow_all, torch_f64, torch_f64 / synflow_1, rho_synflow);
+    println!("{:<12} {:>16} {:>16} {:>13.1} ms {:>11.2}x {:>9}", "synflow f32", "(same)", "(same)", torch_f32, torch_f32 / synflow_1, "");
+    println!("{:<12} {:>13.1} ms {:>13.1} ms {:>13.1} ms {:>11.2}x {:>9.3}", "nwot", nwot_1, nwot_all, torch_nwot_ms, torch_nwot_ms / nwot_1, rho_nwot);
+    println!("ratio: PyTorch ms / nasforge ms, both on one thread (above 1: nasforge is faster)");
+    println!("nasforge's synflow is float32 with an exact 2^-64 rescale where R overflows; PyTorch's float32 synflow overflowed in {overflowed} of {n}");
+    println!("spearman_synflow: {rho_synflow:.3} over {pairs_synflow} architectures (nasforge vs PyTorch float64; initialisations differ; expected > 0.9)");
+    println!("spearman_nwot: {rho_nwot:.3} over {pairs_nwot} architectures (same batch, initialisations differ)");
+
+    // Memory: the scores are written as they come, so the peak should not
+    // grow with the number of architectures.
+    for count in [500, 2000] {
+        let out = dir.join(format!("zero-cost-synflow-{count}.csv"));
+        match zero_cost_peak_rss("synflow", &count.to_string(), &out, seed)? {
+            Some((mb, s)) => println!("synflow_peak_rss_mb_{count}_archs: {mb:.1} ({cores} threads, {s:.1} s, {:.1} ms/network)", s * 1000.0 / count as f64),
+            None => println!("/usr/bin/time not found: no peak RSS"),
+        }
+    }
+    let minutes = synflow_all * NB201_CELLS as f64 / 60_000.0;
+    println!("projected_full_table_minutes: {minutes:.1} (synflow, {NB201_CELLS} cells x {synflow_all:.1} ms at {cores} threads; the floor: 30)");
+    Ok(())
 }

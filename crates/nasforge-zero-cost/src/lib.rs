@@ -12,6 +12,8 @@
 //!   the predictors use as features.
 //! - [`scores_file`]: the resumable, parallel scores CSV behind
 //!   `nasforge zero-cost`.
+//! - [`parzc`]: a ParZC-style combination of node-wise proxy statistics
+//!   learned from a few labels with a differentiable Kendall τ.
 //! - [`robot`]: the RoBoT strategy (Bayesian optimisation of a proxy
 //!   combination, then greedy exploitation).
 //! - Estimators: `zero-cost` (proxies computed live) and `zero-cost-table`
@@ -27,6 +29,7 @@ pub mod cli;
 mod family;
 mod live;
 pub mod net;
+pub mod parzc;
 pub mod proxies;
 pub mod robot;
 pub mod score;

@@ -74,7 +74,7 @@ impl Estimator<DynArch> for ZeroCostEstimator {
                 Some(m) => self.weights[i] * (v - m[i].0) / m[i].1,
                 None => self.weights[i] * v,
             };
-            extra.push((name.to_owned(), v));
+            extra.push((name, v));
         }
         Ok(Metrics { valid, extra: extra.into_iter().collect(), ..Metrics::default() })
     }

@@ -17,6 +17,29 @@ pub struct Scorer {
     batch: Batch,
     proxies: Vec<&'static Proxy>,
     seed: u64,
+    layerwise: bool,
+}
+
+/// The statistics of a layer-wise proxy's per-layer values that
+/// [`Scorer::layerwise`] reports, in column order: mean, sd, min and max
+/// over the layers a signal reaches; the mean over the first, middle and
+/// last third of the layers (stem side to head side); and the fraction of
+/// layers with a finite value.
+pub const LAYER_STATS: [&str; 8] = ["mean", "sd", "min", "max", "first", "middle", "last", "live"];
+
+/// [`LAYER_STATS`] of per-layer values (NaN: a layer without signal).
+pub fn layer_stats(v: &[f64]) -> Vec<f64> {
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let mean = |xs: &[f64]| if xs.is_empty() { f64::NAN } else { xs.iter().sum::<f64>() / xs.len() as f64 };
+    let m = mean(&finite);
+    let sd = (finite.iter().map(|x| (x - m).powi(2)).sum::<f64>() / finite.len().max(1) as f64).sqrt();
+    let third = |k: usize| {
+        let (lo, hi) = (k * v.len() / 3, (k + 1) * v.len() / 3);
+        let part: Vec<f64> = v[lo..hi].iter().copied().filter(|x| x.is_finite()).collect();
+        mean(&part)
+    };
+    let (min, max) = finite.iter().fold((f64::NAN, f64::NAN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    vec![m, if finite.is_empty() { f64::NAN } else { sd }, min, max, third(0), third(1), third(2), finite.len() as f64 / v.len().max(1) as f64]
 }
 
 /// The shape-only batch data-free proxies need on image spaces without a
@@ -54,12 +77,28 @@ impl Scorer {
             }
             chosen.push(p);
         }
-        Ok(Scorer { space, shape, batch, proxies: chosen, seed })
+        Ok(Scorer { space, shape, batch, proxies: chosen, seed, layerwise: false })
     }
 
-    /// The proxies' names, in column order.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.proxies.iter().map(|p| p.name).collect()
+    /// A scorer whose columns are the [`LAYER_STATS`] of each proxy's
+    /// per-layer values (`synflow@mean`, ...): ParZC's node-wise features.
+    /// Every proxy must be layer-wise (a sum over layers).
+    pub fn layerwise(mut self) -> Result<Scorer, String> {
+        if let Some(p) = self.proxies.iter().find(|p| p.layers.is_none()) {
+            let wise: Vec<&str> = crate::proxies::PROXIES.iter().filter(|p| p.layers.is_some()).map(|p| p.name).collect();
+            return Err(format!("proxy `{}` is not a sum over layers; the layer-wise ones: {}", p.name, wise.join(", ")));
+        }
+        self.layerwise = true;
+        Ok(self)
+    }
+
+    /// The columns, in order: proxy names, or `proxy@stat` when layer-wise.
+    pub fn names(&self) -> Vec<String> {
+        if self.layerwise {
+            self.proxies.iter().flat_map(|p| LAYER_STATS.iter().map(move |s| format!("{}@{s}", p.name))).collect()
+        } else {
+            self.proxies.iter().map(|p| p.name.to_owned()).collect()
+        }
     }
 
     /// The space.
@@ -90,7 +129,13 @@ impl Scorer {
             *net.store() = initial.clone();
             let homogeneous = net.homogeneous();
             let mut session = Session { net: net.as_mut(), batch: &batch, seed: derive_seed(seed, p.name), homogeneous };
-            out.push((p.score)(&mut session).map_err(|e| format!("{}: {e}", p.name)));
+            match p.layers.filter(|_| self.layerwise) {
+                Some(layers) => match layers(&mut session) {
+                    Ok(v) => out.extend(layer_stats(&v).into_iter().map(Ok)),
+                    Err(e) => out.extend(LAYER_STATS.iter().map(|_| Err(format!("{}: {e}", p.name)))),
+                },
+                None => out.push((p.score)(&mut session).map_err(|e| format!("{}: {e}", p.name))),
+            }
         }
         Ok(out)
     }

@@ -82,7 +82,7 @@ fn cell(v: &Result<f64, String>) -> String {
 /// after every row.
 pub fn write_scores(scorer: &Scorer, archs: &[DynArch], out: &Path, threads: usize, progress: &mut dyn FnMut(usize, usize)) -> Result<Summary, ScoresError> {
     let names = scorer.names();
-    let wanted = header(&names);
+    let wanted = header(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let space = scorer.space();
     let done = resume_rows(out, &wanted)?;
     let todo: Vec<&DynArch> = archs.iter().filter(|a| !done.contains(&space.format(a))).collect();
@@ -91,7 +91,7 @@ pub fn write_scores(scorer: &Scorer, archs: &[DynArch], out: &Path, threads: usi
         writeln!(file, "{wanted}").map_err(io(out))?;
     }
     let total = archs.len();
-    let mut summary = Summary { resumed: total - todo.len(), failures: names.iter().map(|n| ((*n).to_owned(), 0, None)).collect(), ..Summary::default() };
+    let mut summary = Summary { resumed: total - todo.len(), failures: names.iter().map(|n| (n.clone(), 0, None)).collect(), ..Summary::default() };
     progress(summary.resumed, total);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Result<Vec<Result<f64, String>>, String>)>();

@@ -33,9 +33,11 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-/// Kendall's τ-b (ties in either variable corrected), O(n²).
+/// Kendall's τ-b (ties in either variable corrected), O(n²); NaN ranks
+/// lowest, as in [`ranks`].
 pub fn kendall(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "paired samples");
+    let (a, b) = (ranks(a), ranks(b));
     let (mut concordant, mut discordant, mut ties_a, mut ties_b) = (0f64, 0f64, 0f64, 0f64);
     for i in 0..a.len() {
         for j in i + 1..a.len() {

@@ -12,6 +12,7 @@ pub(super) const PARAMS: Proxy = Proxy {
     about: "trainable parameters, in millions",
     needs_data: false,
     score: |s| Ok(s.net.store().count() as f64 / 1e6),
+    layers: None,
 };
 
 pub(super) const FLOPS: Proxy = Proxy {
@@ -19,6 +20,7 @@ pub(super) const FLOPS: Proxy = Proxy {
     about: "multiply-accumulates of the convolutions and linear layers for one input item, in millions (attention's matrix products not counted)",
     needs_data: false,
     score: flops,
+    layers: None,
 };
 
 fn flops(s: &mut Session<'_>) -> Result<f64, String> {

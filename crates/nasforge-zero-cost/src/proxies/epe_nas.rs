@@ -12,6 +12,7 @@ pub(super) const PROXY: Proxy = Proxy {
     about: "EPE-NAS: per-class correlation of input Jacobians",
     needs_data: true,
     score: epe_nas,
+    layers: None,
 };
 
 fn epe_nas(s: &mut Session<'_>) -> Result<f64, String> {

@@ -6,21 +6,23 @@
 use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::probe::{Probe, observe};
 
-use super::{Proxy, Session, input, loss};
+use super::{Proxy, Session, input, loss, total};
 use crate::net::ZcNet;
 
 pub(super) const PROXY: Proxy = Proxy {
     name: "fisher",
     about: "Fisher information of the layer activations, per channel, summed",
     needs_data: true,
-    score: fisher,
+    score: |s| total(fisher(s)),
+    layers: Some(fisher),
 };
 
-fn fisher(s: &mut Session<'_>) -> Result<f64, String> {
+/// Per layer output, in forward order (backward passes run in reverse).
+fn fisher(s: &mut Session<'_>) -> Result<Vec<f64>, String> {
     let (net, b): (&mut dyn ZcNet, _) = (s.net, s.batch);
     let (_, probe) = observe(Probe { layer_outputs: true, ..Probe::default() }, || {
         let logits = net.logits(input(b).leaky_trace(), b, true);
         loss(logits, b).backward()
     });
-    Ok(probe.fisher.iter().sum())
+    Ok(probe.fisher.iter().rev().copied().collect())
 }

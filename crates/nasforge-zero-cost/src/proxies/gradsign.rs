@@ -9,6 +9,7 @@ pub(super) const PROXY: Proxy = Proxy {
     about: "GradSign: agreement of per-item gradient signs, summed over weights",
     needs_data: true,
     score: gradsign,
+    layers: None,
 };
 
 fn gradsign(s: &mut Session<'_>) -> Result<f64, String> {

@@ -9,21 +9,22 @@
 
 use nasforge_engine::ops::values;
 
-use super::{Proxy, Session, layer_weights, loss_gradients, sum_over};
+use super::{Proxy, Session, layer_weights, loss_gradients, per_layer, total};
 
 pub(super) const PROXY: Proxy = Proxy {
     name: "grasp",
     about: "gradient signal preservation: −Σ weight × (Hessian · gradient); the Hessian-vector product by central differences",
     needs_data: true,
-    score: grasp,
+    score: |s| total(grasp(s)),
+    layers: Some(grasp),
 };
 
-fn grasp(s: &mut Session<'_>) -> Result<f64, String> {
+fn grasp(s: &mut Session<'_>) -> Result<Vec<f64>, String> {
     let layers = layer_weights(s.net.store());
     let g = loss_gradients(s.net, s.batch, &layers);
     let norm = g.iter().flatten().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
     if norm == 0.0 || !norm.is_finite() {
-        return Ok(0.0);
+        return Ok(vec![0.0; layers.len()]);
     }
     let eps = (0.01 / norm) as f32;
     let original: Vec<Vec<f32>> = layers.iter().map(|&i| values(&s.net.store().params[i])).collect();
@@ -41,5 +42,5 @@ fn grasp(s: &mut Session<'_>) -> Result<f64, String> {
         store.params[i].copy_from(w);
     }
     let hg: Vec<Vec<f32>> = plus.iter().zip(&minus).map(|(p, m)| p.iter().zip(m).map(|(a, b)| (a - b) / (2.0 * eps)).collect()).collect();
-    Ok(sum_over(store, &layers, &hg, |w, hg| -f64::from(w) * f64::from(hg)))
+    Ok(per_layer(store, &layers, &hg, |w, hg| -f64::from(w) * f64::from(hg)))
 }

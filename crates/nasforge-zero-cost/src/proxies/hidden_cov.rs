@@ -14,6 +14,7 @@ pub(super) const PROXY: Proxy = Proxy {
     about: "hidden covariance (transformers): eigenvalue score of the correlation of final hidden states across windows",
     needs_data: true,
     score: hidden_cov,
+    layers: None,
 };
 
 fn hidden_cov(s: &mut Session<'_>) -> Result<f64, String> {

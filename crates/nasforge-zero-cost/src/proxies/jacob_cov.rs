@@ -15,4 +15,5 @@ pub(super) const PROXY: Proxy = Proxy {
         }
         Ok(correlation_score(&input_jacobian(s.net, s.batch)))
     },
+    layers: None,
 };

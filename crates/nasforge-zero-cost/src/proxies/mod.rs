@@ -59,6 +59,10 @@ pub struct Proxy {
     pub needs_data: bool,
     /// The score.
     pub score: fn(&mut Session<'_>) -> Result<f64, String>,
+    /// The per-layer values the score sums (layers in creation order:
+    /// stem to head), for proxies that are such a sum; ParZC's node-wise
+    /// statistics read them.
+    pub layers: Option<fn(&mut Session<'_>) -> Result<Vec<f64>, String>>,
 }
 
 /// Every proxy.
@@ -128,9 +132,14 @@ pub(crate) fn gradients_of(grads: &mut Gradients<f32, Cpu>, store: &ParamStore, 
     which.iter().map(|&i| grads.get_or_alloc_mut(&store.params[i]).expect("cpu allocation").to_vec()).collect()
 }
 
-/// `Σ_layers Σ f(w, g)` over the layer weights `w` and their gradients.
-pub(crate) fn sum_over(store: &ParamStore, layers: &[usize], grads: &[Vec<f32>], f: impl Fn(f32, f32) -> f64) -> f64 {
-    layers.iter().zip(grads).map(|(&i, g)| values(&store.params[i]).iter().zip(g).map(|(&w, &g)| f(w, g)).sum::<f64>()).sum()
+/// `Σ f(w, g)` per layer over the layer weights `w` and their gradients.
+pub(crate) fn per_layer(store: &ParamStore, layers: &[usize], grads: &[Vec<f32>], f: impl Fn(f32, f32) -> f64) -> Vec<f64> {
+    layers.iter().zip(grads).map(|(&i, g)| values(&store.params[i]).iter().zip(g).map(|(&w, &g)| f(w, g)).sum::<f64>()).collect()
+}
+
+/// The sum of a layer-wise proxy's layers.
+pub(crate) fn total(layers: Result<Vec<f64>, String>) -> Result<f64, String> {
+    layers.map(|v| v.iter().sum())
 }
 
 /// The Jacobian of the summed outputs with respect to each scored item's

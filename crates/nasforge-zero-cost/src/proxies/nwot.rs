@@ -14,6 +14,7 @@ pub(super) const PROXY: Proxy = Proxy {
     about: "NASWOT: log-determinant of the Hamming kernel of ReLU codes over the batch",
     needs_data: true,
     score: nwot,
+    layers: None,
 };
 
 fn nwot(s: &mut Session<'_>) -> Result<f64, String> {

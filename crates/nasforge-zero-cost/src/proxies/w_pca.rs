@@ -15,6 +15,7 @@ pub(super) const PROXY: Proxy = Proxy {
     about: "W-PCA (transformers): parameters × Σ over feed-forward layers of the principal components reaching 99 % of the activation variance",
     needs_data: true,
     score: w_pca,
+    layers: None,
 };
 
 /// The variance the principal components must explain.

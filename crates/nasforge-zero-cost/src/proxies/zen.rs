@@ -18,6 +18,7 @@ pub(super) const PROXY: Proxy = Proxy {
     about: "Zen-NAS: expressivity of the pre-pooling features under a Gaussian mixup, with the batch-norm scaling",
     needs_data: false,
     score: zen,
+    layers: None,
 };
 
 fn zen(s: &mut Session<'_>) -> Result<f64, String> {
