@@ -56,14 +56,52 @@ fn a_killed_scores_run_resumes_without_recomputing_and_any_thread_count_writes_t
     // A run killed while writing its sixth row: five rows and a torn line.
     let torn = format!("{}\n{}", lines[..6].join("\n"), &lines[6][..20]);
     std::fs::write(dir.path().join("killed.csv"), torn).unwrap();
+    // (The settings file is written before the first row.)
+    std::fs::copy(dir.path().join("one.csv.settings"), dir.path().join("killed.csv.settings")).unwrap();
     let resumed = scores_run(dir.path(), "killed.csv", "2");
     let stdout = String::from_utf8_lossy(&resumed.stdout);
     assert!(stdout.contains("12 rows (5 already there, 7 scored"), "{stdout}");
     assert_eq!(std::fs::read_to_string(dir.path().join("killed.csv")).unwrap(), full);
-    // A file written for other proxies is refused, untouched.
-    let other = common::nasforge(&["zero-cost", "nas-bench-201", "--proxies", "params", "--archs", "3", "--out", dir.path().join("one.csv").to_str().unwrap()]);
+    // A file written for other proxies is refused, untouched; so is one
+    // whose rows were scored with another seed.
+    let one = dir.path().join("one.csv");
+    let other = common::nasforge(&["zero-cost", "nas-bench-201", "--proxies", "params", "--archs", "3", "--out", one.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&other.stderr).contains("written for other proxies"), "{}", String::from_utf8_lossy(&other.stderr));
-    assert_eq!(std::fs::read_to_string(dir.path().join("one.csv")).unwrap(), full);
+    let reseeded = common::nasforge(&[
+        "zero-cost", "nas-bench-201", "--proxies", "synflow,params,flops,nwot", "--archs", "3", "--dataset", "digits", "--channels", "4", "--cells", "1",
+        "--batch-size", "8", "--seed", "5", "--out", one.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&reseeded.stderr).contains("scored with other settings"), "{}", String::from_utf8_lossy(&reseeded.stderr));
+    assert_eq!(std::fs::read_to_string(&one).unwrap(), full);
+}
+
+#[test]
+fn scores_files_of_spaces_whose_strings_hold_commas_read_back_and_list_each_architecture_once() {
+    // DARTS genotypes print with commas: the CSV quotes them.
+    let dir = tempfile::tempdir().unwrap();
+    let space = ErasedSpace::new(nasforge::darts::DartsSpace);
+    let mut rng = nasforge::core::seeded_rng(2);
+    let archs: Vec<String> = (0..3).map(|_| space.format(&space.sample(&mut rng))).collect();
+    let list = dir.path().join("archs.txt");
+    std::fs::write(&list, format!("{}\n{}\n{}\n{}\n", archs[0], archs[1], archs[0], archs[2])).unwrap();
+    let out = dir.path().join("darts.csv");
+    let run = || common::nasforge(&["zero-cost", "darts", "--proxies", "params,synflow", "--archs", list.to_str().unwrap(), "--channels", "4", "--cells", "3", "--out", out.to_str().unwrap()]);
+    let first = run();
+    assert!(String::from_utf8_lossy(&first.stdout).contains("3 rows (0 already there, 3 scored"), "{}{}", String::from_utf8_lossy(&first.stdout), String::from_utf8_lossy(&first.stderr));
+    let table = ProxyTable::from_csv(&out, &space).unwrap();
+    assert_eq!(table.len(), 3);
+    assert!(archs.iter().all(|a| table.scores(a).is_some_and(|r| r.iter().all(|v| v.is_finite()))));
+    let again = run();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("3 rows (3 already there, 0 scored"), "{}", String::from_utf8_lossy(&again.stdout));
+}
+
+#[test]
+fn a_dataset_of_the_wrong_kind_for_the_space_is_refused_with_the_file() {
+    let registry = nasforge::families();
+    let file = experiment("nas-bench-201", "[dataset]\nname = \"graph-npz\"\npath = \"graphs/cora.npz\"\n", "\"nwot\"", "");
+    let e = nasforge::experiment::parse_str(&registry, &file, "zc.toml", Path::new(".")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("dataset.name"));
+    assert!(e.message.contains("`zero-cost` scores space `nas-bench-201`'s networks on image data (fashion-mnist, idx, digits); dataset `graph-npz` loads graph data"), "{e}");
 }
 
 #[test]
@@ -156,4 +194,32 @@ fn robot_on_naslibs_table_finds_the_best_cells_of_the_table() {
     let space = nasforge::nb201::Nb201Space;
     let best_in_table = table.rows().map(|(k, _)| nb201.get(&space.parse(k).unwrap()).unwrap().test).fold(f64::NEG_INFINITY, f64::max);
     assert!(mean >= best_in_table - 0.6, "RoBoT mean test {mean} over 10 seeds; best cell of the table {best_in_table}");
+}
+
+#[test]
+fn synflow_and_params_of_darts_networks_agree_with_naslibs_nb301_scores() {
+    // NASLib's NB301 table: 725 DARTS genotypes with synflow and params of
+    // its own DARTS networks; ours at C = 16, 8 cells, on 120 of them.
+    use nasforge::tabular::Nb301ZeroCostTable;
+    let table = Nb301ZeroCostTable::load(common::data().join("zero-cost/zc_nasbench301_6639fd15.json")).unwrap();
+    let space = ErasedSpace::new(nasforge::darts::DartsSpace);
+    let names = ["synflow", "params"].map(String::from);
+    let scorer = Scorer::new(space.clone(), NetShape::for_space("darts"), blank_images(2, 32), false, &names, 0).unwrap();
+    let (mut ours, mut theirs) = (vec![Vec::new(); 2], vec![Vec::new(); 2]);
+    // The table is a hash map: a fixed 120, by standard string.
+    let mut rows: Vec<_> = table.iter().collect();
+    rows.sort_by_key(|(g, _)| space.format(&DynArch::new(**g)));
+    for (genotype, row) in rows.into_iter().take(120) {
+        let scores = scorer.proxy_vector(&DynArch::new(*genotype)).unwrap();
+        for (k, name) in names.iter().enumerate() {
+            if let Some(&(_, v)) = row.proxies.iter().find(|(n, v)| n == name && v.is_finite()) {
+                ours[k].push(scores[k]);
+                theirs[k].push(v);
+            }
+        }
+    }
+    let rho: Vec<f64> = (0..2).map(|k| spearman(&ours[k], &theirs[k])).collect();
+    eprintln!("DARTS vs NASLib NB301, {} genotypes: synflow ρ {:.4}, params ρ {:.4}", ours[0].len(), rho[0], rho[1]);
+    assert!(ours[0].len() >= 100, "{}", ours[0].len());
+    assert!(rho[0] >= 0.9 && rho[1] >= 0.95, "synflow, params: {rho:?}");
 }

@@ -316,8 +316,12 @@ pub struct EstimatorEntry {
     pub(crate) kind: EstimatorKind,
     metrics: Option<Arc<MetricsFn>>,
     note: Option<String>,
-    reads_data: bool,
+    reads_data: Option<DataKindFn>,
 }
+
+/// The kind of data (`images`, `graph`, `text`) an estimator that reads
+/// data wants for a space, if it says.
+pub type DataKindFn = fn(&str) -> Option<&'static str>;
 
 impl EstimatorEntry {
     /// An estimator with parameters `P` serving `serves`.
@@ -333,7 +337,7 @@ impl EstimatorEntry {
             kind: EstimatorKind::Direct(Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx))),
             metrics: None,
             note: None,
-            reads_data: false,
+            reads_data: None,
         }
     }
 
@@ -343,7 +347,7 @@ impl EstimatorEntry {
         serves: Serves,
         build: impl Fn(&Configured, &EstimatorContext<'_>) -> Result<Built, String> + Send + Sync + 'static,
     ) -> Self {
-        EstimatorEntry { about, serves, kind: EstimatorKind::Direct(Arc::new(build)), metrics: None, note: None, reads_data: false }
+        EstimatorEntry { about, serves, kind: EstimatorKind::Direct(Arc::new(build)), metrics: None, note: None, reads_data: None }
     }
 
     /// The estimator that trains every candidate with the trainer serving
@@ -357,21 +361,28 @@ impl EstimatorEntry {
             kind: EstimatorKind::Training,
             metrics: None,
             note: None,
-            reads_data: true,
+            reads_data: None,
         }
     }
 
     /// An estimator that reads the experiment's `[dataset]` when the file
     /// has one (zero-cost proxies take a batch from it); it gets the data
-    /// in [`EstimatorContext::data`], and no `[trainer]`.
-    pub fn reading_data(mut self) -> Self {
-        self.reads_data = true;
+    /// in [`EstimatorContext::data`], and no `[trainer]`. `kind(space)`
+    /// names the data kind it wants for a space, checked against the
+    /// dataset's with the file.
+    pub fn reading_data(mut self, kind: DataKindFn) -> Self {
+        self.reads_data = Some(kind);
         self
     }
 
     /// Whether it reads a `[dataset]` without training.
     pub fn reads_data(&self) -> bool {
-        self.reads_data && !self.is_training()
+        self.reads_data.is_some() && !self.is_training()
+    }
+
+    /// The data kind it wants for `space`, when it reads data and says.
+    pub fn data_kind(&self, space: &str) -> Option<&'static str> {
+        self.reads_data.and_then(|f| f(space))
     }
 
     /// Whether this estimator trains (and reads `[dataset]`, `[trainer]`).

@@ -37,7 +37,7 @@ mod source;
 mod tests;
 
 pub use entry::{
-    About, Built, Configured, Data, DatasetEntry, EstimatorContext, EstimatorEntry, ParamSpec, Serves, SpaceEntry, StrategyContext,
+    About, Built, Configured, Data, DataKindFn, DatasetEntry, EstimatorContext, EstimatorEntry, ParamSpec, Serves, SpaceEntry, StrategyContext,
     StrategyEntry, TrainerContext, TrainerEntry,
 };
 pub use erased::{DynArch, DynSpace, ErasedSpace, erase_estimator};

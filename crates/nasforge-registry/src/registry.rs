@@ -294,6 +294,17 @@ impl Registry {
         Some(format!("space `{space}` trains on {article} {} dataset ({})", trainer.data, fitting.join(", ")))
     }
 
+    /// `None` when a data-reading estimator takes this dataset's kind of
+    /// data for `space` (or does not say which it takes).
+    fn reading_mismatch(&self, space: &str, estimator: &EstimatorEntry, dataset: &DatasetEntry) -> Option<String> {
+        let kind = estimator.data_kind(space)?;
+        if dataset.data == kind {
+            return None;
+        }
+        let fitting: Vec<&str> = self.datasets.iter().filter(|d| d.data == kind).map(|d| d.about.name.as_str()).collect();
+        Some(format!("`{}` scores space `{space}`'s networks on {kind} data ({}); dataset `{}` loads {} data", estimator.about.name, fitting.join(", "), dataset.about.name, dataset.data))
+    }
+
     /// `None` when every objective is a metric the estimator reports (or
     /// it does not say which it reports).
     fn unknown_objective(strategy: &Configured, estimator_entry: &EstimatorEntry, estimator: &Configured) -> Option<String> {
@@ -345,6 +356,9 @@ impl Registry {
                     let dataset_entry = self
                         .dataset(dataset_name.get_ref())
                         .ok_or_else(|| self.unknown(&section, Kind::Dataset, &dataset_name, &self.names(Kind::Dataset)))?;
+                    if let Some(message) = self.reading_mismatch(space.name(), entry, dataset_entry) {
+                        return Err(src.error_at(Some(dataset_name.span().start), Some("dataset.name".into()), message));
+                    }
                     Some(dataset_entry.about.params.parse(&section, paths)?)
                 }
                 _ => None,
@@ -352,10 +366,12 @@ impl Registry {
             for &section in reads {
                 if doc.section(section)?.is_some() {
                     let training: Vec<&str> = self.estimators.iter().filter(|e| e.is_training()).map(|e| e.about.name.as_str()).collect();
+                    let reading: Vec<&str> = self.estimators.iter().filter(|e| e.reads_data()).map(|e| e.about.name.as_str()).collect();
+                    let also = if section == "dataset" && !reading.is_empty() { format!(" or one that reads data ({})", reading.join(", ")) } else { String::new() };
                     return Err(src.error_at(
                         Some(doc.root().offset_of(section)),
                         Some(section.to_owned()),
-                        format!("`[{section}]` is only read by a training estimator ({})", training.join(", ")),
+                        format!("`[{section}]` is only read by a training estimator ({}){also}", training.join(", ")),
                     ));
                 }
             }
@@ -441,6 +457,12 @@ impl Registry {
             }
             let dataset_entry = self.dataset(dataset.name()).ok_or_else(|| error(Kind::Dataset, dataset.name(), "is not registered".into()))?;
             if let Some(message) = self.data_mismatch(c.space.name(), dataset_entry, trainer_entry) {
+                return Err(error(Kind::Dataset, dataset.name(), message));
+            }
+        }
+        if let (Some(dataset), true) = (&c.dataset, entry.reads_data()) {
+            let dataset_entry = self.dataset(dataset.name()).ok_or_else(|| error(Kind::Dataset, dataset.name(), "is not registered".into()))?;
+            if let Some(message) = self.reading_mismatch(c.space.name(), entry, dataset_entry) {
                 return Err(error(Kind::Dataset, dataset.name(), message));
             }
         }

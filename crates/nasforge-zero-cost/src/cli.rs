@@ -98,7 +98,7 @@ fn architectures(space: &ErasedSpace, which: &str, seed: u64) -> Result<Vec<DynA
         let mut rng = seeded_rng(derive_seed(seed, "zero-cost-archs"));
         let (mut seen, mut out) = (std::collections::HashSet::new(), Vec::new());
         let mut tries = 0;
-        while out.len() < n && tries < n * 100 + 1000 {
+        while out.len() < n && tries < n.saturating_mul(100).saturating_add(1000) {
             let a = space.sample(&mut rng);
             if seen.insert(space.format(&a)) {
                 out.push(a);

@@ -148,17 +148,17 @@ impl ZeroCostConfig {
         let kind = data_kind(space).ok_or_else(|| format!("no network is built for space `{space}` here"))?;
         let Some(data) = data else {
             return match kind {
-                "images" => Ok((blank_images(self.batch_size, self.image_size), false)),
+                nasforge_datasets::IMAGE => Ok((blank_images(self.batch_size, self.image_size), false)),
                 other => Err(format!("space `{space}` builds its networks for {other} data: add a `[dataset]` (its shape fixes the network)")),
             };
         };
         let wrong = || format!("space `{space}` scores networks on {kind} data, and the `[dataset]` loads other data");
         let batch = match kind {
-            "images" => {
+            nasforge_datasets::IMAGE => {
                 let splits = data.clone().downcast::<ImageSplits>().map_err(|_| wrong())?;
                 Batch::images(&splits.train, self.batch_size, self.image_channels, self.image_size, seed)
             }
-            "graph" => Batch::graph(data.clone().downcast::<Graph>().map_err(|_| wrong())?, self.batch_size, seed),
+            nasforge_datasets::GRAPH => Batch::graph(data.clone().downcast::<Graph>().map_err(|_| wrong())?, self.batch_size, seed),
             _ => {
                 let text = data.clone().downcast::<CharText>().map_err(|_| wrong())?;
                 if text.train.len() <= self.seq_len {
@@ -172,6 +172,16 @@ impl ZeroCostConfig {
 
     /// The scorer of these proxies for `space`.
     pub fn scorer(&self, space: ErasedSpace, data: Option<&Data>, seed: u64) -> Result<Scorer, String> {
+        // The smallest side each image network's downsampling survives.
+        let least = match space.name() {
+            "nas-bench-201" => 4,
+            "darts" => 8,
+            "mobilenet" => 32,
+            _ => 1,
+        };
+        if data_kind(space.name()) == Some(nasforge_datasets::IMAGE) && self.image_size < least {
+            return Err(format!("image-size {} is too small for `{}` networks: at least {least}", self.image_size, space.name()));
+        }
         let (batch, real) = self.batch(space.name(), data, derive_seed(seed, "zero-cost-batch"))?;
         let shape = self.shape(space.name());
         Scorer::new(space, shape, batch, real, &self.proxies, derive_seed(seed, "zero-cost-init"))
@@ -286,6 +296,9 @@ pub fn register(registry: &mut Registry) {
             let table = read_table(path, &t.task, ctx.space)?;
             let (keys, values) = normalised(&table, &t.proxies).map_err(|e| format!("{}: {e}", path.display()))?;
             let candidates: Vec<DynArch> = keys.iter().map(|k| ctx.space.parse(k).map_err(|e| format!("{}: `{k}`: {e}", path.display()))).collect::<Result<_, _>>()?;
+            if candidates.is_empty() {
+                return Err(format!("{}: the table has no rows: RoBoT has no candidates", path.display()));
+            }
             Ok(Box::new(Robot::new(candidates, values, config.clone(), ctx.seed)))
         },
     ));
@@ -300,7 +313,7 @@ pub fn register(registry: &mut Registry) {
                 Ok(Built::new(Box::new(e)))
             },
         )
-        .reading_data()
+        .reading_data(data_kind)
         .with_metrics::<ZeroCostToml>(|c| {
             let mut m = vec!["valid".to_owned()];
             m.extend(c.proxies.iter().cloned());

@@ -73,12 +73,12 @@ impl NetShape {
     }
 }
 
-/// The kind of data a space's networks read: `images`, `graph` or `text`.
+/// The kind of data a space's networks read (the datasets' kinds: `image`, `graph`, `text`).
 pub fn data_kind(space: &str) -> Option<&'static str> {
     match space {
-        "nas-bench-201" | "darts" | "mobilenet" => Some("images"),
-        "nas-bench-graph" | "auto-gnn" => Some("graph"),
-        "transformer" => Some("text"),
+        "nas-bench-201" | "darts" | "mobilenet" => Some(nasforge_datasets::IMAGE),
+        "nas-bench-graph" | "auto-gnn" => Some(nasforge_datasets::GRAPH),
+        "transformer" => Some(nasforge_datasets::TEXT),
         _ => None,
     }
 }

@@ -101,6 +101,46 @@ impl Scorer {
         }
     }
 
+    /// What a score depends on besides the architecture, in one line:
+    /// space, network size, batch (its shape and a hash of its contents),
+    /// seed. The scores file refuses to mix rows of different settings.
+    pub fn fingerprint(&self) -> String {
+        // FNV-1a over the batch: inputs, targets, and the ids or scored
+        // nodes that pick them.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |x: u64| {
+            for b in x.to_le_bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        self.batch.input.iter().for_each(|v| eat(u64::from(v.to_bits())));
+        self.batch.targets.iter().for_each(|&t| eat(u64::from(t)));
+        let kind = match &self.batch.kind {
+            BatchKind::Images { shape: (c, hh, w) } => format!("images {c}x{hh}x{w}"),
+            BatchKind::Graph { graph, scored } => {
+                scored.iter().for_each(|&v| eat(u64::from(v)));
+                graph.edges.iter().for_each(|&(a, b)| eat(u64::from(a) << 32 | u64::from(b)));
+                format!("graph {} nodes x {} features", graph.nodes, graph.feature_dim)
+            }
+            BatchKind::Text { ids, seq, vocab } => {
+                ids.iter().for_each(|&t| eat(u64::from(t)));
+                format!("text {seq} tokens, vocabulary {vocab}")
+            }
+        };
+        let s = self.shape;
+        format!(
+            "space {}; channels {}, cells {}, dim {}; batch {kind}, {} items, {} classes, hash {h:016x}; seed {}{}",
+            self.space.name(),
+            s.channels,
+            s.cells,
+            s.dim,
+            self.batch.items,
+            self.batch.classes,
+            self.seed,
+            if self.layerwise { "; layer-wise" } else { "" }
+        )
+    }
+
     /// The space.
     pub fn space(&self) -> &ErasedSpace {
         &self.space

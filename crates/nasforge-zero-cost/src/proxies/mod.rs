@@ -49,6 +49,9 @@ pub struct Session<'a> {
     pub homogeneous: bool,
 }
 
+/// A proxy's per-layer values.
+pub type LayersFn = fn(&mut Session<'_>) -> Result<Vec<f64>, String>;
+
 /// One proxy.
 pub struct Proxy {
     /// Its name, as in NASLib where NASLib has it.
@@ -62,7 +65,7 @@ pub struct Proxy {
     /// The per-layer values the score sums (layers in creation order:
     /// stem to head), for proxies that are such a sum; ParZC's node-wise
     /// statistics read them.
-    pub layers: Option<fn(&mut Session<'_>) -> Result<Vec<f64>, String>>,
+    pub layers: Option<LayersFn>,
 }
 
 /// Every proxy.

@@ -14,7 +14,12 @@
 //!    experiment's budget ends.
 //!
 //! The candidates are the table's rows. A failed evaluation gives the GP
-//! no observation (the reference's tables have no failures).
+//! no observation (the reference's tables have no failures). Two
+//! deviations in edge cases: "the last row" among equal scores is the
+//! last in the table's key order (standard strings), not NB201's index
+//! order; and a NaN score is left out of its proxy's minimum and maximum
+//! (Python's `min`/`max`, which the reference uses, give an answer that
+//! depends on where the NaN sits).
 
 pub mod gp;
 
