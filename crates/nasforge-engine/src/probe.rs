@@ -61,6 +61,64 @@ pub struct Probe {
     pub keep_marked: bool,
     /// Marked activations: tag, values, rows (first axis).
     pub marked: Vec<(&'static str, Vec<f32>, usize)>,
+    /// Record, or replay, the linear piece every ReLU-family activation
+    /// is on.
+    pub pieces: Pieces,
+}
+
+/// The linear pieces of a pass's ReLU-family activations (`slope·x +
+/// offset` per element, in call order). Replayed on a pass with
+/// perturbed weights, they keep every activation on the piece it was on:
+/// a difference of gradients then measures autograd's Hessian, which
+/// treats each kink as flat, instead of jumping across kinks (grasp's
+/// Hessian-vector product).
+#[derive(Clone, Debug, Default)]
+pub enum Pieces {
+    /// Activations are what they are.
+    #[default]
+    Off,
+    /// Activations are what they are, and their pieces are kept.
+    Record(Vec<(Vec<f32>, Vec<f32>)>),
+    /// Each activation applies the next recorded piece instead.
+    Replay(Vec<(Vec<f32>, Vec<f32>)>, usize),
+}
+
+/// Which piecewise-linear activation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kink {
+    Relu,
+    Relu6,
+    Leaky,
+}
+
+/// Under [`Pieces::Replay`], the piece this activation must apply; under
+/// [`Pieces::Record`], keeps the piece `x` is on and returns `None`.
+pub(crate) fn piece(x: &[f32], kink: Kink) -> Option<(Vec<f32>, Vec<f32>)> {
+    with(|p| match &mut p.pieces {
+        Pieces::Off => None,
+        Pieces::Record(list) => {
+            let (slope, offset) = x
+                .iter()
+                .map(|&v| match kink {
+                    Kink::Relu => (if v > 0.0 { 1.0 } else { 0.0 }, 0.0),
+                    Kink::Leaky => (if v > 0.0 { 1.0 } else { 0.01 }, 0.0),
+                    Kink::Relu6 => if v >= 6.0 { (0.0, 6.0) } else if v > 0.0 { (1.0, 0.0) } else { (0.0, 0.0) },
+                })
+                .unzip();
+            list.push((slope, offset));
+            None
+        }
+        Pieces::Replay(list, at) => {
+            let piece = list.get(*at).cloned();
+            *at += 1;
+            piece
+        }
+    })
+    .flatten()
+}
+
+pub(crate) fn pieces_on() -> bool {
+    with(|p| !matches!(p.pieces, Pieces::Off)).unwrap_or(false)
 }
 
 thread_local! {
@@ -219,6 +277,23 @@ mod tests {
         });
         assert!(err < 1e-3, "{err}");
         assert!(!p.fisher.is_empty() && p.fisher.iter().all(|f| f.is_finite() && *f >= 0.0));
+    }
+
+    #[test]
+    fn replayed_pieces_reproduce_the_recorded_pass_and_their_gradients_check() {
+        use crate::ops::{T2, relu};
+        let dev = Cpu::default();
+        let x: T2<NoneTape> = dev.tensor_from_vec(vec![-1.0, 0.5, 2.0, -0.25, 3.0, -2.0], (2, 3));
+        let (y, p) = observe(Probe { pieces: Pieces::Record(Vec::new()), ..Probe::default() }, || relu(x.clone()).as_vec());
+        let Pieces::Record(list) = p.pieces else { panic!("recorded") };
+        let (z, _) = observe(Probe { pieces: Pieces::Replay(list.clone(), 0), ..Probe::default() }, || relu(x.clone()).as_vec());
+        assert_eq!(y, z);
+        // Held on its pieces, a perturbed input stays linear where ReLU is not.
+        let moved: T2<NoneTape> = dev.tensor_from_vec(vec![1.0, 0.5, 2.0, -0.25, 3.0, -2.0], (2, 3));
+        let (held, _) = observe(Probe { pieces: Pieces::Replay(list.clone(), 0), ..Probe::default() }, || relu(moved).as_vec());
+        assert_eq!(held[0], 0.0);
+        let err = crate::ops::tests::grad_check((2, 3), &[], 1e-2, &|x, _| crate::ops::activation::piecewise(x, list[0].clone()));
+        assert!(err < 1e-3, "{err}");
     }
 
     #[test]

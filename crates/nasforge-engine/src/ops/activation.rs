@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{T2, finish_op, values};
-use crate::probe;
+use crate::probe::{self, Kink};
 
 /// An elementwise activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,14 @@ pub fn activate<T: Tape<f32, Cpu>>(x: T2<T>, activation: Activation) -> T2<T> {
     let xd = values(&x);
     if matches!(activation, Activation::Relu | Activation::Relu6 | Activation::LeakyRelu) {
         probe::relu_input(&xd, shape.0);
+        let kink = match activation {
+            Activation::Relu6 => Kink::Relu6,
+            Activation::LeakyRelu => Kink::Leaky,
+            _ => Kink::Relu,
+        };
+        if let Some(piece) = probe::pieces_on().then(|| probe::piece(&xd, kink)).flatten() {
+            return piecewise(x, piece);
+        }
     }
     let out = xd.iter().map(|&z| f(z).0).collect();
     finish_op(x, shape, out, Vec::new(), move |g, gx| {
@@ -73,13 +81,37 @@ pub fn activate<T: Tape<f32, Cpu>>(x: T2<T>, activation: Activation) -> T2<T> {
 /// `max(x, 0)` (dfdx's), reported to the probe; rows are `x`'s first axis.
 pub fn relu<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
     report_relu(&x);
-    x.relu()
+    match frozen(&x, Kink::Relu) {
+        Some(piece) => piecewise(x, piece),
+        None => x.relu(),
+    }
 }
 
 /// `x` clamped to `0..=6` (dfdx's), reported to the probe as a ReLU.
 pub fn relu6<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>) -> Tensor<S, f32, Cpu, T> {
     report_relu(&x);
-    x.clamp(0.0, 6.0)
+    match frozen(&x, Kink::Relu6) {
+        Some(piece) => piecewise(x, piece),
+        None => x.clamp(0.0, 6.0),
+    }
+}
+
+/// The probe's replayed piece for this activation, if it replays.
+pub(crate) fn frozen<S: Shape, T>(x: &Tensor<S, f32, Cpu, T>, kink: Kink) -> Option<(Vec<f32>, Vec<f32>)> {
+    if !probe::pieces_on() {
+        return None;
+    }
+    probe::piece(&values(x), kink)
+}
+
+/// `slope·x + offset`, elementwise: an activation held on given pieces.
+pub(crate) fn piecewise<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>, (slope, offset): (Vec<f32>, Vec<f32>)) -> Tensor<S, f32, Cpu, T> {
+    let shape = *x.shape();
+    let out = values(&x).iter().zip(slope.iter().zip(&offset)).map(|(v, (s, o))| s * v + o).collect();
+    finish_op(x, shape, out, Vec::new(), move |g, gx| {
+        gx.iter_mut().zip(g).zip(&slope).for_each(|((d, g), s)| *d += g * s);
+        Vec::new()
+    })
 }
 
 fn report_relu<S: Shape, T>(x: &Tensor<S, f32, Cpu, T>) {

@@ -17,7 +17,7 @@
 
 use dfdx::prelude::*;
 
-mod activation;
+pub(crate) mod activation;
 mod attention;
 mod conv;
 mod linear;

@@ -1,7 +1,7 @@
 //! `grad_norm` (foresight): `Σ_layers ‖∂L/∂W‖₂` after one training-mode
 //! pass of the batch.
 
-use super::{Proxy, Session, layer_weights, loss_gradients, total};
+use super::{Proxy, Session, loss_gradient_layers, total};
 
 pub(super) const PROXY: Proxy = Proxy {
     name: "grad_norm",
@@ -12,7 +12,5 @@ pub(super) const PROXY: Proxy = Proxy {
 };
 
 fn layers(s: &mut Session<'_>) -> Result<Vec<f64>, String> {
-    let layers = layer_weights(s.net.store());
-    let grads = loss_gradients(s.net, s.batch, &layers);
-    Ok(grads.iter().map(|g| g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt()).collect())
+    Ok(loss_gradient_layers(s, |_, g| f64::from(g) * f64::from(g)).into_iter().map(f64::sqrt).collect())
 }

@@ -24,7 +24,7 @@ mod epe_nas;
 mod fisher;
 mod grad_norm;
 mod gradsign;
-mod grasp;
+pub(crate) mod grasp;
 mod hidden_cov;
 mod jacob_cov;
 mod l2_norm;
@@ -138,6 +138,14 @@ pub(crate) fn gradients_of(grads: &mut Gradients<f32, Cpu>, store: &ParamStore, 
 /// `Σ f(w, g)` per layer over the layer weights `w` and their gradients.
 pub(crate) fn per_layer(store: &ParamStore, layers: &[usize], grads: &[Vec<f32>], f: impl Fn(f32, f32) -> f64) -> Vec<f64> {
     layers.iter().zip(grads).map(|(&i, g)| values(&store.params[i]).iter().zip(g).map(|(&w, &g)| f(w, g)).sum::<f64>()).collect()
+}
+
+/// `Σ f(w, ∂L/∂w)` per layer after one training-mode pass of the batch:
+/// the shape of snip, plain and grad_norm.
+pub(crate) fn loss_gradient_layers(s: &mut Session<'_>, f: impl Fn(f32, f32) -> f64) -> Vec<f64> {
+    let layers = layer_weights(s.net.store());
+    let grads = loss_gradients(s.net, s.batch, &layers);
+    per_layer(s.net.store(), &layers, &grads, f)
 }
 
 /// The sum of a layer-wise proxy's layers.

@@ -1,6 +1,6 @@
 //! `plain` (foresight): `Σ ∂L/∂W ⊙ W`, signed.
 
-use super::{Proxy, Session, layer_weights, loss_gradients, per_layer, total};
+use super::{Proxy, Session, loss_gradient_layers, total};
 
 pub(super) const PROXY: Proxy = Proxy {
     name: "plain",
@@ -11,7 +11,5 @@ pub(super) const PROXY: Proxy = Proxy {
 };
 
 fn layers(s: &mut Session<'_>) -> Result<Vec<f64>, String> {
-    let layers = layer_weights(s.net.store());
-    let grads = loss_gradients(s.net, s.batch, &layers);
-    Ok(per_layer(s.net.store(), &layers, &grads, |w, g| f64::from(w * g)))
+    Ok(loss_gradient_layers(s, |w, g| f64::from(w * g)))
 }

@@ -85,6 +85,11 @@ fn conv2d_impl<T: Tape<f32, Cpu>>(x: T4<T>, weight: &Param, c: Conv, relu: bool)
     if relu && probe::wants_relu_codes() {
         probe::relu_input(&values(&x), b);
     }
+    // A replayed piece replaces the fused ReLU.
+    let (x, relu) = match relu.then(|| super::activation::frozen(&x, probe::Kink::Relu)).flatten() {
+        Some(piece) => (super::activation::piecewise(x, piece), false),
+        None => (x, relu),
+    };
     // Stride-1 ungrouped convolutions (every cell conv) run as shifted
     // gemms, forward and backward; the input gradient is then itself a
     // stride-1 convolution, with padding `dilation·(k-1) - padding`.
