@@ -69,7 +69,7 @@ pub struct GnnShape {
     pub dim: usize,
     /// Dropout probability before every linear map.
     pub dropout: f32,
-    /// Denseear layers after the cell, before the classifier.
+    /// Linear layers after the cell, before the classifier.
     pub post_layers: usize,
 }
 

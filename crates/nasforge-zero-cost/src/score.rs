@@ -128,9 +128,13 @@ impl Scorer {
             }
         };
         let s = self.shape;
+        // The space's own parameters, where they shape the network.
+        let space = match self.space.downcast_ref::<nasforge_space_mobilenet::MobileNetSpace>() {
+            Some(m) => format!("{} (width {})", self.space.name(), m.width),
+            None => self.space.name().to_owned(),
+        };
         format!(
-            "space {}; channels {}, cells {}, dim {}; batch {kind}, {} items, {} classes, hash {h:016x}; seed {}{}",
-            self.space.name(),
+            "space {space}; channels {}, cells {}, dim {}; batch {kind}, {} items, {} classes, hash {h:016x}; seed {}{}",
             s.channels,
             s.cells,
             s.dim,
