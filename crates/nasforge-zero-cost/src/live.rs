@@ -33,22 +33,15 @@ impl ZeroCostEstimator {
             for _ in 0..reference {
                 let arch = scorer.space().sample(&mut rng);
                 for (col, s) in columns.iter_mut().zip(scorer.score(&arch)?) {
-                    if let Ok(v) = s.ok().filter(|v| v.is_finite()).ok_or(()) {
-                        col.push(v);
-                    }
+                    col.extend(s.ok());
                 }
             }
             let moments = columns
                 .iter()
                 .zip(scorer.names())
-                .map(|(c, name)| {
-                    let m = c.iter().sum::<f64>() / c.len().max(1) as f64;
-                    let sd = (c.iter().map(|v| (v - m).powi(2)).sum::<f64>() / c.len().max(1) as f64).sqrt();
-                    if c.len() < 2 || sd == 0.0 || !sd.is_finite() {
-                        Err(format!("proxy `{name}` does not vary over {reference} reference architectures: it cannot be normalised"))
-                    } else {
-                        Ok((m, sd))
-                    }
+                .map(|(c, name)| match crate::stats::mean_sd(c) {
+                    Some((m, sd)) if sd > 0.0 && sd.is_finite() => Ok((m, sd)),
+                    _ => Err(format!("proxy `{name}` does not vary over {reference} reference architectures: it cannot be normalised")),
                 })
                 .collect::<Result<_, _>>()?;
             Some(moments)

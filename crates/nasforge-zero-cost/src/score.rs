@@ -163,9 +163,12 @@ impl Scorer {
     pub fn score(&self, arch: &DynArch) -> Result<Vec<Result<f64, String>>, String> {
         let seed = self.net_seed(arch);
         let mut net = net::build(&self.space, arch, self.shape, &self.batch, seed)?;
+        // Only text batches differ per network (their input's width); the
+        // others are borrowed, not copied (a graph batch holds every node's
+        // features).
         let batch = match net.input_width() {
-            Some(w) => self.batch.for_width(w),
-            None => self.batch.clone(),
+            Some(w) => std::borrow::Cow::Owned(self.batch.for_width(w)),
+            None => std::borrow::Cow::Borrowed(&self.batch),
         };
         let initial = net.store().clone();
         let mut out = Vec::with_capacity(self.proxies.len());

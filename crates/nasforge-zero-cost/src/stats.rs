@@ -21,6 +21,18 @@ pub fn ranks(v: &[f64]) -> Vec<f64> {
     r
 }
 
+/// Mean and sample standard deviation of the finite values of `v`;
+/// `None` with fewer than two.
+pub fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if finite.len() < 2 {
+        return None;
+    }
+    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+    let sd = (finite.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (finite.len() - 1) as f64).sqrt();
+    Some((mean, sd))
+}
+
 /// Spearman's ρ: the Pearson correlation of the ranks.
 pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "paired samples");

@@ -155,13 +155,11 @@ impl ProxyTable {
     pub fn moments(&self) -> Vec<(f64, f64)> {
         (0..self.names.len())
             .map(|i| {
-                let v: Vec<f64> = self.rows.values().map(|r| r[i]).filter(|x| x.is_finite()).collect();
-                if v.len() < 2 {
-                    return (0.0, 1.0);
+                let v: Vec<f64> = self.rows.values().map(|r| r[i]).collect();
+                match crate::stats::mean_sd(&v) {
+                    Some((mean, sd)) => (mean, if sd > 0.0 { sd } else { 1.0 }),
+                    None => (0.0, 1.0),
                 }
-                let mean = v.iter().sum::<f64>() / v.len() as f64;
-                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
-                (mean, if sd > 0.0 { sd } else { 1.0 })
             })
             .collect()
     }

@@ -64,12 +64,6 @@ fn out_dir() -> PathBuf {
 fn score(scorer: &Scorer, archs: &[DynArch], file: &Path) -> Result<ProxyTable> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t0 = std::time::Instant::now();
-    // A cache written before scores files kept their settings: its
-    // settings are this scorer's (the suite's parameters have not changed).
-    let settings = nasforge_zero_cost::scores_file::settings_path(file);
-    if file.exists() && !settings.exists() {
-        std::fs::write(&settings, format!("{}\n", scorer.fingerprint()))?;
-    }
     // The files are this suite's cache: rows scored with other settings
     // (an older build, another batch) are dropped and scored again.
     let s = match write_scores(scorer, archs, file, threads, &mut |_, _| {}) {
