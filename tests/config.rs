@@ -117,13 +117,13 @@ fn an_unsupported_pair_lists_the_estimators_that_serve_the_space() {
     let text = doc("name = \"random-search\"", "evaluations = 5");
     let e = err(&text.replace("name = \"nas-bench-201\"\npath", "name = \"nas-bench-graph\"\npath"));
     assert_eq!(e.key.as_deref(), Some("estimator.name"));
-    assert!(e.message.contains("estimator `nas-bench-graph` cannot evaluate space `nas-bench-201`; valid choices for it: nas-bench-201, zero-cost, zero-cost-table, dfdx-train"), "{e}");
+    assert!(e.message.contains("estimator `nas-bench-graph` cannot evaluate space `nas-bench-201`; valid choices for it: nas-bench-201, zero-cost, zero-cost-table, predicted, dfdx-train"), "{e}");
     // The graph table keys NAS-Bench-Graph cells of either op set, and
     // only those: darts has NASLib's NB301 table and the training estimator.
     let e = err(&text.replace("name = \"nas-bench-201\"\n\n[strategy]", "name = \"darts\"\n\n[strategy]"));
-    assert!(e.message.contains("cannot evaluate space `darts`; valid choices for it: nas-bench-301-zero-cost, zero-cost, zero-cost-table, dfdx-train"), "{e}");
+    assert!(e.message.contains("cannot evaluate space `darts`; valid choices for it: nas-bench-301-zero-cost, zero-cost, zero-cost-table, predicted, dfdx-train"), "{e}");
     let e = err(&text.replace("name = \"nas-bench-201\"\npath", "name = \"no-such-table\"\npath"));
-    assert!(e.message.contains("unknown estimator `no-such-table`; valid choices for space `nas-bench-201`: nas-bench-201, zero-cost, zero-cost-table, dfdx-train"), "{e}");
+    assert!(e.message.contains("unknown estimator `no-such-table`; valid choices for space `nas-bench-201`: nas-bench-201, zero-cost, zero-cost-table, predicted, dfdx-train"), "{e}");
 }
 
 #[test]

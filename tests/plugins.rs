@@ -156,7 +156,7 @@ fn every_strategy_searches_the_spaces_with_an_estimator_plugin() {
         let e = parse_str(&text(space, "name = \"random-search\"").replace("name = \"synthetic-score\"\n\n[budget]", "name = \"nas-bench-201\"\n\n[budget]"), "x.toml", Path::new("."))
             .unwrap_err();
         // Transformer and Auto-GNN networks are also trained for real.
-        let expected = if space == "hytra" { "valid choices for it: zero-cost-table, synthetic-score" } else { "valid choices for it: zero-cost, zero-cost-table, dfdx-train, synthetic-score" };
+        let expected = if space == "hytra" { "valid choices for it: zero-cost-table, predicted, synthetic-score" } else { "valid choices for it: zero-cost, zero-cost-table, predicted, dfdx-train, synthetic-score" };
         assert!(e.message.contains(expected), "{e}");
     }
 }

@@ -2,7 +2,8 @@
 //! plain Python and Optuna), of the dfdx trainer (against PyTorch), of
 //! a strategy through the plugin ABI (against the same strategy in
 //! process) and of the zero-cost proxies (against NASLib's code in
-//! PyTorch).
+//! PyTorch); `bench predictors` (`bench_predictors.rs`): the GBDT against
+//! LightGBM and scikit-learn.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,6 +80,19 @@ pub enum Bench {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// The GBDT predictor (smartcore trees, GBDT-NAS's LightGBM settings)
+    /// on 1,000 NAS-Bench-201 one-hot rows beside LightGBM and
+    /// scikit-learn's HistGradientBoostingRegressor in the same run: fit
+    /// and predict times (1,000 rows and all 15,625 cells), ratios, and
+    /// each model's Spearman ρ on the held-out cells.
+    Predictors {
+        /// The NAS-Bench-201 CSV.
+        #[arg(long, default_value = "../shared/data/nas-bench-201/nb201_cifar10_v1_1.csv")]
+        csv: PathBuf,
+        /// Timed runs of each (after a warm-up); medians are reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
 }
 
 /// Runs one benchmark.
@@ -88,10 +102,11 @@ pub fn run(which: Bench) -> Result<()> {
         Bench::Trainer { threads, steps, python } => bench_trainer(threads, steps, python),
         Bench::Plugin { csv, evaluations, repeats } => bench_plugin(&csv, evaluations, repeats),
         Bench::ZeroCost { archs, seed, python } => bench_zero_cost(archs, seed, python),
+        Bench::Predictors { csv, repeats } => crate::bench_predictors::run(&csv, repeats),
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -254,7 +269,7 @@ fn registry_rate(csv: &Path, evaluations: u64, seed: u64) -> Result<f64> {
 
 /// A Python that imports optuna: `target/optuna-venv`, created with `pip
 /// install optuna` on first use; `None` if that cannot be done.
-fn optuna_python() -> Option<PathBuf> {
+pub(crate) fn optuna_python() -> Option<PathBuf> {
     let works = |py: &Path| Command::new(py).args(["-c", "import optuna"]).output().is_ok_and(|o| o.status.success());
     let venv = Path::new("target/optuna-venv");
     let py = venv.join("bin/python");

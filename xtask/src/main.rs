@@ -21,6 +21,7 @@
 static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_dfdx::allocator::Allocator;
 
 mod bench;
+mod bench_predictors;
 mod fuzz;
 mod repro;
 

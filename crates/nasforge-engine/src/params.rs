@@ -218,12 +218,20 @@ pub struct Optimizer {
     moment1: Gradients<f32, Cpu>,
     moment2: Gradients<f32, Cpu>,
     steps: i32,
+    betas: [f64; 2],
 }
 
 impl Optimizer {
     /// Fresh state.
     pub fn new(config: OptimizerConfig) -> Self {
-        Self { config, moment1: Gradients::leaky(), moment2: Gradients::leaky(), steps: 0 }
+        Self { config, moment1: Gradients::leaky(), moment2: Gradients::leaky(), steps: 0, betas: [0.9, 0.999] }
+    }
+
+    /// Adam's moment decay rates (PyTorch's and dfdx's `(0.9, 0.999)` by
+    /// default; BANANAS' Keras models use `(0.9, 0.99)`).
+    pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.betas = [beta1, beta2];
+        self
     }
 
     /// One update of every parameter with learning rate `lr`.
@@ -244,7 +252,7 @@ impl Optimizer {
                     cfg.try_update(p, v, g)?;
                 }
                 OptimizerConfig::Adam { weight_decay, .. } => {
-                    let cfg = AdamConfig { lr, weight_decay: wd(*weight_decay), ..AdamConfig::default() };
+                    let cfg = AdamConfig { lr, betas: self.betas, weight_decay: wd(*weight_decay), ..AdamConfig::default() };
                     let m1 = self.moment1.get_or_alloc_mut(p)?;
                     let m2 = self.moment2.get_or_alloc_mut(p)?;
                     cfg.try_update(self.steps, p, m1, m2, g)?;

@@ -59,7 +59,7 @@ impl Params for RobotToml {
 }
 
 /// Reads a proxy table for `space`: NASLib's NB201 JSON, or a scores CSV.
-fn read_table(path: &std::path::Path, task: &str, space: &ErasedSpace) -> Result<ProxyTable, String> {
+pub fn read_table(path: &std::path::Path, task: &str, space: &ErasedSpace) -> Result<ProxyTable, String> {
     if path.extension().is_some_and(|e| e == "json") {
         if space.name() != "nas-bench-201" {
             return Err(format!("{}: NASLib's zero-cost JSON read here keys NAS-Bench-201 cells, not `{}` architectures; give a scores CSV", path.display(), space.name()));

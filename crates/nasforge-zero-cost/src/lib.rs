@@ -38,7 +38,7 @@ pub mod stats;
 mod table;
 
 pub use batch::Batch;
-pub use family::{RobotToml, ZeroCostConfig, ZeroCostTableToml, ZeroCostToml, register};
+pub use family::{RobotToml, ZeroCostConfig, ZeroCostTableToml, ZeroCostToml, read_table, register};
 pub use live::ZeroCostEstimator;
 pub use net::{NetShape, ZcNet};
 pub use score::Scorer;

@@ -106,5 +106,5 @@ fn its_parameters_are_checked_like_the_built_ins() {
     // An estimator that does not serve the space is refused with those that do.
     std::fs::write(&file, text.replace("nas-bench-201\"", "darts\"")).unwrap();
     let stderr = String::from_utf8_lossy(&run(&["run", file.to_str().unwrap()]).stderr).into_owned();
-    assert!(stderr.contains("estimator `params-proxy` cannot evaluate space `darts`; valid choices for it: nas-bench-301-zero-cost, zero-cost, zero-cost-table, dfdx-train"), "{stderr}");
+    assert!(stderr.contains("estimator `params-proxy` cannot evaluate space `darts`; valid choices for it: nas-bench-301-zero-cost, zero-cost, zero-cost-table, predicted, dfdx-train"), "{stderr}");
 }

@@ -10,6 +10,7 @@
 
 mod nb201_search;
 mod nbgraph_search;
+mod predictors;
 mod spaces_params;
 mod zero_cost_nb201;
 pub mod stats;
@@ -60,7 +61,7 @@ pub struct Suite {
 }
 
 /// Every suite, in the order `all` runs them.
-pub const SUITES: &[Suite] = &[nb201_search::SUITE, nbgraph_search::SUITE, spaces_params::SUITE, zero_cost_nb201::SUITE];
+pub const SUITES: &[Suite] = &[nb201_search::SUITE, nbgraph_search::SUITE, spaces_params::SUITE, zero_cost_nb201::SUITE, predictors::SUITE];
 
 /// `cargo xtask repro list`.
 pub fn list() {

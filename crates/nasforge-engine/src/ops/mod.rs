@@ -1,7 +1,8 @@
 //! Custom dfdx operations on runtime-shaped tensors, one module per op
 //! family: convolution (grouped, depthwise, dilated, strided), pooling,
 //! normalisation (batch and layer norm), linear layers, sparse
-//! aggregation, graph attention, activations and dropout.
+//! aggregation, graph attention, activations and dropout, and the
+//! contrastive loss encoders pre-train with.
 //!
 //! dfdx 0.13 compiles its own convolution only on a nightly toolchain that
 //! no longer builds, and runs it image by image through an old gemm. These
@@ -19,6 +20,7 @@ use dfdx::prelude::*;
 
 pub(crate) mod activation;
 mod attention;
+mod contrastive;
 mod conv;
 mod linear;
 mod norm;
@@ -27,6 +29,7 @@ mod sparse;
 
 pub use activation::{Activation, activate, dropout, relu, relu6};
 pub use attention::{Aggregate, Attention, attend, gat_aggregate, mean_heads};
+pub use contrastive::nt_xent;
 pub use conv::{Conv, conv2d, relu_conv2d};
 pub use linear::{add_bias, linear};
 pub use norm::{RunningStats, batch_norm2d, layer_norm};

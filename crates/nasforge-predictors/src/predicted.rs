@@ -1,0 +1,98 @@
+//! Any predictor as an estimator: trained once on labelled architectures
+//! from a CSV (a benchmark table, training results written out), then
+//! answering `valid` for any architecture of the space. For
+//! sample-and-filter baselines: a strategy searches the predictor, and
+//! the best it finds is evaluated for real afterwards.
+
+use std::path::PathBuf;
+
+use nasforge_core::rand::seq::SliceRandom;
+use nasforge_core::{EvalContext, EvalError, Estimator, Metrics, SearchSpace, seeded_rng};
+use nasforge_registry::{DynArch, ErasedSpace};
+
+use crate::{Features, Predictor, PredictorSpec};
+
+/// Where the labels come from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Labels {
+    /// The CSV.
+    pub path: PathBuf,
+    /// Its column of standard strings.
+    pub arch_column: String,
+    /// Its label column.
+    pub label_column: String,
+    /// Rows drawn to train on (all when `None`).
+    pub samples: Option<usize>,
+}
+
+impl Labels {
+    /// The labelled architectures of the CSV (rows whose label is not a
+    /// number are an error naming the line).
+    pub fn read<S: SearchSpace + ?Sized>(&self, space: &S) -> Result<Vec<(S::Arch, f64)>, String> {
+        let at = |e: &dyn std::fmt::Display| format!("{}: {e}", self.path.display());
+        let mut reader = csv::Reader::from_path(&self.path).map_err(|e| at(&e))?;
+        let header = reader.headers().map_err(|e| at(&e))?.clone();
+        let col = |name: &str| {
+            header.iter().position(|h| h == name).ok_or_else(|| at(&format!("no column `{name}`; it has: {}", header.iter().collect::<Vec<_>>().join(", "))))
+        };
+        let (a, l) = (col(&self.arch_column)?, col(&self.label_column)?);
+        let mut rows = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| at(&e))?;
+            let line = i + 2;
+            let arch = space.parse(&record[a]).map_err(|e| at(&format!("line {line}: {e}")))?;
+            let label: f64 = record[l].trim().parse().map_err(|_| at(&format!("line {line}: `{}` is not a number", &record[l])))?;
+            if label.is_finite() {
+                rows.push((arch, label));
+            }
+        }
+        if rows.is_empty() {
+            return Err(at(&"no labelled rows"));
+        }
+        Ok(rows)
+    }
+}
+
+/// The `predicted` estimator.
+pub struct PredictedEstimator {
+    space: ErasedSpace,
+    features: Features,
+    model: Box<dyn Predictor>,
+    trained_on: usize,
+}
+
+impl PredictedEstimator {
+    /// Trains `spec` on `labels` (the seeded sample of them).
+    pub fn train(space: ErasedSpace, labels: &Labels, features: Features, spec: &PredictorSpec, seed: u64) -> Result<Self, String> {
+        let mut rows = labels.read(&space)?;
+        if let Some(n) = labels.samples {
+            if n > rows.len() {
+                return Err(format!("{}: `samples = {n}` but the file has {} labelled rows", labels.path.display(), rows.len()));
+            }
+            rows.shuffle(&mut seeded_rng(seed));
+            rows.truncate(n);
+        }
+        let x: Vec<Vec<f64>> = rows.iter().map(|(a, _)| features.row(&space, a)).collect();
+        let y: Vec<f64> = rows.iter().map(|(_, v)| *v).collect();
+        let mut model = spec.build();
+        model.fit(&x, &y, seed)?;
+        Ok(PredictedEstimator { space, features, model, trained_on: rows.len() })
+    }
+
+    /// Labelled architectures it was fitted on.
+    pub fn trained_on(&self) -> usize {
+        self.trained_on
+    }
+}
+
+impl Estimator<DynArch> for PredictedEstimator {
+    fn name(&self) -> &str {
+        "predicted"
+    }
+
+    fn evaluate(&mut self, arch: &DynArch, _ctx: EvalContext) -> Result<Metrics, EvalError> {
+        let row = self.features.row(&self.space, arch);
+        let valid = self.model.predict(&[row])[0];
+        Ok(Metrics { valid, ..Metrics::default() })
+    }
+}
