@@ -13,11 +13,19 @@ use std::time::{Duration, Instant};
 use nasforge::core::SearchSpace;
 use rusqlite::Connection;
 
-/// The trial rows that must be reproducible (no timings).
+/// The trial rows that must be reproducible: no timings (a trained
+/// trial's `cost_s` is its measured seconds).
 fn trial_rows(journal: &Path) -> Vec<(i64, String, String, Option<String>)> {
     let conn = Connection::open(journal).unwrap();
     let mut stmt = conn.prepare("SELECT trial, arch, status, metrics FROM trials ORDER BY experiment_id, trial").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+    let untimed = |m: Option<String>| {
+        m.map(|m| {
+            let mut v: serde_json::Value = serde_json::from_str(&m).unwrap();
+            v.as_object_mut().unwrap().remove("cost_s");
+            v.to_string()
+        })
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, untimed(r.get(3)?)))).unwrap().map(Result::unwrap).collect()
 }
 
 fn run(example: &str, journal: &Path, seed: u64, threads: Option<usize>) -> serde_json::Value {
@@ -43,7 +51,7 @@ fn cut(journal: &Path, keep: i64, to: &Path) {
 #[test]
 fn each_predictor_guided_strategy_is_deterministic_and_resumes_from_a_cut_journal_to_the_same_trials() {
     let dir = tempfile::tempdir().unwrap();
-    for example in ["nb201-gbdt-nas", "nb201-gbdt-nas-3s", "nb201-bananas", "nb201-tpe"] {
+    for example in ["nb201-gbdt-nas", "nb201-gbdt-nas-3s", "nb201-bananas", "nb201-tpe", "nb201-fbnetv3"] {
         let whole = dir.path().join(format!("{example}.sqlite"));
         let summary = run(example, &whole, 3, None);
         assert_eq!(summary["trials"], 100, "{example}");
@@ -74,7 +82,7 @@ fn a_predictor_guided_search_killed_mid_run_resumes_to_the_uninterrupted_run() {
     // GBDT-NAS with a budget long enough to kill it mid-run: one refit
     // and a prediction of all 15,625 cells every 10 evaluations.
     let dir = tempfile::tempdir().unwrap();
-    let file = common::nb201_experiment(dir.path(), "name = \"gbdt-nas\"\nmin-child-weight = 5", 1_000);
+    let file = common::nb201_experiment(dir.path(), "name = \"gbdt-nas\"", 1_000);
     let killed = dir.path().join("killed.sqlite");
     let mut child = Command::new(env!("CARGO_BIN_EXE_nasforge"))
         .args(["run", file.to_str().unwrap(), "--journal", killed.to_str().unwrap()])
@@ -109,12 +117,48 @@ fn a_predictor_guided_search_killed_mid_run_resumes_to_the_uninterrupted_run() {
 }
 
 #[test]
+fn fbnetv3_searches_cells_and_recipes_with_real_training_and_resumes_to_the_same_trials() {
+    // Digits (8×8) keep the training small; the recipe space is real.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fbnetv3.toml");
+    std::fs::write(
+        &file,
+        "seed = 2\njournal = \"j.sqlite\"\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"fbnetv3\"\ninitial = 4\ntop-k = 2\n\
+         candidates = 200\npretrain = 300\nepochs = 50\n[estimator]\nname = \"dfdx-train\"\n[dataset]\nname = \"digits\"\n\
+         [trainer]\nchannels = 4\ncells = 1\nsearch-batch-size = [16, 32]\nsearch-epochs = [1, 2]\nsearch-lr = [0.05, 0.1]\n[budget]\nevaluations = 8\n",
+    )
+    .unwrap();
+    let journal = dir.path().join("j.sqlite");
+    let summary = common::last_json(&common::nasforge(&["run", file.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["trials"], 8);
+    let rows = trial_rows(&journal);
+    assert!(rows.iter().all(|r| r.1.contains(" @ lr=") && r.1.contains(" epochs=") && r.1.contains(" batch-size=")), "{:?}", rows[0].1);
+    let recipes: std::collections::HashSet<&str> = rows.iter().map(|r| r.1.split(" @ ").nth(1).unwrap()).collect();
+    assert!(recipes.len() > 1, "the recipe is searched: {recipes:?}");
+    let best = summary["best"]["valid"].as_f64().unwrap();
+    assert!(best > 0.3, "{summary}");
+
+    let killed = dir.path().join("cut.sqlite");
+    cut(&journal, 5, &killed);
+    let resumed = common::last_json(&common::nasforge(&["resume", killed.to_str().unwrap(), "--json"]));
+    assert_eq!(resumed["best"], summary["best"]);
+    assert_eq!(trial_rows(&killed), rows, "resumed mid-round: the same cells, recipes and results");
+
+    // A fixed value and a searched list of one hyper-parameter clash.
+    let text = std::fs::read_to_string(&file).unwrap().replace("cells = 1\n", "cells = 1\nlr = 0.1\n");
+    std::fs::write(&file, text).unwrap();
+    let out = common::nasforge(&["run", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("search-lr") && stderr.contains("`lr` fixes the value"), "{stderr}");
+}
+
+#[test]
 fn the_predicted_estimator_ranks_cells_it_was_not_trained_on() {
     let registry = nasforge::families();
     let text = format!(
         "seed = 1\ndata-root = \"{}\"\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"random-search\"\n\
          [estimator]\nname = \"predicted\"\nlabels = \"nas-bench-201/nb201_cifar10_v1_1.csv\"\narch-column = \"cellstr\"\n\
-         label-column = \"valid_top1\"\nsamples = 1000\npredictor = \"gbdt\"\nmin-child-weight = 5\n[budget]\nevaluations = 10\n",
+         label-column = \"valid_top1\"\nsamples = 1000\npredictor = \"gbdt\"\n[budget]\nevaluations = 10\n",
         common::data().display()
     );
     let config = nasforge::experiment::parse_str(&registry, &text, "predicted.toml", Path::new(".")).unwrap();

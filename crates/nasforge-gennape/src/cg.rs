@@ -163,11 +163,12 @@ fn int_attr(node: &GraphNode, key: &str) -> Option<i64> {
     }
 }
 
-/// The `K` of a `KxK` in an op name.
+/// The `K` of a `KxK` in an op name (the first `x` between digits).
 fn kernel_in(name: &str) -> Option<i64> {
-    let x = name.find('x')?;
-    let digits: String = name[..x].chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
-    digits.parse().ok()
+    let b = name.as_bytes();
+    let x = (1..b.len().saturating_sub(1)).find(|&i| b[i] == b'x' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit())?;
+    let start = name[..x].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    name[start..x].parse().ok()
 }
 
 /// The `E` of a `_tE` in an op name.
@@ -176,8 +177,9 @@ fn expansion_in(name: &str) -> Option<i64> {
     name[t + 2..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
 }
 
-/// The primitive sequence one space op computes, by keyword (the longest
-/// keyword first, as GENNAPE matches): returns the chain's nodes in order.
+/// The primitive sequence one space op computes, by keyword (the more
+/// specific keywords tried first, where GENNAPE takes the longest match):
+/// returns the chain's nodes in order.
 ///
 /// - `input`, `stem` → input (a stem adds conv 3×3, BN, ReLU);
 ///   `output` → output; `head` → mean, matmul, output;
@@ -291,9 +293,14 @@ pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
 /// into a node enters its chain's first primitive, an edge out of it
 /// leaves its last. Resolution halves after a stride 2 (and in DARTS'
 /// reduction cell, whose ops carry `cell = reduce`); channels follow a
-/// node's `channels` attribute relative to the first seen.
+/// node's `channels` attribute relative to the first seen. An empty graph
+/// lowers to one [`Prim::Other`] node (every graph has a readout).
 pub fn lower(g: &ArchGraph) -> Cg {
     let mut cg = Cg::default();
+    if g.nodes.is_empty() {
+        cg.push(CgNode::new(Prim::Other));
+        return cg;
+    }
     let mut ends = Vec::with_capacity(g.nodes.len());
     let first_channels = g.nodes.iter().find_map(|n| int_attr(n, "channels")).unwrap_or(1).max(1) as f32;
     let mut resolution = vec![1.0f32; g.nodes.len()];
@@ -381,6 +388,7 @@ mod tests {
         assert!(cg.nodes.iter().all(|n| n.prim != Prim::Other), "{:?}", cg.nodes);
         let depthwise: Vec<f32> = cg.nodes.iter().filter(|n| n.prim == Prim::Depthwise).map(|n| n.kernel * 7.0).collect();
         assert_eq!(depthwise.len(), 5);
+        assert_eq!((kernel_in("max_pool_5x5"), kernel_in("sep_conv_3x3"), kernel_in("mbconv")), (Some(5), Some(3), None));
         assert!(depthwise.iter().all(|&k| k == 3.0 || k == 5.0));
         for &(a, b) in &cg.edges {
             assert!(a < cg.nodes.len() && b < cg.nodes.len());

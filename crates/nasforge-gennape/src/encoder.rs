@@ -29,7 +29,11 @@ pub struct GraphBatch {
 
 impl GraphBatch {
     /// The batch of `cgs`.
+    ///
+    /// # Panics
+    /// When a graph has no node ([`crate::cg::lower`] never makes one).
     pub fn new(cgs: &[&Cg]) -> Self {
+        assert!(cgs.iter().all(|g| !g.nodes.is_empty()), "a graph without nodes has no embedding");
         let nodes: usize = cgs.iter().map(|g| g.nodes.len()).sum();
         let mut x = Vec::with_capacity(nodes * CgNode::WIDTH);
         let (mut adj, mut pool) = (Vec::new(), Vec::new());
@@ -94,7 +98,9 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// A freshly initialised encoder (PyTorch's default U(±1/√fan_in)).
+    /// A freshly initialised encoder: weights U(±1/√fan_in) as PyTorch's
+    /// default, biases zero; the root map has a bias PyG's `lin_root`
+    /// lacks (it adds to the neighbours' bias).
     pub fn new(config: &EncoderConfig, seed: u64) -> Self {
         let mut rng = seeded_rng(seed);
         let mut store = ParamStore::new(Cpu::default());

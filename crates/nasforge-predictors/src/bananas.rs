@@ -21,10 +21,10 @@
 use std::collections::HashSet;
 
 use nasforge_core::rand_distr::{Distribution, Normal};
-use nasforge_core::{Evaluation, SearchSpace, Strategy, derive_seed};
+use nasforge_core::{SearchSpace, derive_seed};
 use rand::Rng;
 
-use crate::guided::Guided;
+use crate::guided::{self, Guided};
 use crate::{Features, PredictorSpec};
 
 /// How candidates are scored.
@@ -97,7 +97,7 @@ impl<A: Clone> Bananas<A> {
         space.arch_from_decisions(&choices)
     }
 
-    fn refill<S: SearchSpace<Arch = A>>(&mut self, space: &S) {
+    fn round<S: SearchSpace<Arch = A>>(&mut self, space: &S) {
         let mut ranked: Vec<usize> = (0..self.g.archs.len()).filter(|&i| self.g.values[i].is_finite()).collect();
         ranked.sort_by(|&a, &b| self.g.values[b].total_cmp(&self.g.values[a]).then(a.cmp(&b)));
         let mut candidates: Vec<A> = Vec::new();
@@ -139,32 +139,9 @@ impl<A: Clone> Bananas<A> {
         } else {
             vec![0.0; rows.len()]
         };
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-        for i in order.into_iter().take(self.config.top_k) {
-            self.g.queue.push_back(candidates[i].clone());
-        }
+        let refs: Vec<&A> = candidates.iter().collect();
+        self.g.enqueue_best(&refs, None, &scores, self.config.top_k);
     }
 }
 
-impl<S: SearchSpace> Strategy<S> for Bananas<S::Arch> {
-    fn name(&self) -> &str {
-        "bananas"
-    }
-
-    fn ask(&mut self, space: &S) -> Option<S::Arch> {
-        if self.g.asked < self.config.initial {
-            let a = self.g.fresh_sample(space);
-            return Some(self.g.propose(space, a));
-        }
-        if self.g.queue.is_empty() {
-            self.refill(space);
-        }
-        let a = self.g.queue.pop_front()?;
-        Some(self.g.propose(space, a))
-    }
-
-    fn tell(&mut self, space: &S, arch: &S::Arch, outcome: &Evaluation) {
-        self.g.record(space, arch, outcome);
-    }
-}
+guided::round_strategy!(Bananas, |s| "bananas");

@@ -48,6 +48,11 @@ impl Encoding {
     /// Names in TOML.
     pub const NAMES: [&'static str; 4] = ["one-hot", "decisions", "adjacency", "path"];
 
+    /// The encoding's TOML name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
     /// The encoding a TOML name means.
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
@@ -186,7 +191,7 @@ impl Encoder {
             }
         }
         if e.width == 0 {
-            return Err(format!("the `{}` encoding of `{}` has no features", Encoding::NAMES[kind as usize], space.name()));
+            return Err(format!("the `{}` encoding of `{}` has no features", kind.name(), space.name()));
         }
         Ok(e)
     }
@@ -260,11 +265,6 @@ impl Features {
     /// The encoding alone.
     pub fn new(encoder: Encoder) -> Self {
         Features { encoder: Some(encoder), proxies: None }
-    }
-
-    /// Proxy scores alone.
-    pub fn proxies_only(table: Arc<ProxyTable>, names: &[String]) -> Result<Self, String> {
-        Ok(Features { encoder: None, proxies: Some((table.clone(), columns(&table, names)?)) })
     }
 
     /// The encoding followed by the named proxies of `table`.

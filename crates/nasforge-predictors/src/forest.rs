@@ -40,7 +40,7 @@ pub struct Forest {
 
 /// NaN has no order for smartcore's splits: it goes below every value.
 fn rows(x: &[Vec<f64>]) -> Result<DenseMatrix<f64>, String> {
-    let clean: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|&v| if v.is_nan() { -1.0e300 } else { v }).collect()).collect();
+    let clean: Vec<Vec<f64>> = x.iter().map(|r| r.iter().map(|&v| crate::gbdt::clean(v)).collect()).collect();
     DenseMatrix::from_2d_vec(&clean).map_err(|e| e.to_string())
 }
 

@@ -17,8 +17,11 @@
 //! LightGBM → here: `num_leaves = 31` has no equivalent (smartcore grows
 //! depth-wise): `max_depth = 5`, at most 32 leaves; `learning_rate`,
 //! `num_boost_round`, `lambda_l2` (0) and `min_gain_to_split` (0) map
-//! exactly; `min_data_in_leaf = 20` is `min_child_weight = 20` (the
-//! squared error's hessian is 1 per row, so the sums agree exactly);
+//! exactly; `min_data_in_leaf` is `min_child_weight` (the squared error's
+//! hessian is 1 per row, so the sums agree exactly), 5 by default as
+//! NASLib's `lgb.py` sets it: LightGBM's own default, 20, leaves the small
+//! training sets of a search (20 architectures, a bag of 16) without a
+//! single split, so every prediction would tie;
 //! `feature_fraction` and `bagging_fraction`/`bagging_freq` are this
 //! loop's; `max_bin = 255` has none (smartcore splits exactly, which on
 //! one-hot features is the same).
@@ -44,7 +47,7 @@ pub struct GbdtConfig {
     pub learning_rate: f64,
     /// Depth of each tree (5: at most 32 leaves, for `num_leaves = 31`).
     pub max_depth: u16,
-    /// Rows a leaf must hold (`min_data_in_leaf`, 20).
+    /// Rows a leaf must hold (`min_data_in_leaf`; NASLib's 5).
     pub min_child_weight: usize,
     /// L2 penalty on leaf values (`lambda_l2`, 0).
     pub lambda: f64,
@@ -58,7 +61,7 @@ pub struct GbdtConfig {
 
 impl Default for GbdtConfig {
     fn default() -> Self {
-        GbdtConfig { rounds: 100, learning_rate: 0.05, max_depth: 5, min_child_weight: 20, lambda: 0.0, feature_fraction: 0.9, bagging_fraction: 0.8, bagging_freq: 5 }
+        GbdtConfig { rounds: 100, learning_rate: 0.05, max_depth: 5, min_child_weight: 5, lambda: 0.0, feature_fraction: 0.9, bagging_fraction: 0.8, bagging_freq: 5 }
     }
 }
 
@@ -135,7 +138,8 @@ fn flatten(t: &SmartTree, cols: &[usize], shrink: f64, out: &mut Vec<Node>) -> u
     at
 }
 
-fn clean(x: f64) -> f64 {
+/// A feature as the trees compare it (NaN below every value).
+pub(crate) fn clean(x: f64) -> f64 {
     if x.is_nan() { MISSING } else { x }
 }
 
@@ -282,7 +286,7 @@ mod tests {
         // Without subsampling, one round here equals smartcore's one-tree
         // ensemble with the same shrinkage.
         let (x, y) = data(200, 3);
-        let config = GbdtConfig { rounds: 1, feature_fraction: 1.0, bagging_fraction: 1.0, ..GbdtConfig::default() };
+        let config = GbdtConfig { rounds: 1, feature_fraction: 1.0, bagging_fraction: 1.0, min_child_weight: 20, ..GbdtConfig::default() };
         let mut g = Gbdt::new(config.clone());
         g.fit(&x, &y, 1).unwrap();
         let (z, (m, s)) = standardise(&y).unwrap();

@@ -70,8 +70,89 @@ impl<A: Clone> Guided<A> {
         self.values.push(outcome.as_ref().map_or(f64::NAN, |m| m.valid));
     }
 
+    /// Queues the `k` best-scored `candidates` (the earlier among equals;
+    /// one per key where `keys` are given).
+    pub fn enqueue_best<T: PartialOrd + Copy>(&mut self, candidates: &[&A], keys: Option<&[&String]>, scores: &[T], k: usize) {
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        let mut chosen = HashSet::new();
+        for i in order {
+            if self.queue.len() >= k {
+                break;
+            }
+            if keys.is_none_or(|keys| chosen.insert(keys[i])) {
+                self.queue.push_back(candidates[i].clone());
+            }
+        }
+    }
+
     /// The rows and values of the evaluations that did not fail.
     pub fn training_set(&self) -> (Vec<Vec<f64>>, Vec<f64>) {
         self.rows.iter().zip(&self.values).filter(|(_, v)| v.is_finite()).map(|(r, &v)| (r.clone(), v)).unzip()
     }
 }
+
+/// A strategy that evaluates `initial` random architectures, then rounds
+/// its `refill` queues.
+pub(crate) trait Rounds<A> {
+    fn guided(&mut self) -> &mut Guided<A>;
+    fn initial(&self) -> usize;
+    fn refill<S: SearchSpace<Arch = A>>(&mut self, space: &S);
+}
+
+/// The ask of a [`Rounds`] strategy: random first, then its queue,
+/// refilled when empty; `None` once a refill queues nothing.
+pub(crate) fn ask<S: SearchSpace, R: Rounds<S::Arch>>(r: &mut R, space: &S) -> Option<S::Arch>
+where
+    S::Arch: Clone,
+{
+    if r.guided().asked < r.initial() {
+        let g = r.guided();
+        let a = g.fresh_sample(space);
+        return Some(g.propose(space, a));
+    }
+    if r.guided().queue.is_empty() {
+        r.refill(space);
+    }
+    let g = r.guided();
+    let a = g.queue.pop_front()?;
+    Some(g.propose(space, a))
+}
+
+/// The [`Rounds`] and `Strategy` impls of a round-based strategy type with
+/// fields `g` (its [`Guided`]) and `config.initial`, and an inherent
+/// `round` (its refill); `$name` is its name given `self`.
+macro_rules! round_strategy {
+    ($ty:ident, |$me:ident| $name:expr) => {
+        impl<A: Clone> $crate::guided::Rounds<A> for $ty<A> {
+            fn guided(&mut self) -> &mut $crate::guided::Guided<A> {
+                &mut self.g
+            }
+
+            fn initial(&self) -> usize {
+                self.config.initial
+            }
+
+            fn refill<S: nasforge_core::SearchSpace<Arch = A>>(&mut self, space: &S) {
+                self.round(space);
+            }
+        }
+
+        impl<S: nasforge_core::SearchSpace> nasforge_core::Strategy<S> for $ty<S::Arch> {
+            fn name(&self) -> &str {
+                #[allow(unused_variables)]
+                let $me = self;
+                $name
+            }
+
+            fn ask(&mut self, space: &S) -> Option<S::Arch> {
+                $crate::guided::ask(self, space)
+            }
+
+            fn tell(&mut self, space: &S, arch: &S::Arch, outcome: &nasforge_core::Evaluation) {
+                self.g.record(space, arch, outcome);
+            }
+        }
+    };
+}
+pub(crate) use round_strategy;

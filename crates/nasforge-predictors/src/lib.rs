@@ -15,12 +15,15 @@
 //!
 //! Strategies (each ask/tell, so a resumed run replays them from the
 //! journal): [`gbdt_nas`] (GBDT-NAS and GBDT-NAS-3S), [`bananas`],
-//! [`tpe`] (Optuna's tree-structured Parzen estimator over the decision
-//! view). [`predicted`] is any predictor as an estimator.
+//! [`fbnetv3`] (joint architecture–recipe search with a predictor
+//! pre-trained on architecture statistics), [`tpe`] (Optuna's
+//! tree-structured Parzen estimator over the decision view).
+//! [`predicted`] is any predictor as an estimator.
 
 pub mod bananas;
 pub mod encoding;
 mod family;
+pub mod fbnetv3;
 pub mod forest;
 pub mod gbdt;
 pub mod gbdt_nas;

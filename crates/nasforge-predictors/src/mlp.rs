@@ -45,24 +45,50 @@ impl Default for MlpConfig {
     }
 }
 
-struct Member {
-    store: ParamStore,
-    layers: Vec<Dense>,
+/// The loss an [`Mlp`] trains with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loss {
+    /// Mean absolute error (BANANAS).
+    Mae,
+    /// Mean squared error.
+    Mse,
 }
 
-impl Member {
-    fn new(input: usize, config: &MlpConfig, seed: u64) -> Self {
+/// One MLP: `layers` ReLU layers of `width`, a linear output of `out`
+/// values, Glorot-uniform weights, zero biases.
+#[derive(Clone)]
+pub(crate) struct Mlp {
+    store: ParamStore,
+    layers: Vec<Dense>,
+    input: usize,
+    width: usize,
+}
+
+type Member = Mlp;
+
+impl Mlp {
+    pub(crate) fn new(input: usize, layers: usize, width: usize, out: usize, seed: u64) -> Self {
         let mut rng = seeded_rng(seed);
         let mut store = ParamStore::new(Cpu::default());
-        let mut layers = Vec::with_capacity(config.layers + 1);
+        let mut dense = Vec::with_capacity(layers + 1);
         let mut from = input;
-        for l in 0..=config.layers {
-            let to = if l == config.layers { 1 } else { config.width };
+        for l in 0..=layers {
+            let to = if l == layers { out } else { width };
             let glorot = (6.0 / (from + to) as f32).sqrt();
-            layers.push(store.dense(&format!("l{l}"), from, to, glorot, &mut rng));
+            dense.push(store.dense(&format!("l{l}"), from, to, glorot, &mut rng));
             from = to;
         }
-        Member { store, layers }
+        Mlp { store, layers: dense, input, width }
+    }
+
+    /// A fresh output layer of `out` values (a new head on the trained
+    /// body; the old head's parameters stay in the store, unused).
+    pub(crate) fn replace_head(&mut self, out: usize, seed: u64) {
+        let mut rng = seeded_rng(seed);
+        let from = if self.layers.len() > 1 { self.width } else { self.input };
+        let glorot = (6.0 / (from + out) as f32).sqrt();
+        let head = self.store.dense(&format!("head{}", self.store.params.len()), from, out, glorot, &mut rng);
+        *self.layers.last_mut().expect("an output layer") = head;
     }
 
     fn forward<T: Tape<f32, Cpu>>(&self, mut x: Tensor<(usize, usize), f32, Cpu, T>) -> Tensor<(usize, usize), f32, Cpu, T> {
@@ -76,28 +102,34 @@ impl Member {
         x
     }
 
-    fn train(&mut self, x: &[f32], y: &[f32], width: usize, config: &MlpConfig, seed: u64) {
-        let n = y.len();
+    /// Trains on rows `x` (`width` columns) and targets `y` (`out` per
+    /// row), Adam with β = (0.9, 0.99), shuffled batches.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn train(&mut self, x: &[f32], y: &[f32], width: usize, out: usize, epochs: usize, batch: usize, lr: f64, loss: Loss, seed: u64) {
+        let n = y.len() / out.max(1);
         let dev = self.store.device().clone();
-        let mut optimizer = Optimizer::new(OptimizerConfig::Adam { lr: config.lr, weight_decay: 0.0 }).with_betas(0.9, 0.99);
+        let mut optimizer = Optimizer::new(OptimizerConfig::Adam { lr, weight_decay: 0.0 }).with_betas(0.9, 0.99);
         let mut rng = seeded_rng(seed);
         let mut order: Vec<usize> = (0..n).collect();
-        for _ in 0..config.epochs {
+        for _ in 0..epochs {
             order.shuffle(&mut rng);
-            for batch in order.chunks(config.batch.max(1)) {
-                let bx: Vec<f32> = batch.iter().flat_map(|&i| x[i * width..(i + 1) * width].iter().copied()).collect();
-                let by: Vec<f32> = batch.iter().map(|&i| y[i]).collect();
-                let input = dev.tensor_from_vec(bx, (batch.len(), width));
-                let target = dev.tensor_from_vec(by, (batch.len(), 1));
-                let out = self.forward(input.put_tape(OwnedTape::<f32, Cpu>::default()));
-                let loss = (out - target).abs().mean();
-                let mut grads = loss.backward();
-                optimizer.step(&mut self.store.params, &mut grads, config.lr).expect("an Adam step on the CPU");
+            for chunk in order.chunks(batch.max(1)) {
+                let bx: Vec<f32> = chunk.iter().flat_map(|&i| x[i * width..(i + 1) * width].iter().copied()).collect();
+                let by: Vec<f32> = chunk.iter().flat_map(|&i| y[i * out..(i + 1) * out].iter().copied()).collect();
+                let input = dev.tensor_from_vec(bx, (chunk.len(), width));
+                let target = dev.tensor_from_vec(by, (chunk.len(), out));
+                let pred = self.forward(input.put_tape(OwnedTape::<f32, Cpu>::default()));
+                let l = match loss {
+                    Loss::Mae => (pred - target).abs().mean(),
+                    Loss::Mse => (pred - target).square().mean(),
+                };
+                let mut grads = l.backward();
+                optimizer.step(&mut self.store.params, &mut grads, lr).expect("an Adam step on the CPU");
             }
         }
     }
 
-    fn predict(&self, x: &[f32], rows: usize, width: usize) -> Vec<f32> {
+    pub(crate) fn predict(&self, x: &[f32], rows: usize, width: usize) -> Vec<f32> {
         let dev = self.store.device().clone();
         self.forward(dev.tensor_from_vec(x.to_vec(), (rows, width))).as_vec()
     }
@@ -174,8 +206,8 @@ impl Predictor for MlpEnsemble {
                     let (flat, labels, config) = (&flat, &labels, &config);
                     s.spawn(move || {
                         let member_seed = derive_seed(seed, &format!("member-{k}"));
-                        let mut m = Member::new(width, config, member_seed);
-                        m.train(flat, labels, width, config, derive_seed(member_seed, "batches"));
+                        let mut m = Member::new(width, config.layers, config.width, 1, member_seed);
+                        m.train(flat, labels, width, 1, config.epochs, config.batch, config.lr, Loss::Mae, derive_seed(member_seed, "batches"));
                         m
                     })
                 })

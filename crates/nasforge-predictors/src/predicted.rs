@@ -37,9 +37,9 @@ impl Labels {
         };
         let (a, l) = (col(&self.arch_column)?, col(&self.label_column)?);
         let mut rows = Vec::new();
-        for (i, record) in reader.records().enumerate() {
+        for record in reader.records() {
             let record = record.map_err(|e| at(&e))?;
-            let line = i + 2;
+            let line = record.position().map_or(0, |p| p.line());
             let arch = space.parse(&record[a]).map_err(|e| at(&format!("line {line}: {e}")))?;
             let label: f64 = record[l].trim().parse().map_err(|_| at(&format!("line {line}: `{}` is not a number", &record[l])))?;
             if label.is_finite() {
@@ -58,7 +58,6 @@ pub struct PredictedEstimator {
     space: ErasedSpace,
     features: Features,
     model: Box<dyn Predictor>,
-    trained_on: usize,
 }
 
 impl PredictedEstimator {
@@ -75,13 +74,8 @@ impl PredictedEstimator {
         let x: Vec<Vec<f64>> = rows.iter().map(|(a, _)| features.row(&space, a)).collect();
         let y: Vec<f64> = rows.iter().map(|(_, v)| *v).collect();
         let mut model = spec.build();
-        model.fit(&x, &y, seed)?;
-        Ok(PredictedEstimator { space, features, model, trained_on: rows.len() })
-    }
-
-    /// Labelled architectures it was fitted on.
-    pub fn trained_on(&self) -> usize {
-        self.trained_on
+        model.fit(&x, &y, seed).map_err(|e| format!("{}: {e}", labels.path.display()))?;
+        Ok(PredictedEstimator { space, features, model })
     }
 }
 

@@ -77,7 +77,7 @@ fn recurse(tree: &Tree, x: &[f64], phi: &mut [f64], node: usize, mut path: Vec<P
         }
         return;
     }
-    let xv = if x[n.feature].is_nan() { -1.0e300 } else { x[n.feature] };
+    let xv = crate::gbdt::clean(x[n.feature]);
     let (hot, cold) = if xv <= n.threshold { (n.left, n.right) } else { (n.right, n.left) };
     let (mut iz, mut io) = (1.0, 1.0);
     if let Some(k) = path.iter().skip(1).position(|p| p.feature == n.feature).map(|k| k + 1) {

@@ -26,6 +26,8 @@
 //! (spaces with constraints between decisions), the next-best candidate
 //! is taken, else a random valid one; Optuna would fail such a trial.
 
+use std::collections::VecDeque;
+
 use nasforge_core::{Evaluation, SearchSpace, SeededRng, Strategy, seeded_rng};
 use rand::Rng;
 
@@ -138,14 +140,16 @@ pub struct Tpe<A> {
     /// Finished trials: (trial number, options, value).
     observed: Vec<(usize, Vec<usize>, f64)>,
     asked: usize,
-    pending: Option<(usize, Vec<usize>)>,
+    /// Asked and not yet told: (trial number, options), in ask order
+    /// (several when asked in a batch).
+    pending: VecDeque<(usize, Vec<usize>)>,
     _arch: std::marker::PhantomData<fn() -> A>,
 }
 
 impl<A> Tpe<A> {
     /// TPE over a space with these decisions.
     pub fn new(config: TpeConfig, options: Vec<usize>, seed: u64) -> Self {
-        Tpe { config, rng: seeded_rng(seed), options, observed: Vec::new(), asked: 0, pending: None, _arch: std::marker::PhantomData }
+        Tpe { config, rng: seeded_rng(seed), options, observed: Vec::new(), asked: 0, pending: VecDeque::new(), _arch: std::marker::PhantomData }
     }
 
     /// Candidates from l, best first by log l − log g, over `params`.
@@ -202,12 +206,15 @@ impl<S: SearchSpace> Strategy<S> for Tpe<S::Arch> {
                 None => self.random(space),
             }
         };
-        self.pending = Some((trial, choices));
+        self.pending.push_back((trial, choices));
         Some(arch)
     }
 
-    fn tell(&mut self, _space: &S, _arch: &S::Arch, outcome: &Evaluation) {
-        let Some((trial, choices)) = self.pending.take() else { return };
+    fn tell(&mut self, space: &S, arch: &S::Arch, outcome: &Evaluation) {
+        // The earliest pending ask of this architecture's options.
+        let Some(options) = space.arch_decisions(arch) else { return };
+        let Some(at) = self.pending.iter().position(|p| p.1 == options) else { return };
+        let (trial, choices) = self.pending.remove(at).expect("found above");
         if let Ok(m) = outcome {
             if m.valid.is_finite() {
                 self.observed.push((trial, choices, m.valid));
@@ -243,5 +250,24 @@ mod tests {
         assert!(p.weights.iter().all(|&w| (w - 1.0 / 3.0).abs() < 1e-12));
         let density: f64 = (0..3).map(|v| p.log_pdf(&[v]).exp()).sum();
         assert!((density - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn batched_asks_are_told_back_in_any_order() {
+        use nasforge_core::Metrics;
+        use nasforge_space_nb201::Nb201Space;
+        let space = Nb201Space;
+        let mut tpe = Tpe::new(TpeConfig::default(), space.decisions().unwrap(), 1);
+        let asked = Strategy::<Nb201Space>::ask_batch(&mut tpe, &space, 3);
+        for (i, a) in asked.iter().enumerate().rev() {
+            Strategy::<Nb201Space>::tell(&mut tpe, &space, a, &Ok(Metrics { valid: i as f64, ..Metrics::default() }));
+        }
+        let mut seen: Vec<(usize, Vec<usize>, f64)> = tpe.observed.clone();
+        seen.sort_by_key(|o| o.0);
+        for (i, (trial, choices, v)) in seen.iter().enumerate() {
+            assert_eq!((*trial, *v), (i, i as f64));
+            assert_eq!(*choices, space.arch_decisions(&asked[i]).unwrap());
+        }
+        assert!(tpe.pending.is_empty());
     }
 }

@@ -18,6 +18,7 @@ use nasforge_space_transformer::TransformerSpace;
 use serde::{Deserialize, Serialize};
 
 use crate::gnn::{GnnShape, GnnTrainConfig};
+use crate::recipe::{RecipeChoices, RecipeEstimator, RecipeSpace};
 use crate::transformer::{LmTrainConfig, TransformerTrainer};
 use crate::{DartsTrainer, ImageTrainConfig, MobileNetTrainer, Nb201Shape, Nb201Trainer, OptimizerConfig, train_nb201};
 
@@ -27,7 +28,10 @@ pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
 /// The `[trainer]` section. One parameter type for every trainer: the
 /// optimiser and budget keys are shared; `channels`, `cells`, `width` and
 /// `ece-bins` shape image networks, `dim`, `dropout`, `post-layers` graph
-/// networks, `seq-len` language models.
+/// networks, `seq-len` language models. `search-lr`, `search-epochs`,
+/// `search-weight-decay` and `search-batch-size` list values the search
+/// chooses among per architecture (FBNetV3's joint architecture–recipe
+/// search, image networks only; [`crate::recipe`]).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[allow(missing_docs)] // each key is described in the type's doc and the README
@@ -68,6 +72,14 @@ pub struct TrainerToml {
     pub post_layers: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_lr: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_epochs: Option<Vec<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_weight_decay: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_batch_size: Option<Vec<usize>>,
 }
 
 /// The `[trainer]` section, checked.
@@ -82,6 +94,9 @@ pub struct TrainerConfig {
     pub seq_len: usize,
     /// How long each network trains.
     pub budget: TrainBudget,
+    /// The recipes searched with the architecture, when any key lists
+    /// values.
+    pub recipe: Option<RecipeChoices>,
 }
 
 impl Params for TrainerToml {
@@ -108,7 +123,7 @@ impl Params for TrainerToml {
             "adam" => OptimizerConfig::Adam { lr, weight_decay },
             other => return err("optimizer", format!("unknown optimizer `{other}`; valid choices: {}", OPTIMIZERS.join(", "))),
         };
-        if self.epochs.is_none() && self.steps.is_none() && self.seconds.is_none() {
+        if self.epochs.is_none() && self.search_epochs.is_none() && self.steps.is_none() && self.seconds.is_none() {
             return err("epochs", "the trainer needs `epochs`, `steps` or `seconds`".into());
         }
         if self.epochs == Some(0) || self.steps == Some(0) || self.seconds.is_some_and(|s| s.is_nan() || s <= 0.0) {
@@ -123,6 +138,7 @@ impl Params for TrainerToml {
         if !(0.0..1.0).contains(&dropout) {
             return err("dropout", format!("must be in [0, 1), got {dropout}"));
         }
+        let recipe = self.recipe(lr, weight_decay)?;
         Ok(TrainerConfig {
             gnn: GnnShape { dim: positive("dim", self.dim, 64)?, dropout, post_layers: self.post_layers.unwrap_or(1) },
             seq_len: positive("seq-len", self.seq_len, 64)?,
@@ -135,6 +151,7 @@ impl Params for TrainerToml {
                 ece_bins: positive("ece-bins", self.ece_bins, defaults.ece_bins)?,
             },
             budget: TrainBudget { epochs: self.epochs, steps: self.steps, seconds: self.seconds },
+            recipe,
         })
     }
 
@@ -154,6 +171,10 @@ impl Params for TrainerToml {
             dropout: Some(t.gnn.dropout),
             post_layers: Some(t.gnn.post_layers),
             seq_len: Some(t.seq_len),
+            search_lr: self.search_lr.clone(),
+            search_epochs: self.search_epochs.clone(),
+            search_weight_decay: self.search_weight_decay.clone(),
+            search_batch_size: self.search_batch_size.clone(),
             ..Default::default()
         };
         match &i.optimizer {
@@ -165,7 +186,66 @@ impl Params for TrainerToml {
                 (out.optimizer, out.lr, out.weight_decay) = (Some("adam".into()), Some(*lr), Some(*weight_decay));
             }
         }
+        // A searched hyper-parameter is stored as its list only.
+        if self.search_lr.is_some() {
+            out.lr = None;
+        }
+        if self.search_weight_decay.is_some() {
+            out.weight_decay = None;
+        }
+        if self.search_batch_size.is_some() {
+            out.batch_size = None;
+        }
+        if self.search_epochs.is_some() {
+            out.epochs = None;
+        }
         out
+    }
+}
+
+impl TrainerToml {
+    /// The searched recipes: each `search-*` list (distinct, valid values,
+    /// at most 255), the fixed value where a key lists none.
+    fn recipe(&self, lr: f64, weight_decay: f64) -> Result<Option<RecipeChoices>, ParamError> {
+        if self.search_lr.is_none() && self.search_epochs.is_none() && self.search_weight_decay.is_none() && self.search_batch_size.is_none() {
+            return Ok(None);
+        }
+        fn list<T: Copy + PartialEq + std::fmt::Display>(key: &'static str, v: &Option<Vec<T>>, fixed: Option<T>, ok: impl Fn(T) -> bool) -> Result<Vec<T>, ParamError> {
+            let bad = |reason: String| Err(ParamError { key, reason });
+            match v {
+                None => Ok(fixed.into_iter().collect()),
+                Some(v) if v.is_empty() || v.len() > 255 => bad("list 1 to 255 values".into()),
+                Some(v) => {
+                    if let Some(x) = v.iter().find(|&&x| !ok(x)) {
+                        return bad(format!("{x} is not a valid value"));
+                    }
+                    if v.iter().enumerate().any(|(i, x)| v[..i].contains(x)) {
+                        return bad("lists a value twice".into());
+                    }
+                    Ok(v.clone())
+                }
+            }
+        }
+        for (key, set, fixed) in [
+            ("search-lr", self.search_lr.is_some(), self.lr.is_some()),
+            ("search-epochs", self.search_epochs.is_some(), self.epochs.is_some()),
+            ("search-weight-decay", self.search_weight_decay.is_some(), self.weight_decay.is_some()),
+            ("search-batch-size", self.search_batch_size.is_some(), self.batch_size.is_some()),
+        ] {
+            if set && fixed {
+                return Err(ParamError { key, reason: format!("`{}` fixes the value the search would choose: give one of them", &key[7..]) });
+            }
+        }
+        if self.search_epochs.is_some() && (self.steps.is_some() || self.seconds.is_some()) {
+            return Err(ParamError { key: "search-epochs", reason: "the budget is `steps` or `seconds`, not epochs".into() });
+        }
+        let epochs = self.epochs.or(self.search_epochs.as_ref().and_then(|v| v.first().copied()));
+        Ok(Some(RecipeChoices {
+            lr: list("search-lr", &self.search_lr, Some(lr), |x: f64| x > 0.0 && x.is_finite())?,
+            epochs: list("search-epochs", &self.search_epochs, epochs, |x: u32| x > 0)?,
+            weight_decay: list("search-weight-decay", &self.search_weight_decay, Some(weight_decay), |x: f64| x >= 0.0 && x.is_finite())?,
+            batch_size: list("search-batch-size", &self.search_batch_size, Some(self.batch_size.unwrap_or(ImageTrainConfig::default().batch_size)), |x: usize| x > 0)?,
+        }))
     }
 }
 
@@ -177,6 +257,31 @@ fn gnn_config(trainer: &TrainerConfig) -> GnnTrainConfig {
 
 fn data<T: Send + Sync + 'static>(data: &Data, what: &str) -> Result<Arc<T>, String> {
     data.clone().downcast::<T>().map_err(|_| format!("this trainer takes {what}"))
+}
+
+fn no_recipe(t: &TrainerConfig, trainer: &str) -> Result<(), String> {
+    match t.recipe {
+        Some(_) => Err(format!("the {trainer} trainer searches no recipe: `search-*` keys are for image networks")),
+        None => Ok(()),
+    }
+}
+
+/// The image trainer over a [`RecipeSpace`] of the experiment's space.
+fn recipe_estimator(t: &TrainerConfig, choices: &RecipeChoices, images: Arc<ImageSplits>, space: &nasforge_registry::ErasedSpace) -> Result<Built, String> {
+    let (base, budget) = (t.image.clone(), t.budget.clone());
+    if space.downcast_ref::<Nb201Space>().is_some() {
+        let e = RecipeEstimator::new(choices, base, budget, move |c| Nb201Trainer::new(images.clone(), c));
+        Ok(Built::new(erase_estimator::<<RecipeSpace<Nb201Space> as SearchSpace>::Arch, _>(e)).with_space(RecipeSpace::new(Nb201Space, choices.clone())))
+    } else if space.downcast_ref::<DartsSpace>().is_some() {
+        let e = RecipeEstimator::new(choices, base, budget, move |c| DartsTrainer::new(images.clone(), c));
+        Ok(Built::new(erase_estimator::<<RecipeSpace<DartsSpace> as SearchSpace>::Arch, _>(e)).with_space(RecipeSpace::new(DartsSpace, choices.clone())))
+    } else if let Some(space) = space.downcast_ref::<MobileNetSpace>() {
+        let space = MobileNetSpace { width: t.image.width, ..*space };
+        let e = RecipeEstimator::new(choices, base, budget, move |c| MobileNetTrainer::new(images.clone(), c));
+        Ok(Built::new(erase_estimator::<<RecipeSpace<MobileNetSpace> as SearchSpace>::Arch, _>(e)).with_space(RecipeSpace::new(space, choices.clone())))
+    } else {
+        Err(format!("the image trainer builds no network for space `{}`", space.name()))
+    }
 }
 
 /// Registers `dfdx-train` and the `image`, `gnn` and `char-lm` trainers.
@@ -196,6 +301,9 @@ pub fn register(registry: &mut Registry) {
             nasforge_datasets::IMAGE,
             |t, ctx| {
                 let images = data::<ImageSplits>(ctx.data, "images")?;
+                if let Some(choices) = &t.recipe {
+                    return recipe_estimator(t, choices, images, ctx.space);
+                }
                 let estimator = |e| Built::new(e);
                 if ctx.space.downcast_ref::<Nb201Space>().is_some() {
                     Ok(estimator(erase_estimator::<<Nb201Space as SearchSpace>::Arch, _>(TrainingEstimator::new(Nb201Trainer::new(images, t.image.clone()), t.budget.clone()))))
@@ -217,6 +325,7 @@ pub fn register(registry: &mut Registry) {
             Serves::spaces(&["nas-bench-graph", "auto-gnn"]),
             nasforge_datasets::GRAPH,
             |t, ctx| {
+                no_recipe(t, "gnn")?;
                 let graph = data::<Graph>(ctx.data, "a graph")?;
                 if ctx.space.downcast_ref::<NbGraphSpace>().is_some() {
                     let e = TrainingEstimator::new(crate::gnn::NbGraphTrainer::new(graph, gnn_config(t)), t.budget.clone());
@@ -237,6 +346,7 @@ pub fn register(registry: &mut Registry) {
             Serves::spaces(&["transformer"]),
             nasforge_datasets::TEXT,
             |t, ctx| {
+                no_recipe(t, "char-lm")?;
                 let text = data::<CharText>(ctx.data, "a text")?;
                 let seq = t.seq_len;
                 // Now, not at the first trial: the text's file is named, and
@@ -301,6 +411,9 @@ pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<Tra
     }
     let trainer_section = section("trainer")?;
     let trainer = registry.parse_entry(Kind::Trainer, &trainer_section, &paths, Some("image"))?;
+    if trainer.checked::<TrainerConfig>().is_some_and(|t| t.recipe.is_some()) {
+        return Err(trainer_section.value_error("name", "`nasforge train` trains one recipe: `search-*` keys are for searches"));
+    }
     if trainer.name() != "image" {
         return Err(trainer_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell with the `image` trainer, not `{}`", trainer.name())));
     }

@@ -41,8 +41,8 @@ use super::{Mode, Suite, data_root, example, run_seeds, strategy_of};
 pub const SUITE: Suite = Suite {
     name: "predictors",
     paper: "NAS-Bench-Suite-Zero (Krishnakumar et al. 2022): boosted trees on NB201 at 100 samples, ρ ≈ 0.64 one-hot, ≈ 0.91 with zero-cost features; predictor-guided NB201 searches at 100 queries ≈ 94.3 (optimum 94.37)",
-    runs: "GBDT, random forest and BANANAS' MLP ensemble fitted on 20/100/1,000 random architectures of NB201 (CIFAR-10), NAS-Bench-Graph cora and NAS-Bench-Macro, ranking the rest, seeds 1..=10; GBDT with NASLib's 12 zero-cost proxies on its 725 NB201 cells (100 train / 625 test); GBDT-NAS, GBDT-NAS-3S, BANANAS and TPE (multivariate, univariate) on NB201 at 100 evaluations, seeds 1..=20, beside REA, local search and Optuna's TPESampler; the same strategies on NAS-Bench-Graph cora, citeseer and pubmed at 100",
-    quick: "ranking: 100 training architectures, 2 seeds, no MLP at 1,000; search: seeds 1..=3, NB201 only, no Optuna; floors are information rows",
+    runs: "GBDT, random forest and BANANAS' MLP ensemble fitted on 20/100/1,000 random architectures of NB201 (CIFAR-10), NAS-Bench-Graph cora and NAS-Bench-Macro, ranking the rest, seeds 1..=10; GBDT with NASLib's 12 zero-cost proxies on its 725 NB201 cells (100 train / 625 test); GENNAPE pre-trained on NB201, DARTS and NAS-Bench-Macro graphs and trained on NB201, ranking NAS-Bench-Macro and NB301 with 0 and 50 labels beside GBDT on the same 50, seeds 1..=3; GBDT-NAS, GBDT-NAS-3S, BANANAS and TPE (multivariate, univariate) on NB201 at 100 evaluations, seeds 1..=20, beside REA, local search and Optuna's TPESampler; REA, GBDT-NAS, BANANAS and TPE on NAS-Bench-Graph cora, citeseer and pubmed at 100",
+    quick: "ranking: 100 training architectures, 2 seeds, no MLP at 1,000; GENNAPE: 2,000 NB201 cells, short training, 1 seed; search: seeds 1..=3, NB201 only, no Optuna; floors are information rows",
     build,
 };
 
@@ -101,10 +101,10 @@ fn ranking(rows: &[Vec<f64>], labels: &[f64], spec: &PredictorSpec, n: usize, se
     Ok(per_seed.into_iter().unzip())
 }
 
-/// LightGBM's settings as NASLib's `lgb.py` sets them (leaves of 5 rows):
-/// GBDT-NAS's own 20 leave 20 training architectures no split.
+/// The GBDT's defaults: GBDT-NAS's LightGBM settings with NASLib's
+/// `min_data_in_leaf = 5`.
 fn naslib_gbdt() -> GbdtConfig {
-    GbdtConfig { min_child_weight: 5, ..GbdtConfig::default() }
+    GbdtConfig::default()
 }
 
 fn benches() -> Result<Vec<Bench>> {
@@ -213,7 +213,10 @@ fn zero_cost_rows(t: &mut Table, mode: Mode) -> Result<()> {
 }
 
 /// Optuna's TPESampler on the NB201 table: per seed (best valid, its test).
-fn optuna_tpe(trials: u64, seeds: u64, mode: &str) -> Result<Option<Vec<(f64, f64)>>> {
+/// Optuna's version and, per seed, (best valid, its test).
+type OptunaRun = (String, Vec<(f64, f64)>);
+
+fn optuna_tpe(trials: u64, seeds: u64, mode: &str) -> Result<Option<OptunaRun>> {
     let Some(py) = crate::bench::optuna_python() else { return Ok(None) };
     let script = tempfile::Builder::new().suffix(".py").tempfile()?;
     std::fs::write(script.path(), include_str!("../optuna_search.py"))?;
@@ -223,15 +226,19 @@ fn optuna_tpe(trials: u64, seeds: u64, mode: &str) -> Result<Option<Vec<(f64, f6
         bail!("Optuna's search failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let version = stdout.lines().find_map(|l| l.strip_prefix("optuna_version: ")).unwrap_or("?").trim().to_owned();
     let results = stdout
         .lines()
         .filter(|l| !l.starts_with("optuna_version"))
         .map(|l| {
             let v: Vec<f64> = l.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>()?;
-            Ok((v[0], v[1]))
+            match v[..] {
+                [valid, test] => Ok((valid, test)),
+                _ => bail!("Optuna's search printed `{l}`, not `seed valid test`"),
+            }
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(results))
+    Ok(Some((version, results)))
 }
 
 fn search_rows(t: &mut Table, mode: Mode) -> Result<()> {
@@ -250,6 +257,8 @@ fn search_rows(t: &mut Table, mode: Mode) -> Result<()> {
     }
     let tests: Vec<f64> = run_seeds(&registry, &base, &tpe_uni, 100, seeds)?.iter().map(|r| r.1).collect();
     results.push(("TPE (univariate)".into(), Value::of(&tests)));
+    let tests: Vec<f64> = run_seeds(&registry, &base, &strategy_of(&registry, "nb201-fbnetv3")?, 100, seeds)?.iter().map(|r| r.1).collect();
+    results.push(("FBNetV3's predictor (architectures only; the table has one recipe)".into(), Value::of(&tests)));
     for (name, v) in &results {
         t.rows.push(Row { label: format!("NB201 search @ 100: {name}"), paper: Some(Value::exact(PUBLISHED_GUIDED)), ours: Some(*v), ri: None, check: Check::Info("published predictor-guided searches @ 100 queries".into()) });
     }
@@ -259,9 +268,11 @@ fn search_rows(t: &mut Table, mode: Mode) -> Result<()> {
     }
     if !mode.quick {
         for m in ["multivariate", "univariate"] {
-            let ours = optuna_tpe(100, seeds, m)?.map(|r| Value::of(&r.iter().map(|x| x.1).collect::<Vec<_>>()));
+            let run = optuna_tpe(100, seeds, m)?;
+            let version = run.as_ref().map_or_else(|| "?".to_owned(), |r| r.0.clone());
+            let ours = run.map(|r| Value::of(&r.1.iter().map(|x| x.1).collect::<Vec<_>>()));
             t.rows.push(Row {
-                label: format!("NB201 search @ 100: Optuna TPESampler ({m})"),
+                label: format!("NB201 search @ 100: Optuna {version} TPESampler ({m})"),
                 paper: None,
                 ours,
                 ri: None,
@@ -317,7 +328,7 @@ fn gennape_rows(t: &mut Table, mode: Mode) -> Result<()> {
     let mut macro_rows: Vec<_> = macro_table.iter().map(|(a, r)| (*a, r.mean_acc)).collect();
     macro_rows.sort_by_key(|r| r.0);
     let nb301 = nasforge_tabular::Nb301ZeroCostTable::load(root.join("zero-cost/zc_nasbench301_6639fd15.json"))?;
-    let mut nb301_rows: Vec<_> = nb301.iter().map(|(g, r)| (g.clone(), r.valid)).collect();
+    let mut nb301_rows: Vec<_> = nb301.iter().map(|(g, r)| (*g, r.valid)).collect();
     nb301_rows.sort_by_key(|r| darts.format(&r.0));
 
     let per_space = if mode.quick { 300 } else { 2_000 };
@@ -327,7 +338,9 @@ fn gennape_rows(t: &mut Table, mode: Mode) -> Result<()> {
 
     let config = if mode.quick { GennapeConfig { pretrain_epochs: 2, epochs: 3, fine_tune_epochs: 20, ..GennapeConfig::default() } } else { GennapeConfig::default() };
     let one_hot = |space: &dyn Fn(usize) -> Vec<f64>, n: usize| (0..n).map(space).collect::<Vec<_>>();
-    let targets: Vec<(&str, Vec<Cg>, Vec<f64>, Vec<Vec<f64>>)> = vec![
+    // (name, graphs, labels, one-hot rows) of each target space.
+    type Target<'a> = (&'a str, Vec<Cg>, Vec<f64>, Vec<Vec<f64>>);
+    let targets: Vec<Target> = vec![
         (
             "NAS-Bench-Macro",
             macro_rows.iter().map(|(a, _)| lower(&macro_space.to_graph(a))).collect(),
@@ -407,7 +420,7 @@ fn build(mode: Mode) -> Result<Table> {
     zero_cost_rows(&mut t, mode)?;
     gennape_rows(&mut t, mode)?;
     search_rows(&mut t, mode)?;
-    t.notes.push("GBDT rows use NASLib's LightGBM settings (min_data_in_leaf 5; otherwise GBDT-NAS's: 31 leaves → depth 5, lr 0.05, feature fraction 0.9, bagging 0.8 every 5, 100 rounds): GBDT-NAS's LightGBM default of 20 rows per leaf leaves 20 training architectures without a split.".into());
-    t.notes.push("Not yet in this suite: FBNetV3's joint architecture-recipe search.".into());
+    t.notes.push("GBDT rows use the predictor's defaults: GBDT-NAS's LightGBM settings (31 leaves → depth 5, lr 0.05, feature fraction 0.9, bagging 0.8 every 5, 100 rounds) with NASLib's min_data_in_leaf 5 (LightGBM's default 20 leaves 20 training architectures without a split).".into());
+    t.notes.push("FBNetV3's joint architecture-recipe search needs real training (the table has one recipe per cell): `examples/nb201-fashion-fbnetv3-train.toml`; here its predictor searches architectures only.".into());
     Ok(t)
 }
