@@ -20,7 +20,8 @@
 //! in DARTS' reduction cell), not GENNAPE's absolute H, W and C of the
 //! traced network, since a space's graph here does not carry its
 //! network's input size; and NB201 and DARTS graphs are their cells, not
-//! the whole stacked networks.
+//! the whole stacked networks (MobileNet and NAS-Bench-Macro graphs are
+//! whole networks, with their stages' channels and strides).
 
 use nasforge_core::{ArchGraph, AttrValue, GraphNode, Rng};
 use rand::Rng as _;
@@ -293,8 +294,21 @@ pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
 /// into a node enters its chain's first primitive, an edge out of it
 /// leaves its last. Resolution halves after a stride 2 (and in DARTS'
 /// reduction cell, whose ops carry `cell = reduce`); channels follow a
-/// node's `channels` attribute relative to the first seen. An empty graph
-/// lowers to one [`Prim::Other`] node (every graph has a readout).
+/// node's `channels` attribute relative to the first seen, and a node
+/// without one keeps its input's. What the network around an op adds is
+/// lowered too, as the traced networks GENNAPE reads show it:
+///
+/// - an identity that changes stride or channels is the network's 1×1
+///   (strided) convolution and BN;
+/// - an inverted residual (`ir_*`, `mbconv`) of stride 1 whose channels
+///   equal its input's ends in an add that its input also enters
+///   (MobileNetV2's shortcut), and so do `res-conv` and `res-attention`
+///   blocks at their add;
+/// - `activation = "relu"` replaces ReLU6 in an inverted residual
+///   (NAS-Bench-Macro's blocks).
+///
+/// An empty graph lowers to one [`Prim::Other`] node (every graph has a
+/// readout).
 pub fn lower(g: &ArchGraph) -> Cg {
     let mut cg = Cg::default();
     if g.nodes.is_empty() {
@@ -302,15 +316,36 @@ pub fn lower(g: &ArchGraph) -> Cg {
         return cg;
     }
     let mut ends = Vec::with_capacity(g.nodes.len());
+    // The add a node's inputs also enter (a residual shortcut).
+    let mut shortcut: Vec<Option<usize>> = vec![None; g.nodes.len()];
     let first_channels = g.nodes.iter().find_map(|n| int_attr(n, "channels")).unwrap_or(1).max(1) as f32;
     let mut resolution = vec![1.0f32; g.nodes.len()];
+    let mut out_channels = vec![1.0f32; g.nodes.len()];
     for (i, node) in g.nodes.iter().enumerate() {
-        let incoming = g.edges.iter().filter(|e| e.1 == i).map(|e| resolution[e.0]).fold(None, |a: Option<f32>, r| Some(a.map_or(r, |a| a.min(r))));
-        let mut res = incoming.unwrap_or(1.0);
+        let preds: Vec<usize> = g.edges.iter().filter(|e| e.1 == i).map(|e| e.0).collect();
+        let mut res = preds.iter().map(|&p| resolution[p]).fold(None, |a: Option<f32>, r| Some(a.map_or(r, |a| a.min(r)))).unwrap_or(1.0);
+        let in_channels = preds.first().map_or(1.0, |&p| out_channels[p]);
         let stride = int_attr(node, "stride").unwrap_or(1);
         let reduce = matches!(node.attrs.get("cell"), Some(AttrValue::Text(t)) if t == "reduce");
-        let channels = int_attr(node, "channels").map_or(1.0, |c| c as f32 / first_channels);
-        let chain = lower_op(node);
+        let channels = int_attr(node, "channels").map_or(in_channels, |c| c as f32 / first_channels);
+        let name = node.op.to_ascii_lowercase();
+        let mut chain = lower_op(node);
+        let changes_shape = stride == 2 || channels != in_channels;
+        if chain.len() == 1 && chain[0].prim == Prim::Identity && changes_shape && !preds.is_empty() {
+            chain = vec![CgNode { kernel: 1.0 / 7.0, ..CgNode::new(Prim::Conv) }, CgNode::new(Prim::BatchNorm)];
+        }
+        if matches!(node.attrs.get("activation"), Some(AttrValue::Text(t)) if t == "relu") {
+            for n in &mut chain {
+                if n.prim == Prim::Relu6 {
+                    n.prim = Prim::Relu;
+                }
+            }
+        }
+        let inverted_residual = name.starts_with("ir_") || name.contains("mbconv");
+        if inverted_residual && !changes_shape && !preds.is_empty() {
+            chain.push(CgNode::new(Prim::Add));
+        }
+        let residual = (inverted_residual && !changes_shape) || name.contains("res-conv") || name.contains("res-attention") || name.contains("encoder-layer");
         let mut prev = None;
         let mut start = 0;
         for (j, mut n) in chain.into_iter().enumerate() {
@@ -326,13 +361,20 @@ pub fn lower(g: &ArchGraph) -> Cg {
             } else {
                 start = id;
             }
+            if residual && n.prim == Prim::Add && shortcut[i].is_none() && !preds.is_empty() {
+                shortcut[i] = Some(id);
+            }
             prev = Some(id);
         }
         resolution[i] = res;
+        out_channels[i] = channels;
         ends.push((start, prev.expect("every chain has a node")));
     }
     for &(a, b) in &g.edges {
         cg.edges.push((ends[a].1, ends[b].0));
+        if let Some(add) = shortcut[b] {
+            cg.edges.push((ends[a].1, add));
+        }
     }
     cg
 }
@@ -393,6 +435,28 @@ mod tests {
         for &(a, b) in &cg.edges {
             assert!(a < cg.nodes.len() && b < cg.nodes.len());
         }
+    }
+
+    #[test]
+    fn macro_networks_lower_with_their_shortcuts_downsamplings_and_shapes() {
+        let m = nasforge_space_mobilenet::NbMacroSpace;
+        // Layer 0 (stride 2) is an identity: the network's 1x1 downsampling.
+        // Layer 1 (stride 1, same channels) is an inverted residual: its add
+        // is also entered by its input.
+        let cg = lower(&m.to_graph(&m.parse("01000000").unwrap()));
+        let count = |p: Prim| cg.nodes.iter().filter(|n| n.prim == p).count();
+        assert_eq!(count(Prim::Add), 1);
+        assert_eq!(count(Prim::Relu6), 0, "NAS-Bench-Macro's blocks use ReLU");
+        let add = cg.nodes.iter().position(|n| n.prim == Prim::Add).unwrap();
+        assert_eq!(cg.edges.iter().filter(|e| e.1 == add).count(), 2);
+        let downsample = cg.nodes.iter().position(|n| n.prim == Prim::Conv && n.stride == 2.0 && n.kernel == 1.0 / 7.0).expect("a strided 1x1 conv");
+        assert_eq!(cg.nodes[downsample].channels, 2.0);
+        // Three stride-2 layers: the head sees 1/8 of the input, 8x the stem's channels.
+        let last = cg.nodes.iter().rev().find(|n| n.prim == Prim::Output).unwrap();
+        assert_eq!((last.resolution, last.channels), (0.125, 8.0));
+        // A stride-2 inverted residual has no shortcut.
+        let cg = lower(&m.to_graph(&m.parse("20000000").unwrap()));
+        assert!(cg.nodes.iter().all(|n| n.prim != Prim::Add));
     }
 
     #[test]

@@ -118,6 +118,20 @@ impl Gennape {
         Gennape { config, encoder, heads, layers, clusters: None, scale: (0.0, 1.0), seed }
     }
 
+    /// A copy whose [`Gennape::fit`] follows the reference's schedule for
+    /// `n` labels: its fine-tuning schedule (`fine_tune_epochs` of
+    /// `fine_tune_batch` at `fine_tune_lr`) up to 100 labels, its training
+    /// schedule (`epochs` of `batch` at `lr`) above; 40 epochs of 32 on 20
+    /// labels would be 40 steps.
+    pub fn for_labels(&self, n: usize) -> Gennape {
+        let mut m = self.clone();
+        let c = &mut m.config;
+        if n <= 100 {
+            (c.epochs, c.batch, c.lr) = (c.fine_tune_epochs, c.fine_tune_batch, c.fine_tune_lr);
+        }
+        m
+    }
+
     /// The encoder.
     pub fn encoder(&self) -> &Encoder {
         &self.encoder

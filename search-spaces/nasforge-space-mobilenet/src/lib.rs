@@ -291,10 +291,13 @@ impl SearchSpace for MobileNetSpace {
 
     fn to_graph(&self, arch: &MbNet) -> ArchGraph {
         let mut g = ArchGraph::default();
+        // MobileNetV2's fixed stem (32 channels) and first block (t = 1, 16).
         let mut prev = g.add_node("stem");
+        g.nodes[prev].attrs.insert("channels".into(), AttrValue::Int(32));
         let first = g.add_node("mbconv");
-        g.nodes[first].attrs.insert("expansion".into(), AttrValue::Int(1));
-        g.nodes[first].attrs.insert("kernel".into(), AttrValue::Int(3));
+        for (key, v) in [("expansion", 1), ("kernel", 3), ("channels", 16)] {
+            g.nodes[first].attrs.insert(key.into(), AttrValue::Int(v));
+        }
         g.add_edge(prev, first);
         prev = first;
         for (stage, &(channels, stride)) in arch.stages.iter().zip(&STAGES) {
@@ -432,6 +435,12 @@ pub struct NbMacroSpace;
 
 /// Layers of a NAS-Bench-Macro network.
 pub const MACRO_LAYERS: usize = 8;
+/// Layers per stage of a NAS-Bench-Macro network (each stage's first
+/// layer has stride 2 and doubles the channels).
+pub const MACRO_STAGES: [usize; 3] = [2, 3, 3];
+/// Channels of its stem.
+pub const MACRO_STEM_CHANNELS: usize = 32;
+const _: () = assert!(MACRO_STAGES[0] + MACRO_STAGES[1] + MACRO_STAGES[2] == MACRO_LAYERS);
 /// Its candidate ops, by digit.
 pub const MACRO_OPS: [&str; 3] = ["identity", "ir_3x3_t3", "ir_5x5_t6"];
 
@@ -482,13 +491,31 @@ impl SearchSpace for NbMacroSpace {
         self.format(arch)
     }
 
+    /// The benchmark's network (`train/model.py`): a 32-channel stem, then
+    /// stages of 2, 3 and 3 layers whose first layer has stride 2 and
+    /// doubles the channels (an identity there is the network's 1×1
+    /// stride-2 downsampling); its blocks use ReLU. Each layer carries
+    /// `channels`, `stride` and `activation` attributes.
     fn to_graph(&self, arch: &[u8; MACRO_LAYERS]) -> ArchGraph {
         let mut g = ArchGraph::default();
         let mut prev = g.add_node("stem");
-        for &d in arch {
-            let n = g.add_node(MACRO_OPS[d as usize]);
-            g.add_edge(prev, n);
-            prev = n;
+        g.nodes[prev].attrs.insert("channels".into(), AttrValue::Int(MACRO_STEM_CHANNELS as i64));
+        let mut layer = 0;
+        let mut channels = MACRO_STEM_CHANNELS;
+        for &depth in &MACRO_STAGES {
+            for i in 0..depth {
+                let n = g.add_node(MACRO_OPS[arch[layer] as usize]);
+                if i == 0 {
+                    channels *= 2;
+                }
+                let attrs = &mut g.nodes[n].attrs;
+                attrs.insert("channels".into(), AttrValue::Int(channels as i64));
+                attrs.insert("stride".into(), AttrValue::Int(if i == 0 { 2 } else { 1 }));
+                attrs.insert("activation".into(), AttrValue::Text("relu".into()));
+                g.add_edge(prev, n);
+                prev = n;
+                layer += 1;
+            }
         }
         let head = g.add_node("head");
         g.add_edge(prev, head);

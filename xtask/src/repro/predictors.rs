@@ -12,7 +12,8 @@
 //! the 13 are in its NB201 file: no zen),
 //! for 725 cells (`zc_nasbench201_*.json`), so the zero-cost rows train on
 //! 100 of those and rank the other 625, beside the one-hot alone on the
-//! same split.
+//! same split. GENNAPE ranks from its computation graphs
+//! (`predictors/gennape.rs`), beside its transfer rows.
 //!
 //! Search: NB201 at 100 evaluations, seeds 1..=20, the test accuracy of the
 //! best-validation trial, beside REA and local search run in the same
@@ -35,14 +36,16 @@ use nasforge_zero_cost::ProxyTable;
 use nasforge_zero_cost::stats::{kendall, spearman};
 use rayon::prelude::*;
 
+mod gennape;
+
 use super::table::{Check, Row, Table, Value};
 use super::{Mode, Suite, data_root, example, run_seeds, strategy_of};
 
 pub const SUITE: Suite = Suite {
     name: "predictors",
     paper: "NAS-Bench-Suite-Zero (Krishnakumar et al. 2022): boosted trees on NB201 at 100 samples, ρ ≈ 0.64 one-hot, ≈ 0.91 with zero-cost features; predictor-guided NB201 searches at 100 queries ≈ 94.3 (optimum 94.37)",
-    runs: "GBDT, random forest and BANANAS' MLP ensemble fitted on 20/100/1,000 random architectures of NB201 (CIFAR-10), NAS-Bench-Graph cora and NAS-Bench-Macro, ranking the rest, seeds 1..=10; GBDT with NASLib's 12 zero-cost proxies on its 725 NB201 cells (100 train / 625 test); GENNAPE pre-trained on NB201, DARTS and NAS-Bench-Macro graphs and trained on NB201, ranking NAS-Bench-Macro and NB301 with 0 and 50 labels beside GBDT on the same 50, seeds 1..=3; GBDT-NAS, GBDT-NAS-3S, BANANAS and TPE (multivariate, univariate) on NB201 at 100 evaluations, seeds 1..=20, beside REA, local search and Optuna's TPESampler; REA, GBDT-NAS, BANANAS and TPE on NAS-Bench-Graph cora, citeseer and pubmed at 100",
-    quick: "ranking: 100 training architectures, 2 seeds, no MLP at 1,000; GENNAPE: 2,000 NB201 cells, short training, 1 seed; search: seeds 1..=3, NB201 only, no Optuna; floors are information rows",
+    runs: "GBDT, random forest and BANANAS' MLP ensemble fitted on 20/100/1,000 random architectures of NB201 (CIFAR-10), NAS-Bench-Graph cora and NAS-Bench-Macro, ranking the rest, seeds 1..=10 (GENNAPE, pre-trained on 2,000 of the space's graphs, seeds 1..=3); GBDT with NASLib's 12 zero-cost proxies on its 725 NB201 cells (100 train / 625 test); GENNAPE pre-trained on NB201, DARTS and NAS-Bench-Macro graphs and trained on NB201, ranking NAS-Bench-Macro and NB301 with 0 and 50 labels beside GBDT on the same 50, seeds 1..=3; GBDT-NAS, GBDT-NAS-3S, BANANAS and TPE (multivariate, univariate) on NB201 at 100 evaluations, seeds 1..=20, beside REA, local search and Optuna's TPESampler; REA, GBDT-NAS, BANANAS and TPE on NAS-Bench-Graph cora, citeseer and pubmed at 100",
+    quick: "ranking: 100 training architectures, 2 seeds, no MLP at 1,000, GENNAPE on NB201 at 20 with a short schedule; GENNAPE transfer: 2,000 NB201 cells, short training, 1 seed; search: seeds 1..=3, NB201 only, no Optuna; floors are information rows",
     build,
 };
 
@@ -66,6 +69,8 @@ struct Bench {
     /// a chain (whose one path would name the whole network).
     mlp_rows: Vec<Vec<f64>>,
     mlp_encoding: &'static str,
+    /// GENNAPE's computation graphs.
+    graphs: Vec<nasforge::gennape::Cg>,
 }
 
 fn rows_of<S: SearchSpace>(space: &S, archs: &[S::Arch], features: &Features) -> Vec<Vec<f64>> {
@@ -76,7 +81,8 @@ fn bench<S: SearchSpace>(name: &'static str, space: &S, archs: Vec<S::Arch>, lab
     let one_hot = Features::new(Encoder::new(space, Encoding::OneHot, None, 0).map_err(anyhow::Error::msg)?);
     let one_hot_rows = rows_of(space, &archs, &one_hot);
     let mlp_rows = if paths { rows_of(space, &archs, &Features::new(Encoder::new(space, Encoding::Path, None, 0).map_err(anyhow::Error::msg)?)) } else { one_hot_rows.clone() };
-    Ok(Bench { name, labels, one_hot: one_hot_rows, mlp_rows, mlp_encoding: if paths { "path" } else { "one-hot" } })
+    let graphs = archs.par_iter().map(|a| nasforge::gennape::lower(&space.to_graph(a))).collect();
+    Ok(Bench { name, labels, one_hot: one_hot_rows, mlp_rows, mlp_encoding: if paths { "path" } else { "one-hot" }, graphs })
 }
 
 /// τ and ρ of `spec` fitted on `n` random rows per seed, ranking the rest.
@@ -136,7 +142,7 @@ fn benches() -> Result<Vec<Bench>> {
     Ok(out)
 }
 
-fn ranking_rows(t: &mut Table, mode: Mode) -> Result<()> {
+fn ranking_rows(t: &mut Table, mode: Mode, benches: &[Bench]) -> Result<()> {
     let seeds = mode.seeds(10, 2);
     let sizes: &[usize] = if mode.quick { &[100] } else { &[20, 100, 1000] };
     let predictors = [
@@ -144,7 +150,7 @@ fn ranking_rows(t: &mut Table, mode: Mode) -> Result<()> {
         ("random forest", PredictorSpec::Forest(ForestConfig::default())),
         ("MLP ensemble (BANANAS)", PredictorSpec::Mlp(MlpConfig::default())),
     ];
-    for b in benches()? {
+    for b in benches {
         for &n in sizes {
             for (name, spec) in &predictors {
                 if mode.quick && matches!(spec, PredictorSpec::Mlp(_)) && n > 100 {
@@ -308,106 +314,6 @@ fn search_rows(t: &mut Table, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// GENNAPE pre-trained on unlabelled NB201, DARTS and NAS-Bench-Macro
-/// graphs and trained on NB201's labels, then ranking NAS-Bench-Macro and
-/// NASLib's NB301 genotypes with 0 and 50 labels, beside GBDT trained on
-/// the same 50 labels alone.
-fn gennape_rows(t: &mut Table, mode: Mode) -> Result<()> {
-    use nasforge::gennape::{Cg, Gennape, GennapeConfig, lower};
-
-    let seeds = mode.seeds(3, 1);
-    let root = data_root();
-    let mut rng = seeded_rng(0);
-    let nb201 = Nb201Table::load(root.join("nas-bench-201/nb201_cifar10_v1_1.csv"))?;
-    let mut source: Vec<(Cg, f64)> = nb201.iter().map(|(c, r)| (lower(&Nb201Space.to_graph(&c)), r.valid)).collect();
-    source.shuffle(&mut rng);
-    source.truncate(if mode.quick { 2_000 } else { 15_625 });
-    let darts = nasforge::darts::DartsSpace;
-    let macro_space = nasforge::mobilenet::NbMacroSpace;
-    let macro_table = NbMacroTable::load(root.join("nas-bench-macro/nas-bench-macro_cifar10.json"))?;
-    let mut macro_rows: Vec<_> = macro_table.iter().map(|(a, r)| (*a, r.mean_acc)).collect();
-    macro_rows.sort_by_key(|r| r.0);
-    let nb301 = nasforge_tabular::Nb301ZeroCostTable::load(root.join("zero-cost/zc_nasbench301_6639fd15.json"))?;
-    let mut nb301_rows: Vec<_> = nb301.iter().map(|(g, r)| (*g, r.valid)).collect();
-    nb301_rows.sort_by_key(|r| darts.format(&r.0));
-
-    let per_space = if mode.quick { 300 } else { 2_000 };
-    let mut unlabelled: Vec<Cg> = source.iter().take(per_space).map(|s| s.0.clone()).collect();
-    unlabelled.extend((0..per_space).map(|_| lower(&darts.to_graph(&darts.sample(&mut rng)))));
-    unlabelled.extend((0..per_space).map(|_| lower(&macro_space.to_graph(&macro_space.sample(&mut rng)))));
-
-    let config = if mode.quick { GennapeConfig { pretrain_epochs: 2, epochs: 3, fine_tune_epochs: 20, ..GennapeConfig::default() } } else { GennapeConfig::default() };
-    let one_hot = |space: &dyn Fn(usize) -> Vec<f64>, n: usize| (0..n).map(space).collect::<Vec<_>>();
-    // (name, graphs, labels, one-hot rows) of each target space.
-    type Target<'a> = (&'a str, Vec<Cg>, Vec<f64>, Vec<Vec<f64>>);
-    let targets: Vec<Target> = vec![
-        (
-            "NAS-Bench-Macro",
-            macro_rows.iter().map(|(a, _)| lower(&macro_space.to_graph(a))).collect(),
-            macro_rows.iter().map(|r| r.1).collect(),
-            one_hot(&|i| macro_space.encode(&macro_rows[i].0).into_iter().map(f64::from).collect(), macro_rows.len()),
-        ),
-        (
-            "NB301 (NASLib's 725 genotypes)",
-            nb301_rows.iter().map(|(g, _)| lower(&darts.to_graph(g))).collect(),
-            nb301_rows.iter().map(|r| r.1).collect(),
-            one_hot(&|i| darts.encode(&nb301_rows[i].0).into_iter().map(f64::from).collect(), nb301_rows.len()),
-        ),
-    ];
-    const LABELS: usize = 50;
-    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
-    for seed in 1..=seeds {
-        let mut model = Gennape::new(config.clone(), seed);
-        let losses = model.pretrain(&unlabelled);
-        if seed == 1 {
-            t.notes.push(format!(
-                "GENNAPE pre-training (NT-Xent, seed 1): mean loss {:.3} in the first epoch, {:.3} in the last, over {} unlabelled graphs ({per_space} each of NB201, DARTS, NAS-Bench-Macro); then trained on {} labelled NB201 cells.",
-                losses.first().copied().unwrap_or(f64::NAN),
-                losses.last().copied().unwrap_or(f64::NAN),
-                unlabelled.len(),
-                source.len()
-            ));
-        }
-        let (graphs, labels): (Vec<Cg>, Vec<f64>) = source.iter().cloned().unzip();
-        model.fit(&graphs, &labels);
-        for (k, (_, cgs, y, rows)) in targets.iter().enumerate() {
-            let zero_shot = spearman(&model.predict(cgs), y);
-            let mut order: Vec<usize> = (0..cgs.len()).collect();
-            order.shuffle(&mut seeded_rng(seed));
-            let (train, test) = order.split_at(LABELS);
-            let pick_cg = |idx: &[usize]| idx.iter().map(|&i| cgs[i].clone()).collect::<Vec<_>>();
-            let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
-            let tuned = model.fine_tuned(&pick_cg(train), &pick_y(train), seed);
-            let fifty = spearman(&tuned.predict(&pick_cg(test)), &pick_y(test));
-            let mut gbdt = PredictorSpec::Gbdt(naslib_gbdt()).build();
-            let rx = |idx: &[usize]| idx.iter().map(|&i| rows[i].clone()).collect::<Vec<_>>();
-            gbdt.fit(&rx(train), &pick_y(train), seed).map_err(anyhow::Error::msg)?;
-            let gbdt_rho = spearman(&gbdt.predict(&rx(test)), &pick_y(test));
-            results[k].push((zero_shot, fifty, gbdt_rho));
-        }
-    }
-    for ((name, ..), r) in targets.iter().zip(&results) {
-        let col = |f: fn(&(f64, f64, f64)) -> f64| Value::of(&r.iter().map(f).collect::<Vec<_>>());
-        let (zero, fifty, gbdt) = (col(|x| x.0), col(|x| x.1), col(|x| x.2));
-        let info = |s: &str| Check::Info(s.into());
-        t.rows.push(Row { label: format!("GENNAPE transfer NB201 → {name}, 0 labels: Spearman ρ"), paper: None, ours: Some(zero), ri: None, check: info("zero-shot: pre-trained across spaces, trained on NB201 only") });
-        let floor = name.starts_with("NAS-Bench-Macro") && !mode.quick;
-        t.rows.push(Row {
-            label: format!("GENNAPE transfer NB201 → {name}, {LABELS} labels: Spearman ρ"),
-            paper: None,
-            ours: Some(fifty),
-            ri: None,
-            check: if floor {
-                Check::AtLeast { floor: gbdt.mean, reference: gbdt.mean, against: format!("GBDT on the same {LABELS} labels (one-hot)") }
-            } else {
-                info("fine-tuned on the labels, ranking the rest")
-            },
-        });
-        t.rows.push(Row { label: format!("GBDT on the same {LABELS} {name} labels alone: Spearman ρ"), paper: None, ours: Some(gbdt), ri: None, check: info("one-hot, NASLib's LightGBM settings") });
-    }
-    Ok(())
-}
-
 fn build(mode: Mode) -> Result<Table> {
     let mut t = Table::new(
         SUITE.name,
@@ -416,9 +322,11 @@ fn build(mode: Mode) -> Result<Table> {
          Search rows: CIFAR-10 test accuracy (%) of the best-by-validation trial (NB201: 200-epoch validation accuracy searched on).",
         3,
     );
-    ranking_rows(&mut t, mode)?;
+    let benches = benches()?;
+    ranking_rows(&mut t, mode, &benches)?;
+    gennape::ranking_rows(&mut t, mode, &benches)?;
     zero_cost_rows(&mut t, mode)?;
-    gennape_rows(&mut t, mode)?;
+    gennape::transfer_rows(&mut t, mode)?;
     search_rows(&mut t, mode)?;
     t.notes.push("GBDT rows use the predictor's defaults: GBDT-NAS's LightGBM settings (31 leaves → depth 5, lr 0.05, feature fraction 0.9, bagging 0.8 every 5, 100 rounds) with NASLib's min_data_in_leaf 5 (LightGBM's default 20 leaves 20 training architectures without a split).".into());
     t.notes.push("FBNetV3's joint architecture-recipe search needs real training (the table has one recipe per cell): `examples/nb201-fashion-fbnetv3-train.toml`; here its predictor searches architectures only.".into());
