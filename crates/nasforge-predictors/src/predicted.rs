@@ -2,12 +2,16 @@
 //! from a CSV (a benchmark table, training results written out), then
 //! answering `valid` for any architecture of the space. For
 //! sample-and-filter baselines: a strategy searches the predictor, and
-//! the best it finds is evaluated for real afterwards.
+//! the best it finds is evaluated for real afterwards. The predictor reads
+//! feature rows (GBDT, forest, MLP ensemble) or the architecture's
+//! computation graph (GENNAPE, pre-trained contrastively on graphs sampled
+//! from the space first).
 
 use std::path::PathBuf;
 
 use nasforge_core::rand::seq::SliceRandom;
-use nasforge_core::{EvalContext, EvalError, Estimator, Metrics, SearchSpace, seeded_rng};
+use nasforge_core::{EvalContext, EvalError, Estimator, Metrics, SearchSpace, derive_seed, seeded_rng};
+use nasforge_gennape::{Cg, Gennape, GennapeConfig, lower};
 use nasforge_registry::{DynArch, ErasedSpace};
 
 use crate::{Features, Predictor, PredictorSpec};
@@ -53,17 +57,23 @@ impl Labels {
     }
 }
 
+/// What the estimator predicts with.
+enum Model {
+    /// A predictor over feature rows.
+    Rows { features: Features, model: Box<dyn Predictor> },
+    /// GENNAPE over computation graphs.
+    Graphs(Box<Gennape>),
+}
+
 /// The `predicted` estimator.
 pub struct PredictedEstimator {
     space: ErasedSpace,
-    features: Features,
-    model: Box<dyn Predictor>,
+    model: Model,
 }
 
 impl PredictedEstimator {
-    /// Trains `spec` on `labels` (the seeded sample of them).
-    pub fn train(space: ErasedSpace, labels: &Labels, features: Features, spec: &PredictorSpec, seed: u64) -> Result<Self, String> {
-        let mut rows = labels.read(&space)?;
+    fn labelled(space: &ErasedSpace, labels: &Labels, seed: u64) -> Result<(Vec<DynArch>, Vec<f64>), String> {
+        let mut rows = labels.read(space)?;
         if let Some(n) = labels.samples {
             if n > rows.len() {
                 return Err(format!("{}: `samples = {n}` but the file has {} labelled rows", labels.path.display(), rows.len()));
@@ -71,11 +81,31 @@ impl PredictedEstimator {
             rows.shuffle(&mut seeded_rng(seed));
             rows.truncate(n);
         }
-        let x: Vec<Vec<f64>> = rows.iter().map(|(a, _)| features.row(&space, a)).collect();
-        let y: Vec<f64> = rows.iter().map(|(_, v)| *v).collect();
+        Ok(rows.into_iter().unzip())
+    }
+
+    /// Trains `spec` on `labels` (the seeded sample of them).
+    pub fn train(space: ErasedSpace, labels: &Labels, features: Features, spec: &PredictorSpec, seed: u64) -> Result<Self, String> {
+        let (archs, y) = Self::labelled(&space, labels, seed)?;
+        let x: Vec<Vec<f64>> = archs.iter().map(|a| features.row(&space, a)).collect();
         let mut model = spec.build();
         model.fit(&x, &y, seed).map_err(|e| format!("{}: {e}", labels.path.display()))?;
-        Ok(PredictedEstimator { space, features, model })
+        Ok(PredictedEstimator { space, model: Model::Rows { features, model } })
+    }
+
+    /// Trains GENNAPE (its defaults) on `labels`: pre-trained on
+    /// `pretrain_graphs` graphs sampled from the space (none: no
+    /// pre-training), then fitted with the reference's schedule for the
+    /// number of labels ([`Gennape::for_labels`]).
+    pub fn train_gennape(space: ErasedSpace, labels: &Labels, pretrain_graphs: usize, seed: u64) -> Result<Self, String> {
+        let (archs, y) = Self::labelled(&space, labels, seed)?;
+        let mut rng = seeded_rng(derive_seed(seed, "gennape-pretrain"));
+        let unlabelled: Vec<Cg> = (0..pretrain_graphs).map(|_| lower(&space.to_graph(&space.sample(&mut rng)))).collect();
+        let mut model = Gennape::new(GennapeConfig::default(), seed);
+        model.pretrain(&unlabelled);
+        let mut model = model.for_labels(archs.len());
+        model.fit(&archs.iter().map(|a| lower(&space.to_graph(a))).collect::<Vec<_>>(), &y);
+        Ok(PredictedEstimator { space, model: Model::Graphs(Box::new(model)) })
     }
 }
 
@@ -85,8 +115,10 @@ impl Estimator<DynArch> for PredictedEstimator {
     }
 
     fn evaluate(&mut self, arch: &DynArch, _ctx: EvalContext) -> Result<Metrics, EvalError> {
-        let row = self.features.row(&self.space, arch);
-        let valid = self.model.predict(&[row])[0];
+        let valid = match &self.model {
+            Model::Rows { features, model } => model.predict(&[features.row(&self.space, arch)])[0],
+            Model::Graphs(model) => model.predict(&[lower(&self.space.to_graph(arch))])[0],
+        };
         Ok(Metrics { valid, ..Metrics::default() })
     }
 }

@@ -212,6 +212,22 @@ impl FeatureSpec {
     }
 }
 
+/// Refuses every feature and row-predictor key (for a predictor that
+/// reads something else: `why`).
+pub(crate) fn no_row_keys(k: &KeysRef<'_>, why: &str) -> Result<(), ParamError> {
+    let set = [("encoding", k.encoding.is_some()), ("path-cutoff", k.path_cutoff.is_some()), ("proxy-table", k.proxy_table.is_some()), ("proxies", k.proxies.is_some()), ("proxy-task", k.proxy_task.is_some())]
+        .into_iter()
+        .chain(GBDT_KEYS.iter().zip(&k.gbdt).map(|(key, v)| (*key, v.is_some())))
+        .chain(FOREST_KEYS.iter().zip(&k.forest).map(|(key, v)| (*key, v.is_some())))
+        .chain(MLP_KEYS.iter().zip(&k.mlp).map(|(key, v)| (*key, v.is_some())));
+    for (key, on) in set {
+        if on {
+            return Err(bad(key, format!("does not apply: {why}")));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the predictor and feature keys; `default_predictor` and
 /// `default_encoding` are the component's (the paper's) choices.
 pub fn check_keys(k: &KeysRef<'_>, default_predictor: &str, default_encoding: Encoding) -> Result<(PredictorSpec, FeatureSpec), ParamError> {

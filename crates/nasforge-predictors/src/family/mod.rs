@@ -19,7 +19,7 @@ use crate::{Encoder, Encoding, Features, PredictorSpec};
 
 mod keys;
 
-use keys::{FeatureSpec, KeysRef, PredictorKeys, bad, check_keys, positive, with_predictor_keys};
+use keys::{FeatureSpec, KeysRef, PredictorKeys, bad, check_keys, no_row_keys, positive, with_predictor_keys};
 
 with_predictor_keys! {
     /// `[strategy] name = "gbdt-nas"` (and `"gbdt-nas-3s"`).
@@ -318,15 +318,29 @@ with_predictor_keys! {
         pub label_column: Option<String>,
         /// Rows drawn (seeded) to train on; all by default.
         pub samples: Option<usize>,
+        /// `predictor = "gennape"`: graphs sampled from the space for its
+        /// contrastive pre-training (2,000; 0 skips it).
+        pub pretrain_graphs: Option<usize>,
     }
 }
+
+/// GENNAPE's pre-training graphs by default.
+const PRETRAIN_GRAPHS: usize = 2_000;
 
 /// The checked form of a [`PredictorToml`].
 #[derive(Clone, Debug)]
 pub struct PredictedChecked {
     labels: Labels,
-    predictor: PredictorSpec,
-    features: FeatureSpec,
+    model: PredictedModel,
+}
+
+/// What `predicted` trains.
+#[derive(Clone, Debug)]
+enum PredictedModel {
+    /// A predictor over features.
+    Rows(PredictorSpec, FeatureSpec),
+    /// GENNAPE over computation graphs, with its pre-training graphs.
+    Gennape(usize),
 }
 
 impl Params for PredictorToml {
@@ -334,7 +348,20 @@ impl Params for PredictorToml {
     fn check(&self) -> Result<Self::Checked, ParamError> {
         let path = self.labels.as_ref().ok_or_else(|| bad("labels", "name the CSV of labelled architectures the predictor trains on"))?;
         positive("samples", self.samples)?;
-        let (predictor, features) = check_keys(&self.keys(), "gbdt", Encoding::OneHot)?;
+        let model = if self.predictor.as_deref() == Some("gennape") {
+            // GENNAPE reads graphs: no encoding, proxy or row-predictor key applies.
+            no_row_keys(&self.keys(), "gennape reads the architecture's computation graph")?;
+            PredictedModel::Gennape(self.pretrain_graphs.unwrap_or(PRETRAIN_GRAPHS))
+        } else {
+            let (predictor, features) = check_keys(&self.keys(), "gbdt", Encoding::OneHot).map_err(|e| match e.key {
+                "predictor" => ParamError { reason: format!("{}, gennape", e.reason), ..e },
+                _ => e,
+            })?;
+            if self.pretrain_graphs.is_some() {
+                return Err(bad("pretrain-graphs", "applies to `predictor = \"gennape\"` only"));
+            }
+            PredictedModel::Rows(predictor, features)
+        };
         Ok(PredictedChecked {
             labels: Labels {
                 path: path.path().to_path_buf(),
@@ -342,14 +369,16 @@ impl Params for PredictorToml {
                 label_column: self.label_column.clone().unwrap_or_else(|| "valid".into()),
                 samples: self.samples,
             },
-            predictor,
-            features,
+            model,
         })
     }
 
     fn resolved(&self, c: &Self::Checked) -> Self {
         let mut out = PredictorToml { arch_column: Some(c.labels.arch_column.clone()), label_column: Some(c.labels.label_column.clone()), ..self.clone() };
-        out.fill_predictor_keys(&c.predictor, &c.features);
+        match &c.model {
+            PredictedModel::Rows(predictor, features) => out.fill_predictor_keys(predictor, features),
+            PredictedModel::Gennape(graphs) => out.pretrain_graphs = Some(*graphs),
+        }
         out
     }
 }
@@ -401,11 +430,14 @@ pub fn register(registry: &mut Registry) {
     ));
     registry.add_estimator(EstimatorEntry::new::<PredictorToml>(
         "predicted",
-        "A predictor (gbdt, forest or mlp-ensemble) trained on labelled architectures from a CSV (any N of its rows), answering `valid` for any architecture: sample-and-filter baselines.",
+        "A predictor (gbdt, forest, mlp-ensemble, or gennape on computation graphs) trained on labelled architectures from a CSV (any N of its rows), answering `valid` for any architecture: sample-and-filter baselines.",
         Serves::Any,
         |c, ctx| {
-            let features = c.features.build(ctx.space, ctx.seed("predicted"))?;
-            let e = PredictedEstimator::train(ctx.space.clone(), &c.labels, features, &c.predictor, ctx.seed("predicted"))?;
+            let seed = ctx.seed("predicted");
+            let e = match &c.model {
+                PredictedModel::Rows(predictor, features) => PredictedEstimator::train(ctx.space.clone(), &c.labels, features.build(ctx.space, seed)?, predictor, seed)?,
+                PredictedModel::Gennape(graphs) => PredictedEstimator::train_gennape(ctx.space.clone(), &c.labels, *graphs, seed)?,
+            };
             Ok(Built::new(Box::new(e)))
         },
     ));
