@@ -153,28 +153,40 @@ fn fbnetv3_searches_cells_and_recipes_with_real_training_and_resumes_to_the_same
     assert!(!out.status.success() && stderr.contains("search-lr") && stderr.contains("`lr` fixes the value"), "{stderr}");
 }
 
-#[test]
-fn the_predicted_estimator_ranks_cells_it_was_not_trained_on() {
-    let registry = nasforge::families();
-    let text = format!(
+/// An experiment whose `predicted` estimator trains on the NB201 table
+/// with `keys` (samples, predictor and its settings).
+fn predicted_experiment(keys: &str) -> String {
+    format!(
         "seed = 1\ndata-root = \"{}\"\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"random-search\"\n\
          [estimator]\nname = \"predicted\"\nlabels = \"nas-bench-201/nb201_cifar10_v1_1.csv\"\narch-column = \"cellstr\"\n\
-         label-column = \"valid_top1\"\nsamples = 1000\npredictor = \"gbdt\"\n[budget]\nevaluations = 10\n",
+         label-column = \"valid_top1\"\n{keys}\n[budget]\nevaluations = 10\n",
         common::data().display()
-    );
-    let config = nasforge::experiment::parse_str(&registry, &text, "predicted.toml", Path::new(".")).unwrap();
-    let mut stack = nasforge::experiment::build(&registry, &config).unwrap();
+    )
+}
+
+/// Spearman's ρ of the estimator `text` builds against the table, over
+/// every `step`-th cell.
+fn predicted_rho(registry: &nasforge::registry::Registry, text: &str, step: usize) -> f64 {
+    let config = nasforge::experiment::parse_str(registry, text, "predicted.toml", Path::new(".")).unwrap();
+    let mut stack = nasforge::experiment::build(registry, &config).unwrap();
     let table = nasforge::tabular::Nb201Table::load(common::data().join("nas-bench-201/nb201_cifar10_v1_1.csv")).unwrap();
     let space = nasforge::nb201::Nb201Space;
     let (mut predicted, mut truth) = (Vec::new(), Vec::new());
-    for cell in space.enumerate().unwrap().step_by(7) {
+    for cell in space.enumerate().unwrap().step_by(step) {
         let arch = stack.space.parse(&space.format(&cell)).unwrap();
         let m = stack.estimator.evaluate(&arch, nasforge::core::EvalContext::default()).unwrap();
         predicted.push(m.valid);
         truth.push(table.get(&cell).unwrap().valid);
     }
-    let rho = nasforge::zero_cost::stats::spearman(&predicted, &truth);
-    assert!(rho > 0.8, "ρ {rho} over {} cells", truth.len());
+    nasforge::zero_cost::stats::spearman(&predicted, &truth)
+}
+
+#[test]
+fn the_predicted_estimator_ranks_cells_it_was_not_trained_on() {
+    let registry = nasforge::families();
+    let text = predicted_experiment("samples = 1000\npredictor = \"gbdt\"");
+    let rho = predicted_rho(&registry, &text, 7);
+    assert!(rho > 0.8, "ρ {rho}");
 
     // A label column that is not there names the columns that are.
     let broken = text.replace("valid_top1", "valid_acc");
@@ -186,25 +198,9 @@ fn the_predicted_estimator_ranks_cells_it_was_not_trained_on() {
 #[test]
 fn the_predicted_estimator_ranks_with_gennape_on_computation_graphs() {
     let registry = nasforge::families();
-    let text = format!(
-        "seed = 1\ndata-root = \"{}\"\n[space]\nname = \"nas-bench-201\"\n[strategy]\nname = \"random-search\"\n\
-         [estimator]\nname = \"predicted\"\nlabels = \"nas-bench-201/nb201_cifar10_v1_1.csv\"\narch-column = \"cellstr\"\n\
-         label-column = \"valid_top1\"\nsamples = 200\npredictor = \"gennape\"\npretrain-graphs = 2000\n[budget]\nevaluations = 10\n",
-        common::data().display()
-    );
-    let config = nasforge::experiment::parse_str(&registry, &text, "predicted.toml", Path::new(".")).unwrap();
-    let mut stack = nasforge::experiment::build(&registry, &config).unwrap();
-    let table = nasforge::tabular::Nb201Table::load(common::data().join("nas-bench-201/nb201_cifar10_v1_1.csv")).unwrap();
-    let space = nasforge::nb201::Nb201Space;
-    let (mut predicted, mut truth) = (Vec::new(), Vec::new());
-    for cell in space.enumerate().unwrap().step_by(11) {
-        let arch = stack.space.parse(&space.format(&cell)).unwrap();
-        let m = stack.estimator.evaluate(&arch, nasforge::core::EvalContext::default()).unwrap();
-        predicted.push(m.valid);
-        truth.push(table.get(&cell).unwrap().valid);
-    }
-    let rho = nasforge::zero_cost::stats::spearman(&predicted, &truth);
-    assert!(rho > 0.55, "ρ {rho} over {} cells", truth.len());
+    let text = predicted_experiment("samples = 200\npredictor = \"gennape\"\npretrain-graphs = 2000");
+    let rho = predicted_rho(&registry, &text, 11);
+    assert!(rho > 0.55, "ρ {rho}");
 
     // Keys of the row predictors do not apply to GENNAPE, and GENNAPE's
     // key not to them; an unknown predictor lists all four.
