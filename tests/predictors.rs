@@ -151,6 +151,13 @@ fn fbnetv3_searches_cells_and_recipes_with_real_training_and_resumes_to_the_same
     let out = common::nasforge(&["run", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("search-lr") && stderr.contains("`lr` fixes the value"), "{stderr}");
+
+    // A recipe is a number of epochs: a step budget cannot be one.
+    let text = std::fs::read_to_string(&file).unwrap().replace("lr = 0.1\n", "steps = 20\n").replace("search-epochs = [1, 2]\n", "");
+    std::fs::write(&file, text).unwrap();
+    let out = common::nasforge(&["run", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("search-lr") && stderr.contains("a number of epochs"), "{stderr}");
 }
 
 /// An experiment whose `predicted` estimator trains on the NB201 table

@@ -134,8 +134,9 @@ impl CgNode {
         f[n] = self.kernel;
         f[n + 1] = self.stride - 1.0;
         f[n + 2] = self.expansion;
-        f[n + 3] = self.channels.log2() / 4.0;
-        f[n + 4] = self.resolution.log2() / 4.0;
+        // Clamped: a plugin's graph may carry a channel count of 0.
+        f[n + 3] = self.channels.max(1.0 / 64.0).log2() / 4.0;
+        f[n + 4] = self.resolution.max(1.0 / 1024.0).log2() / 4.0;
         f
     }
 }
@@ -168,7 +169,7 @@ fn int_attr(node: &GraphNode, key: &str) -> Option<i64> {
 fn kernel_in(name: &str) -> Option<i64> {
     let b = name.as_bytes();
     let x = (1..b.len().saturating_sub(1)).find(|&i| b[i] == b'x' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit())?;
-    let start = name[..x].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    let start = b[..x].iter().rposition(|c| !c.is_ascii_digit()).map_or(0, |i| i + 1);
     name[start..x].parse().ok()
 }
 
@@ -183,7 +184,8 @@ fn expansion_in(name: &str) -> Option<i64> {
 /// returns the chain's nodes in order.
 ///
 /// - `input`, `stem` → input (a stem adds conv 3×3, BN, ReLU);
-///   `output` → output; `head` → mean, matmul, output;
+///   `output` → output; `head` → mean, matmul, output (after conv 1,
+///   BN, ReLU6 when it has `channels` of its own);
 /// - `sep_conv_KxK` → (ReLU, depthwise K, conv 1, BN) twice (DARTS);
 ///   `dil_conv_KxK` → ReLU, depthwise of the dilated extent 2K − 1,
 ///   conv 1, BN; `nor_conv_KxK` → ReLU, conv K, BN (NB201);
@@ -197,7 +199,8 @@ fn expansion_in(name: &str) -> Option<i64> {
 ///   attention types), matmul; `fc` → matmul;
 /// - `res-attention`, `encoder-layer` → attention, softmax, matmul, add,
 ///   layer norm (a transformer block); `res-conv` → conv 1, BN, ReLU,
-///   conv 3, BN, ReLU, conv 1, BN, add; `downsample` → conv with stride 2;
+///   conv 3, BN, ReLU, conv 1, BN, add; `downsample` → conv 1 with
+///   stride 2, BN;
 ///   `embedding` → matmul;
 /// - anything else → other.
 pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
@@ -244,7 +247,7 @@ pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
         ];
     }
     if name.contains("downsample") {
-        return vec![CgNode { stride: 2.0, ..conv(Prim::Conv, 3) }];
+        return vec![CgNode { stride: 2.0, ..conv(Prim::Conv, 1) }, mk(Prim::BatchNorm)];
     }
     if name.contains("avg_pool") {
         return vec![conv(Prim::AvgPool, k)];
@@ -274,7 +277,12 @@ pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
         return vec![mk(Prim::Output)];
     }
     if name == "head" {
-        return vec![mk(Prim::Mean), mk(Prim::Matmul), mk(Prim::Output)];
+        // A head with its own width is a 1×1 conv to it first (MobileNetV2's 1280).
+        let mut chain = vec![mk(Prim::Mean), mk(Prim::Matmul), mk(Prim::Output)];
+        if int_attr(node, "channels").is_some() {
+            chain.splice(0..0, [conv(Prim::Conv, 1), mk(Prim::BatchNorm), mk(Prim::Relu6)]);
+        }
+        return chain;
     }
     if name == "fc" || name.contains("embedding") {
         return vec![mk(Prim::Matmul)];
@@ -292,10 +300,13 @@ pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
 
 /// Lowers a space's graph: each node becomes its primitive chain, an edge
 /// into a node enters its chain's first primitive, an edge out of it
-/// leaves its last. Resolution halves after a stride 2 (and in DARTS'
-/// reduction cell, whose ops carry `cell = reduce`); channels follow a
-/// node's `channels` attribute relative to the first seen, and a node
-/// without one keeps its input's. What the network around an op adds is
+/// leaves its last. Resolution halves at a stride 2, on the op's spatial
+/// primitive (an inverted residual's depthwise conv, else its first conv
+/// or pool); in DARTS' reduction cell (ops carry `cell = reduce`) the ops
+/// that read the cell's inputs have stride 2 and double the channels, so
+/// a skip there is a strided 1×1 conv as DARTS' FactorizedReduce.
+/// Channels follow a node's `channels` attribute relative to the first
+/// seen, and a node without one keeps its input's. What the network around an op adds is
 /// lowered too, as the traced networks GENNAPE reads show it:
 ///
 /// - an identity that changes stride or channels is the network's 1×1
@@ -303,7 +314,7 @@ pub fn lower_op(node: &GraphNode) -> Vec<CgNode> {
 /// - an inverted residual (`ir_*`, `mbconv`) of stride 1 whose channels
 ///   equal its input's ends in an add that its input also enters
 ///   (MobileNetV2's shortcut), and so do `res-conv` and `res-attention`
-///   blocks at their add;
+///   blocks and transformer `encoder-layer`s at their add;
 /// - `activation = "relu"` replaces ReLU6 in an inverted residual
 ///   (NAS-Bench-Macro's blocks).
 ///
@@ -321,13 +332,19 @@ pub fn lower(g: &ArchGraph) -> Cg {
     let first_channels = g.nodes.iter().find_map(|n| int_attr(n, "channels")).unwrap_or(1).max(1) as f32;
     let mut resolution = vec![1.0f32; g.nodes.len()];
     let mut out_channels = vec![1.0f32; g.nodes.len()];
+    let mut reduced = vec![false; g.nodes.len()];
     for (i, node) in g.nodes.iter().enumerate() {
         let preds: Vec<usize> = g.edges.iter().filter(|e| e.1 == i).map(|e| e.0).collect();
         let mut res = preds.iter().map(|&p| resolution[p]).fold(None, |a: Option<f32>, r| Some(a.map_or(r, |a| a.min(r)))).unwrap_or(1.0);
         let in_channels = preds.first().map_or(1.0, |&p| out_channels[p]);
-        let stride = int_attr(node, "stride").unwrap_or(1);
+        // In a reduction cell the ops that read the cell's inputs have
+        // stride 2 and double the channels (DARTS); the rest run at the
+        // reduced shape they read.
         let reduce = matches!(node.attrs.get("cell"), Some(AttrValue::Text(t)) if t == "reduce");
-        let channels = int_attr(node, "channels").map_or(in_channels, |c| c as f32 / first_channels);
+        let halve = reduce && preds.iter().any(|&p| !reduced[p]);
+        reduced[i] = reduce || preds.iter().any(|&p| reduced[p]);
+        let stride = if halve { 2 } else { int_attr(node, "stride").unwrap_or(1) };
+        let channels = int_attr(node, "channels").map_or(if halve { in_channels * 2.0 } else { in_channels }, |c| c as f32 / first_channels);
         let name = node.op.to_ascii_lowercase();
         let mut chain = lower_op(node);
         let changes_shape = stride == 2 || channels != in_channels;
@@ -346,15 +363,25 @@ pub fn lower(g: &ArchGraph) -> Cg {
             chain.push(CgNode::new(Prim::Add));
         }
         let residual = (inverted_residual && !changes_shape) || name.contains("res-conv") || name.contains("res-attention") || name.contains("encoder-layer");
+        // A stride sits on the op's spatial primitive: the depthwise conv
+        // of an inverted residual (its expansion runs at the input's
+        // resolution), else its first conv or pool, else its first node.
+        let strided = chain
+            .iter()
+            .position(|n| n.prim == Prim::Depthwise)
+            .or_else(|| chain.iter().position(|n| matches!(n.prim, Prim::Conv | Prim::AvgPool | Prim::MaxPool)))
+            .unwrap_or(0);
+        let op_stride = stride == 2 || chain.iter().any(|n| n.stride == 2.0);
         let mut prev = None;
         let mut start = 0;
         for (j, mut n) in chain.into_iter().enumerate() {
-            if (stride == 2 || n.stride == 2.0) && j == 0 {
+            n.stride = 1.0;
+            if op_stride && j == strided {
                 n.stride = 2.0;
                 res /= 2.0;
             }
-            n.resolution = if reduce { res / 2.0 } else { res };
-            n.channels = if reduce { channels * 2.0 } else { channels };
+            n.resolution = res;
+            n.channels = channels;
             let id = cg.push(n);
             if let Some(p) = prev {
                 cg.edges.push((p, id));
@@ -451,9 +478,21 @@ mod tests {
         assert_eq!(cg.edges.iter().filter(|e| e.1 == add).count(), 2);
         let downsample = cg.nodes.iter().position(|n| n.prim == Prim::Conv && n.stride == 2.0 && n.kernel == 1.0 / 7.0).expect("a strided 1x1 conv");
         assert_eq!(cg.nodes[downsample].channels, 2.0);
-        // Three stride-2 layers: the head sees 1/8 of the input, 8x the stem's channels.
+        // Three stride-2 layers: the head sees 1/8 of the input; its 1x1
+        // conv widens to 1280 = 40x the stem's 32 channels, with ReLU.
         let last = cg.nodes.iter().rev().find(|n| n.prim == Prim::Output).unwrap();
-        assert_eq!((last.resolution, last.channels), (0.125, 8.0));
+        assert_eq!((last.resolution, last.channels), (0.125, 40.0));
+        let before_pool = cg.nodes.iter().position(|n| n.prim == Prim::Mean).unwrap();
+        assert_eq!(cg.nodes[before_pool - 1].prim, Prim::Relu);
+        // The strided 1x1 of layer 0 halves the resolution; in a stride-2
+        // block the depthwise conv does (the expansion conv before it runs
+        // at the input's).
+        assert_eq!(cg.nodes[downsample].resolution, 0.5);
+        let cg2 = lower(&m.to_graph(&m.parse("20000000").unwrap()));
+        let dw = cg2.nodes.iter().position(|n| n.prim == Prim::Depthwise).unwrap();
+        assert_eq!((cg2.nodes[dw].stride, cg2.nodes[dw].resolution), (2.0, 0.5));
+        let expand = cg2.nodes[..dw].iter().rposition(|n| n.prim == Prim::Conv).unwrap();
+        assert_eq!((cg2.nodes[expand].stride, cg2.nodes[expand].resolution), (1.0, 1.0));
         // A stride-2 inverted residual has no shortcut.
         let cg = lower(&m.to_graph(&m.parse("20000000").unwrap()));
         assert!(cg.nodes.iter().all(|n| n.prim != Prim::Add));
@@ -467,7 +506,17 @@ mod tests {
             let cg = lower(&space.to_graph(&space.sample(&mut rng)));
             assert!(cg.nodes.iter().all(|n| n.prim != Prim::Other));
             assert!(cg.nodes.iter().any(|n| n.resolution < 1.0), "the reduction cell halves the resolution");
+            // What the reduction cell computes reaches the output at half
+            // the resolution and twice the channels, once.
+            let out = cg.nodes.iter().rev().find(|n| n.prim == Prim::Output).unwrap();
+            assert_eq!((out.resolution, out.channels), (0.5, 2.0));
         }
+    }
+
+    #[test]
+    fn op_names_with_other_scripts_lower_without_panicking() {
+        assert_eq!(kernel_in("é3x3"), Some(3));
+        assert_eq!(kernel_in("конв5x5"), Some(5));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!    count and MACs (those the space counts: NB201 counts parameters
 //!    only) of `pretrain` (2,000) sampled configurations, which cost no
 //!    training; a space that counts neither skips this step.
-//! 2. Constrained iterative optimisation: `initial` (10) random
+//! 2. Iterative optimisation (the paper's constrained iterative
+//!    optimisation, without a resource constraint): `initial` (10) random
 //!    configurations are evaluated; then each round the predictor's head
 //!    is replaced by an accuracy head and the whole predictor fine-tuned
 //!    on every evaluation (MSE, standardised labels), a pool of
@@ -20,7 +21,10 @@
 //! quasi-Monte-Carlo within resource constraints and ranks candidates
 //! with early-stopped training before full training; here pools are
 //! uniform samples, every evaluation is the estimator's, and the final
-//! predictor-based evolutionary search stage is not run.
+//! predictor-based evolutionary search stage is not run. The paper trains
+//! its predictor with a Huber loss, first with the pre-trained layers
+//! frozen and then all of them at a tenth of the learning rate; here each
+//! round fine-tunes every layer at one rate with the mean squared error.
 
 use nasforge_core::{SearchSpace, derive_seed};
 

@@ -142,7 +142,7 @@ pub struct Tpe<A> {
     asked: usize,
     /// Asked and not yet told: (trial number, options), in ask order
     /// (several when asked in a batch).
-    pending: VecDeque<(usize, Vec<usize>)>,
+    pending: VecDeque<(usize, Vec<usize>, String)>,
     _arch: std::marker::PhantomData<fn() -> A>,
 }
 
@@ -206,15 +206,19 @@ impl<S: SearchSpace> Strategy<S> for Tpe<S::Arch> {
                 None => self.random(space),
             }
         };
-        self.pending.push_back((trial, choices));
+        // Matched in `tell` by the architecture's key: decisions read back
+        // from an architecture need not be the ones sampled (MobileNet's
+        // unused block slots read back as option 0).
+        self.pending.push_back((trial, choices, space.canonical_key(&arch)));
         Some(arch)
     }
 
     fn tell(&mut self, space: &S, arch: &S::Arch, outcome: &Evaluation) {
-        // The earliest pending ask of this architecture's options.
-        let Some(options) = space.arch_decisions(arch) else { return };
-        let Some(at) = self.pending.iter().position(|p| p.1 == options) else { return };
-        let (trial, choices) = self.pending.remove(at).expect("found above");
+        // The earliest pending ask of this architecture (the oldest ask
+        // when none matches: an estimator may report a rewritten one).
+        let key = space.canonical_key(arch);
+        let at = self.pending.iter().position(|p| p.2 == key).unwrap_or(0);
+        let Some((trial, choices, _)) = self.pending.remove(at) else { return };
         if let Ok(m) = outcome {
             if m.valid.is_finite() {
                 self.observed.push((trial, choices, m.valid));
@@ -268,6 +272,22 @@ mod tests {
             assert_eq!((*trial, *v), (i, i as f64));
             assert_eq!(*choices, space.arch_decisions(&asked[i]).unwrap());
         }
+        assert!(tpe.pending.is_empty());
+    }
+
+    #[test]
+    fn asks_whose_decisions_do_not_read_back_are_still_observed() {
+        // MobileNet reads unused block slots back as option 0, so an
+        // architecture's decisions differ from the sampled ones.
+        use nasforge_core::Metrics;
+        use nasforge_space_mobilenet::MobileNetSpace;
+        let space = MobileNetSpace::default();
+        let mut tpe = Tpe::new(TpeConfig::default(), space.decisions().unwrap(), 2);
+        for i in 0..12 {
+            let a = Strategy::<MobileNetSpace>::ask(&mut tpe, &space).unwrap();
+            Strategy::<MobileNetSpace>::tell(&mut tpe, &space, &a, &Ok(Metrics { valid: f64::from(i), ..Metrics::default() }));
+        }
+        assert_eq!(tpe.observed.len(), 12);
         assert!(tpe.pending.is_empty());
     }
 }

@@ -239,7 +239,17 @@ impl TrainerToml {
         if self.search_epochs.is_some() && (self.steps.is_some() || self.seconds.is_some()) {
             return Err(ParamError { key: "search-epochs", reason: "the budget is `steps` or `seconds`, not epochs".into() });
         }
+        // A recipe is a number of epochs: a step or time budget (or none)
+        // cannot be one of its values.
         let epochs = self.epochs.or(self.search_epochs.as_ref().and_then(|v| v.first().copied()));
+        if epochs.is_none() {
+            let key = match (self.search_lr.is_some(), self.search_weight_decay.is_some()) {
+                (true, _) => "search-lr",
+                (false, true) => "search-weight-decay",
+                (false, false) => "search-batch-size",
+            };
+            return Err(ParamError { key, reason: "a searched recipe trains for a number of epochs: give `epochs` or `search-epochs` (not a `steps` or `seconds` budget)".into() });
+        }
         Ok(Some(RecipeChoices {
             lr: list("search-lr", &self.search_lr, Some(lr), |x: f64| x > 0.0 && x.is_finite())?,
             epochs: list("search-epochs", &self.search_epochs, epochs, |x: u32| x > 0)?,

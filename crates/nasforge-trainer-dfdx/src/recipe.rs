@@ -148,8 +148,16 @@ impl<S: SearchSpace> SearchSpace for RecipeSpace<S> {
         format!("{} @ {}", self.inner.canonical_key(arch), self.recipe_text(recipe))
     }
 
-    fn to_graph(&self, (arch, _): &Self::Arch) -> ArchGraph {
-        self.inner.to_graph(arch)
+    /// The inner graph with the recipe as a `recipe` attribute of its
+    /// first node: the adjacency encoding sees it; readers of operations
+    /// alone (BANANAS' paths, GENNAPE, the zero-cost proxies) do not, so a
+    /// recipe search reads the one-hot or decision encodings.
+    fn to_graph(&self, (arch, recipe): &Self::Arch) -> ArchGraph {
+        let mut g = self.inner.to_graph(arch);
+        if let Some(first) = g.nodes.first_mut() {
+            first.attrs.insert("recipe".into(), nasforge_core::AttrValue::Text(self.recipe_text(recipe)));
+        }
+        g
     }
 
     fn encode(&self, (arch, recipe): &Self::Arch) -> Vec<f32> {

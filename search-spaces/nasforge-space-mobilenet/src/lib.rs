@@ -294,6 +294,7 @@ impl SearchSpace for MobileNetSpace {
         // MobileNetV2's fixed stem (32 channels) and first block (t = 1, 16).
         let mut prev = g.add_node("stem");
         g.nodes[prev].attrs.insert("channels".into(), AttrValue::Int(32));
+        g.nodes[prev].attrs.insert("stride".into(), AttrValue::Int(2));
         let first = g.add_node("mbconv");
         for (key, v) in [("expansion", 1), ("kernel", 3), ("channels", 16)] {
             g.nodes[first].attrs.insert(key.into(), AttrValue::Int(v));
@@ -315,7 +316,9 @@ impl SearchSpace for MobileNetSpace {
                 prev = n;
             }
         }
+        // MobileNetV2's last 1×1 conv to 1280 channels, then pooling and the classifier.
         let head = g.add_node("head");
+        g.nodes[head].attrs.insert("channels".into(), AttrValue::Int(1280));
         g.add_edge(prev, head);
         g
     }
@@ -494,8 +497,9 @@ impl SearchSpace for NbMacroSpace {
     /// The benchmark's network (`train/model.py`): a 32-channel stem, then
     /// stages of 2, 3 and 3 layers whose first layer has stride 2 and
     /// doubles the channels (an identity there is the network's 1×1
-    /// stride-2 downsampling); its blocks use ReLU. Each layer carries
-    /// `channels`, `stride` and `activation` attributes.
+    /// stride-2 downsampling), then a 1×1 conv to 1280; its blocks use
+    /// ReLU. Each layer and the head carry `channels`, `stride` and
+    /// `activation` attributes.
     fn to_graph(&self, arch: &[u8; MACRO_LAYERS]) -> ArchGraph {
         let mut g = ArchGraph::default();
         let mut prev = g.add_node("stem");
@@ -517,7 +521,10 @@ impl SearchSpace for NbMacroSpace {
                 layer += 1;
             }
         }
+        // The benchmark's 1×1 conv to 1280 channels (ReLU), then pooling and the classifier.
         let head = g.add_node("head");
+        g.nodes[head].attrs.insert("channels".into(), AttrValue::Int(1280));
+        g.nodes[head].attrs.insert("activation".into(), AttrValue::Text("relu".into()));
         g.add_edge(prev, head);
         g
     }

@@ -42,7 +42,8 @@ macro_rules! with_predictor_keys {
         #[serde(deny_unknown_fields, rename_all = "kebab-case")]
         pub struct $name {
             $($(#[$fm])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $f: $t,)*
-            /// The predictor: `gbdt`, `forest` or `mlp-ensemble`.
+            /// The predictor: `gbdt`, `forest` or `mlp-ensemble` (and, in
+            /// the `predicted` estimator, `gennape`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub predictor: Option<String>,
             /// The encoding: `one-hot`, `decisions`, `adjacency` or `path`.
@@ -335,6 +336,7 @@ pub fn check_keys(k: &KeysRef<'_>, default_predictor: &str, default_encoding: En
                 lr: lr.unwrap_or(d.lr),
             })
         }
+        "gennape" => return Err(bad("predictor", format!("GENNAPE reads computation graphs, and only the `predicted` estimator takes it; choose one of: {}", PredictorSpec::NAMES.join(", ")))),
         other => return Err(bad("predictor", format!("unknown predictor `{other}`; choose one of: {}", PredictorSpec::NAMES.join(", ")))),
     };
     Ok((spec, FeatureSpec { encoding, cutoff: k.path_cutoff, proxies }))

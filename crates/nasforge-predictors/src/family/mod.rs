@@ -350,11 +350,11 @@ impl Params for PredictorToml {
         positive("samples", self.samples)?;
         let model = if self.predictor.as_deref() == Some("gennape") {
             // GENNAPE reads graphs: no encoding, proxy or row-predictor key applies.
-            no_row_keys(&self.keys(), "gennape reads the architecture's computation graph")?;
+            no_row_keys(&self.keys(), "a setting of the feature-row predictors; GENNAPE reads the architecture's computation graph and trains with its reference's schedule")?;
             PredictedModel::Gennape(self.pretrain_graphs.unwrap_or(PRETRAIN_GRAPHS))
         } else {
             let (predictor, features) = check_keys(&self.keys(), "gbdt", Encoding::OneHot).map_err(|e| match e.key {
-                "predictor" => ParamError { reason: format!("{}, gennape", e.reason), ..e },
+                "predictor" if e.reason.starts_with("unknown") => ParamError { reason: format!("{}, gennape", e.reason), ..e },
                 _ => e,
             })?;
             if self.pretrain_graphs.is_some() {
