@@ -1,8 +1,8 @@
 //! Custom dfdx operations on runtime-shaped tensors, one module per op
 //! family: convolution (grouped, depthwise, dilated, strided), pooling,
 //! normalisation (batch and layer norm), linear layers, sparse
-//! aggregation, graph attention, activations and dropout, and the
-//! contrastive loss encoders pre-train with.
+//! aggregation, graph attention, activations and dropout, the
+//! contrastive loss encoders pre-train with, and supernets' mixed edges.
 //!
 //! dfdx 0.13 compiles its own convolution only on a nightly toolchain that
 //! no longer builds, and runs it image by image through an old gemm. These
@@ -23,6 +23,7 @@ mod attention;
 mod contrastive;
 mod conv;
 mod linear;
+mod mixed;
 mod norm;
 mod pool;
 mod sparse;
@@ -32,6 +33,7 @@ pub use attention::{Aggregate, Attention, attend, gat_aggregate, mean_heads};
 pub use contrastive::nt_xent;
 pub use conv::{Conv, conv2d, relu_conv2d};
 pub use linear::{add_bias, linear};
+pub use mixed::mix;
 pub use norm::{RunningStats, batch_norm2d, layer_norm};
 pub use pool::{Pool, avg_pool2d, global_avg_pool, max_pool2d};
 pub use sparse::{Sparse, select_rows, spmm};
