@@ -80,6 +80,22 @@ pub enum Bench {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// One first-order DARTS step (weights, then α) of the NAS-Bench-201
+    /// supernet (C=16, N=1, batch 64, 3×32×32) in dfdx and in PyTorch
+    /// (`TinyNetworkDarts` re-typed) in the same run: ms/step, peak RSS
+    /// and the ratios.
+    Supernet {
+        /// Threads for both.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Timed steps (after 2 warm-up steps); the median is reported.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// The Python with torch (default: `target/torch-venv`, created
+        /// with `pip install torch` when missing).
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// The GBDT predictor (smartcore trees, GBDT-NAS's LightGBM settings)
     /// on 1,000 NAS-Bench-201 one-hot rows beside LightGBM and
     /// scikit-learn's HistGradientBoostingRegressor in the same run: fit
@@ -103,6 +119,7 @@ pub fn run(which: Bench) -> Result<()> {
         Bench::Plugin { csv, evaluations, repeats } => bench_plugin(&csv, evaluations, repeats),
         Bench::ZeroCost { archs, seed, python } => bench_zero_cost(archs, seed, python),
         Bench::Predictors { csv, repeats } => crate::bench_predictors::run(&csv, repeats),
+        Bench::Supernet { threads, steps, python } => crate::bench_supernet::run(threads, steps, python),
     }
 }
 
@@ -330,7 +347,7 @@ fn python_reference(csv: &Path) -> Result<Option<f64>> {
 }
 
 /// Peak resident memory of this process, in MiB (Linux `VmHWM`).
-fn peak_rss_mb() -> Option<f64> {
+pub(crate) fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kb / 1024.0)
@@ -398,7 +415,7 @@ fn bench_trainer(threads: usize, steps: usize, python: Option<PathBuf>) -> Resul
 
 /// A Python that imports torch: the one given, else `target/torch-venv`
 /// (created with `pip install torch` on first use); `None` if impossible.
-fn torch_python(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
+pub(crate) fn torch_python(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
     let works = |py: &Path| Command::new(py).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
     if let Some(py) = given {
         return Ok(works(&py).then_some(py));

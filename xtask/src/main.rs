@@ -22,6 +22,7 @@ static GLOBAL: nasforge_trainer_dfdx::allocator::Allocator = nasforge_trainer_df
 
 mod bench;
 mod bench_predictors;
+mod bench_supernet;
 mod fuzz;
 mod repro;
 

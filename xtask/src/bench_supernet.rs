@@ -1,0 +1,82 @@
+//! `cargo xtask bench supernet`: one first-order DARTS step of the
+//! NAS-Bench-201 supernet (C=16, N=1, batch 64, 3×32×32, 10 classes) in
+//! dfdx and in PyTorch (the reference's `TinyNetworkDarts` re-typed,
+//! `supernet_torch.py`) in the same run, same threads: ms/step, peak RSS
+//! and the ratios.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use nasforge_gradient::{Darts, DartsConfig, Nb201Supernet, SupernetShape};
+use nasforge_trainer_dfdx::dfdx::prelude::*;
+
+use crate::bench::{median, peak_rss_mb, torch_python};
+
+/// Runs the benchmark.
+pub fn run(threads: usize, steps: usize, python: Option<PathBuf>) -> Result<()> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    let batch = 64;
+    let mut net = Nb201Supernet::new(SupernetShape { channels: 16, cells: 1, in_channels: 3, classes: 10 }, 0);
+    let mut darts = Darts::new(DartsConfig::default());
+    let dev = net.weights.device().clone();
+    let images = || -> Tensor<(usize, usize, usize, usize), f32, Cpu> { dev.sample_normal_like(&(batch, 3, 32, 32)) };
+    let labels = |shift: usize| {
+        let mut onehot = vec![0.0f32; batch * 10];
+        for i in 0..batch {
+            onehot[i * 10 + (i * 7 + shift) % 10] = 1.0;
+        }
+        dev.tensor_from_vec(onehot, (batch, 10))
+    };
+    let (x, y, vx, vy) = (images(), labels(0), images(), labels(3));
+    let mut times = Vec::new();
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        let losses = darts.step(&mut net, (&x, &y), (&vx, &vy), 0.025);
+        if !losses.train.is_finite() {
+            bail!("the supernet's loss is {}", losses.train);
+        }
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let ours = median(times);
+    let trainable: usize = net.trainable().iter().map(|&i| net.weights.params[i].shape().0).sum();
+    println!("NB201 supernet (TinyNetworkDarts), C=16, N=1, batch {batch}, 3x32x32, one first-order DARTS step (weights + alpha), {threads} threads, median of {steps} steps");
+    println!("params: {trainable}");
+    println!("dfdx_ms_per_step: {ours:.1}");
+    let our_rss = peak_rss_mb();
+    if let Some(rss) = our_rss {
+        println!("dfdx_peak_rss_mb: {rss:.0}");
+    }
+    let Some(python) = torch_python(python)? else {
+        println!("PyTorch unavailable: no ratio");
+        return Ok(());
+    };
+    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(script.path(), include_str!("supernet_torch.py"))?;
+    let out = Command::new(&python)
+        .arg(script.path())
+        .args([threads.to_string(), batch.to_string(), steps.to_string()])
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()?;
+    if !out.status.success() {
+        bail!("the PyTorch peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned());
+    let torch_ms: f64 = field("ms_per_step: ").context("no PyTorch timing")?.parse()?;
+    let torch_rss: Option<f64> = field("peak_rss_mb: ").and_then(|v| v.parse().ok());
+    println!("torch_params: {}", field("params: ").unwrap_or_default());
+    println!("torch_ms_per_step: {torch_ms:.1}");
+    if let Some(r) = torch_rss {
+        println!("torch_peak_rss_mb: {r:.0}");
+    }
+    // steps/s ratio = (1/ours) / (1/torch)
+    println!("speed_ratio: {:.2} (floor 0.6)", torch_ms / ours);
+    if let (Some(a), Some(b)) = (our_rss, torch_rss) {
+        println!("rss_ratio: {:.2} (dfdx / PyTorch; at most 1)", a / b);
+    }
+    Ok(())
+}
