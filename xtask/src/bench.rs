@@ -388,14 +388,35 @@ fn bench_trainer(threads: usize, steps: usize, python: Option<PathBuf>) -> Resul
     if let Some(rss) = peak_rss_mb() {
         println!("dfdx_peak_rss_mb: {rss:.0}");
     }
-    let Some(python) = torch_python(python)? else {
+    let Some(peer) = torch_peer(python, include_str!("nb201_torch.py"), threads, batch, steps)? else {
         println!("PyTorch unavailable: no ratio");
         return Ok(());
     };
-    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
-    std::fs::write(script.path(), include_str!("nb201_torch.py"))?;
+    let torch_ms = peer.ms_per_step;
+    println!("torch_params: {}", peer.params);
+    println!("torch_ms_per_step: {torch_ms:.1}");
+    println!("torch_peak_rss_mb: {}", peer.peak_rss_mb.map_or("?".into(), |r| format!("{r:.0}")));
+    // steps/s ratio = (1/ours) / (1/torch)
+    println!("ratio: {:.2}", torch_ms / ours);
+    Ok(())
+}
+
+/// What a PyTorch peer script printed: `params: N`, `ms_per_step: MS`,
+/// `peak_rss_mb: MB`.
+pub(crate) struct TorchPeer {
+    pub params: String,
+    pub ms_per_step: f64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Runs the peer `script` (its arguments: threads, batch, timed steps) on
+/// `threads` threads; `None` when no Python imports torch.
+pub(crate) fn torch_peer(python: Option<PathBuf>, script: &str, threads: usize, batch: usize, steps: usize) -> Result<Option<TorchPeer>> {
+    let Some(python) = torch_python(python)? else { return Ok(None) };
+    let file = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(file.path(), script)?;
     let out = Command::new(&python)
-        .arg(script.path())
+        .arg(file.path())
         .args([threads.to_string(), batch.to_string(), steps.to_string()])
         .env("OMP_NUM_THREADS", threads.to_string())
         .output()?;
@@ -404,18 +425,16 @@ fn bench_trainer(threads: usize, steps: usize, python: Option<PathBuf>) -> Resul
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned());
-    let torch_ms: f64 = field("ms_per_step: ").context("no PyTorch timing")?.parse()?;
-    println!("torch_params: {}", field("params: ").unwrap_or_default());
-    println!("torch_ms_per_step: {torch_ms:.1}");
-    println!("torch_peak_rss_mb: {}", field("peak_rss_mb: ").unwrap_or_default());
-    // steps/s ratio = (1/ours) / (1/torch)
-    println!("ratio: {:.2}", torch_ms / ours);
-    Ok(())
+    Ok(Some(TorchPeer {
+        params: field("params: ").unwrap_or_default(),
+        ms_per_step: field("ms_per_step: ").context("no PyTorch timing")?.parse()?,
+        peak_rss_mb: field("peak_rss_mb: ").and_then(|v| v.parse().ok()),
+    }))
 }
 
 /// A Python that imports torch: the one given, else `target/torch-venv`
 /// (created with `pip install torch` on first use); `None` if impossible.
-pub(crate) fn torch_python(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
+fn torch_python(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
     let works = |py: &Path| Command::new(py).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
     if let Some(py) = given {
         return Ok(works(&py).then_some(py));

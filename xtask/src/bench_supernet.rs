@@ -5,14 +5,13 @@
 //! and the ratios.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use nasforge_gradient::{Darts, DartsConfig, Nb201Supernet, SupernetShape};
 use nasforge_trainer_dfdx::dfdx::prelude::*;
 
-use crate::bench::{median, peak_rss_mb, torch_python};
+use crate::bench::{median, peak_rss_mb, torch_peer};
 
 /// Runs the benchmark.
 pub fn run(threads: usize, steps: usize, python: Option<PathBuf>) -> Result<()> {
@@ -50,25 +49,12 @@ pub fn run(threads: usize, steps: usize, python: Option<PathBuf>) -> Result<()> 
     if let Some(rss) = our_rss {
         println!("dfdx_peak_rss_mb: {rss:.0}");
     }
-    let Some(python) = torch_python(python)? else {
+    let Some(peer) = torch_peer(python, include_str!("supernet_torch.py"), threads, batch, steps)? else {
         println!("PyTorch unavailable: no ratio");
         return Ok(());
     };
-    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
-    std::fs::write(script.path(), include_str!("supernet_torch.py"))?;
-    let out = Command::new(&python)
-        .arg(script.path())
-        .args([threads.to_string(), batch.to_string(), steps.to_string()])
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .output()?;
-    if !out.status.success() {
-        bail!("the PyTorch peer failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned());
-    let torch_ms: f64 = field("ms_per_step: ").context("no PyTorch timing")?.parse()?;
-    let torch_rss: Option<f64> = field("peak_rss_mb: ").and_then(|v| v.parse().ok());
-    println!("torch_params: {}", field("params: ").unwrap_or_default());
+    let (torch_ms, torch_rss) = (peer.ms_per_step, peer.peak_rss_mb);
+    println!("torch_params: {}", peer.params);
     println!("torch_ms_per_step: {torch_ms:.1}");
     if let Some(r) = torch_rss {
         println!("torch_peak_rss_mb: {r:.0}");
