@@ -35,6 +35,24 @@ impl Dense {
     }
 }
 
+/// A convolution followed by batch norm, optionally with a ReLU first
+/// (NAS-Bench-201's ReLU-conv-BN), by indices in a [`ParamStore`].
+#[derive(Clone, Copy, Debug)]
+pub struct ConvBn {
+    /// The convolution.
+    pub conv: Conv,
+    weight: usize,
+    bn: BatchNorm,
+    relu_first: bool,
+}
+
+impl ConvBn {
+    /// The indices of its weight, then of its BN's scale and shift.
+    pub fn param_indices(&self) -> [usize; 3] {
+        [self.weight, self.bn.gamma, self.bn.beta]
+    }
+}
+
 /// A batch norm's scale, shift and running statistics, by their indices
 /// in a [`ParamStore`].
 #[derive(Clone, Copy, Debug)]
@@ -107,6 +125,21 @@ impl ParamStore {
             beta: self.constant(&format!("{name}.beta"), &[channels], 0.0),
             stats: self.running_stats(channels),
         }
+    }
+
+    /// A convolution's weight (see [`ParamStore::conv_weight`]) and a
+    /// batch norm `NAME.bn` after it, with a ReLU before it when
+    /// `relu_first`.
+    pub fn conv_bn(&mut self, name: &str, conv: Conv, relu_first: bool, rng: &mut impl Rng) -> ConvBn {
+        let weight = self.conv_weight(name, conv, rng);
+        ConvBn { conv, weight, bn: self.batch_norm(&format!("{name}.bn"), conv.out_ch), relu_first }
+    }
+
+    /// Applies `cb` to `x` (batch statistics when `train`).
+    pub fn apply_conv_bn<T: Tape<f32, Cpu>>(&mut self, cb: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
+        let weight = &self.params[cb.weight];
+        let y = if cb.relu_first { crate::ops::relu_conv2d(x, weight, cb.conv) } else { crate::ops::conv2d(x, weight, cb.conv) };
+        self.apply_batch_norm(&cb.bn, y, train)
     }
 
     /// Applies `bn` to `x`: batch statistics (updating the running ones)

@@ -12,8 +12,8 @@
 //! as 1e-3 · N(0, 1) as the reference does.
 
 use nasforge_engine::dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, mix, relu, relu_conv2d, sum_all};
-use nasforge_engine::params::{BatchNorm, ParamStore};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, mix, relu, sum_all};
+use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, EDGES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -30,14 +30,6 @@ pub struct SupernetShape {
     pub in_channels: usize,
     /// Classes.
     pub classes: usize,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ConvBn {
-    conv: Conv,
-    weight: usize,
-    bn: BatchNorm,
-    relu_first: bool,
 }
 
 /// The parameterised candidates of one mixed edge.
@@ -70,17 +62,6 @@ pub struct Nb201Supernet {
     classes: usize,
 }
 
-fn conv_bn(store: &mut ParamStore, rng: &mut ChaCha8Rng, name: &str, conv: Conv, relu_first: bool) -> ConvBn {
-    let weight = store.conv_weight(name, conv, rng);
-    ConvBn { conv, weight, bn: store.batch_norm(&format!("{name}.bn"), conv.out_ch), relu_first }
-}
-
-fn apply_conv_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, cb: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
-    let weight = &store.params[cb.weight];
-    let y = if cb.relu_first { relu_conv2d(x, weight, cb.conv) } else { conv2d(x, weight, cb.conv) };
-    store.apply_batch_norm(&cb.bn, y, train)
-}
-
 impl Nb201Supernet {
     /// A supernet of `shape`, every weight and α drawn from `seed`.
     pub fn new(shape: SupernetShape, seed: u64) -> Self {
@@ -88,15 +69,15 @@ impl Nb201Supernet {
         let mut weights = ParamStore::new(Cpu::default());
         let mut frozen = Vec::new();
         let c = shape.channels;
-        let stem = conv_bn(&mut weights, &mut rng, "stem", Conv::new(shape.in_channels, c, 3, 1), false);
+        let stem = weights.conv_bn("stem", Conv::new(shape.in_channels, c, 3, 1), false, &mut rng);
         let mut blocks = Vec::new();
         let mut ch = c;
         for stage in 0..3 {
             if stage > 0 {
                 let name = format!("reduce{stage}");
                 let out = ch * 2;
-                let a = conv_bn(&mut weights, &mut rng, &format!("{name}.a"), Conv::new(ch, out, 3, 2), true);
-                let b = conv_bn(&mut weights, &mut rng, &format!("{name}.b"), Conv::new(out, out, 3, 1), true);
+                let a = weights.conv_bn(&format!("{name}.a"), Conv::new(ch, out, 3, 2), true, &mut rng);
+                let b = weights.conv_bn(&format!("{name}.b"), Conv::new(out, out, 3, 1), true, &mut rng);
                 let w = weights.uniform(&format!("{name}.shortcut.weight"), &[out, ch, 1, 1], 1.0 / (ch as f32).sqrt(), &mut rng);
                 blocks.push(Block::Reduction { a, b, shortcut: (Conv::new(ch, out, 1, 1), w) });
                 ch = out;
@@ -104,11 +85,10 @@ impl Nb201Supernet {
             for i in 0..shape.cells {
                 let edges = std::array::from_fn(|e| {
                     let name = format!("stage{stage}.cell{i}.edge{e}");
-                    let before = weights.params.len();
-                    let conv1 = conv_bn(&mut weights, &mut rng, &format!("{name}.conv1x1"), Conv::new(ch, ch, 1, 1), true);
-                    let conv3 = conv_bn(&mut weights, &mut rng, &format!("{name}.conv3x3"), Conv::new(ch, ch, 3, 1), true);
-                    // Each conv_bn adds its weight, then BN's scale and shift.
-                    frozen.extend([before + 1, before + 2, before + 4, before + 5]);
+                    let conv1 = weights.conv_bn(&format!("{name}.conv1x1"), Conv::new(ch, ch, 1, 1), true, &mut rng);
+                    let conv3 = weights.conv_bn(&format!("{name}.conv3x3"), Conv::new(ch, ch, 3, 1), true, &mut rng);
+                    // Their BN's scale and shift stay 1 and 0 (`affine=False`).
+                    frozen.extend(conv1.param_indices()[1..].iter().chain(&conv3.param_indices()[1..]));
                     MixedEdge { conv1, conv3 }
                 });
                 blocks.push(Block::Cell(edges));
@@ -157,7 +137,7 @@ impl Nb201Supernet {
     /// softmax of its α row (DARTS). Gradients reach the weights and α.
     pub fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
         let weights = &mut self.weights;
-        let mut x = apply_conv_bn(weights, &self.stem, x, train);
+        let mut x = weights.apply_conv_bn(&self.stem, x, train);
         for block in &self.blocks {
             x = match block {
                 Block::Cell(edges) => {
@@ -169,8 +149,8 @@ impl Nb201Supernet {
                 }
                 Block::Reduction { a, b, shortcut } => {
                     let residual = conv2d(avg_pool2d(x.with_empty_tape(), Pool { kernel: 2, stride: 2, padding: 0 }), &weights.params[shortcut.1], shortcut.0);
-                    let y = apply_conv_bn(weights, a, x, train);
-                    apply_conv_bn(weights, b, y, train) + residual
+                    let y = weights.apply_conv_bn(a, x, train);
+                    weights.apply_conv_bn(b, y, train) + residual
                 }
             };
         }
@@ -206,8 +186,8 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[M
             };
             let skip = read();
             let pool = avg_pool2d(read(), Pool { kernel: 3, stride: 1, padding: 1 });
-            let conv1 = apply_conv_bn(store, &edges[e].conv1, read(), train);
-            let conv3 = apply_conv_bn(store, &edges[e].conv3, read(), train);
+            let conv1 = store.apply_conv_bn(&edges[e].conv1, read(), train);
+            let conv3 = store.apply_conv_bn(&edges[e].conv3, read(), train);
             let w = weights[e].take().expect("one weight vector per edge");
             // Candidate indices in the benchmark's order; `none` has no term.
             terms.push(mix(vec![(Op::SkipConnect as usize, skip), (Op::NorConv1x1 as usize, conv1), (Op::NorConv3x3 as usize, conv3), (Op::AvgPool3x3 as usize, pool)], w));

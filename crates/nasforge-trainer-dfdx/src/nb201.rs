@@ -8,21 +8,13 @@
 //! never vanish silently).
 
 use dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, relu, relu_conv2d, sum_all};
-use nasforge_engine::params::{BatchNorm, ParamStore};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, relu, sum_all};
+use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::train::ImageClassifier;
-
-#[derive(Clone, Copy, Debug)]
-struct ConvBn {
-    conv: Conv,
-    weight: usize,
-    bn: BatchNorm,
-    relu_first: bool,
-}
 
 #[derive(Clone, Copy, Debug)]
 enum EdgeOp {
@@ -59,11 +51,6 @@ pub struct Nb201Net {
     classes: usize,
 }
 
-fn conv_bn(store: &mut ParamStore, rng: &mut ChaCha8Rng, name: &str, conv: Conv, relu_first: bool) -> ConvBn {
-    let weight = store.conv_weight(name, conv, rng);
-    ConvBn { conv, weight, bn: store.batch_norm(&format!("{name}.bn"), conv.out_ch), relu_first }
-}
-
 impl Nb201Net {
     /// Builds the network for `cell` on inputs with `in_channels` and
     /// `classes` outputs, initialised from `seed`.
@@ -71,15 +58,15 @@ impl Nb201Net {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut store = ParamStore::new(Cpu::default());
         let c = shape.channels;
-        let stem = conv_bn(&mut store, &mut rng, "stem", Conv::new(in_channels, c, 3, 1), false);
+        let stem = store.conv_bn("stem", Conv::new(in_channels, c, 3, 1), false, &mut rng);
         let mut blocks = Vec::new();
         let mut ch = c;
         for stage in 0..3 {
             if stage > 0 {
                 let name = format!("reduce{stage}");
                 let out = ch * 2;
-                let a = conv_bn(&mut store, &mut rng, &format!("{name}.a"), Conv::new(ch, out, 3, 2), true);
-                let b = conv_bn(&mut store, &mut rng, &format!("{name}.b"), Conv::new(out, out, 3, 1), true);
+                let a = store.conv_bn(&format!("{name}.a"), Conv::new(ch, out, 3, 2), true, &mut rng);
+                let b = store.conv_bn(&format!("{name}.b"), Conv::new(out, out, 3, 1), true, &mut rng);
                 let sc = Conv::new(ch, out, 1, 1);
                 let w = store.uniform(&format!("{name}.shortcut.weight"), &[out, ch, 1, 1], 1.0 / (ch as f32).sqrt(), &mut rng);
                 blocks.push(Block::Reduction { a, b, shortcut: (sc, w) });
@@ -92,8 +79,8 @@ impl Nb201Net {
                         Op::None => EdgeOp::Zero,
                         Op::SkipConnect => EdgeOp::Skip,
                         Op::AvgPool3x3 => EdgeOp::Pool,
-                        Op::NorConv1x1 => EdgeOp::ConvBn(conv_bn(&mut store, &mut rng, &name, Conv::new(ch, ch, 1, 1), true)),
-                        Op::NorConv3x3 => EdgeOp::ConvBn(conv_bn(&mut store, &mut rng, &name, Conv::new(ch, ch, 3, 1), true)),
+                        Op::NorConv1x1 => EdgeOp::ConvBn(store.conv_bn(&name, Conv::new(ch, ch, 1, 1), true, &mut rng)),
+                        Op::NorConv3x3 => EdgeOp::ConvBn(store.conv_bn(&name, Conv::new(ch, ch, 3, 1), true, &mut rng)),
                     }
                 });
                 blocks.push(Block::Cell(ops));
@@ -118,7 +105,7 @@ impl ImageClassifier for Nb201Net {
 
     fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
         let store = &mut self.store;
-        let mut x = apply_conv_bn(store, &self.stem, x, train);
+        let mut x = store.apply_conv_bn(&self.stem, x, train);
         for block in &self.blocks {
             x = match block {
                 Block::Cell(ops) => cell_forward(store, ops, x, train),
@@ -128,8 +115,8 @@ impl ImageClassifier for Nb201Net {
                         &store.params[shortcut.1],
                         shortcut.0,
                     );
-                    let y = apply_conv_bn(store, a, x, train);
-                    apply_conv_bn(store, b, y, train) + residual
+                    let y = store.apply_conv_bn(a, x, train);
+                    store.apply_conv_bn(b, y, train) + residual
                 }
             };
         }
@@ -137,12 +124,6 @@ impl ImageClassifier for Nb201Net {
         let pooled = global_avg_pool(x);
         linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes)
     }
-}
-
-fn apply_conv_bn<T: Tape<f32, Cpu>>(store: &mut ParamStore, cb: &ConvBn, x: T4<T>, train: bool) -> T4<T> {
-    let weight = &store.params[cb.weight];
-    let y = if cb.relu_first { relu_conv2d(x, weight, cb.conv) } else { conv2d(x, weight, cb.conv) };
-    store.apply_batch_norm(&cb.bn, y, train)
 }
 
 fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[EdgeOp; 6], x: T4<T>, train: bool) -> T4<T> {
@@ -166,7 +147,7 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[Edg
                 EdgeOp::Zero => input * 0.0,
                 EdgeOp::Skip => input,
                 EdgeOp::Pool => avg_pool2d(input, Pool { kernel: 3, stride: 1, padding: 1 }),
-                EdgeOp::ConvBn(cb) => apply_conv_bn(store, cb, input, train),
+                EdgeOp::ConvBn(cb) => store.apply_conv_bn(cb, input, train),
             };
             terms.push(y);
         }
