@@ -26,6 +26,7 @@ pub use nasforge_tabular as tabular;
 pub use nasforge_zero_cost as zero_cost;
 pub use nasforge_predictors as predictors;
 pub use nasforge_gennape as gennape;
+pub use nasforge_gradient as gradient;
 pub use nasforge_trainer_dfdx as trainer_dfdx;
 
 use nasforge_registry::Registry;
@@ -47,6 +48,7 @@ pub fn families() -> Registry {
         .add(nasforge_tabular::register)
         .add(nasforge_zero_cost::register)
         .add(nasforge_predictors::register)
+        .add(nasforge_gradient::register)
         .add(nasforge_datasets::register)
         .add(nasforge_trainer_dfdx::register);
     registry

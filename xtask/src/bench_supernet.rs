@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use nasforge_gradient::{Darts, DartsConfig, Nb201Supernet, SupernetShape};
+use nasforge_gradient::data::Batch;
+use nasforge_gradient::train::soft;
+use nasforge_gradient::{Nb201Supernet, Optimisers, SupernetShape, Training};
 use nasforge_trainer_dfdx::dfdx::prelude::*;
 
 use crate::bench::{median, peak_rss_mb, torch_peer};
@@ -17,31 +19,35 @@ use crate::bench::{median, peak_rss_mb, torch_peer};
 pub fn run(threads: usize, steps: usize, python: Option<PathBuf>) -> Result<()> {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     let batch = 64;
-    let mut net = Nb201Supernet::new(SupernetShape { channels: 16, cells: 1, in_channels: 3, classes: 10 }, 0);
-    let mut darts = Darts::new(DartsConfig::default());
+    let net = Nb201Supernet::new(SupernetShape { channels: 16, cells: 1, in_channels: 3, classes: 10 }, 0);
     let dev = net.weights.device().clone();
+    let mut t = Training::new(net, Optimisers::default());
     let images = || -> Tensor<(usize, usize, usize, usize), f32, Cpu> { dev.sample_normal_like(&(batch, 3, 32, 32)) };
-    let labels = |shift: usize| {
+    let batch_of = |shift: usize| {
+        let labels: Vec<u32> = (0..batch).map(|i| ((i * 7 + shift) % 10) as u32).collect();
         let mut onehot = vec![0.0f32; batch * 10];
-        for i in 0..batch {
-            onehot[i * 10 + (i * 7 + shift) % 10] = 1.0;
+        for (i, &l) in labels.iter().enumerate() {
+            onehot[i * 10 + l as usize] = 1.0;
         }
-        dev.tensor_from_vec(onehot, (batch, 10))
+        Batch { x: images(), y: dev.tensor_from_vec(onehot, (batch, 10)), labels }
     };
-    let (x, y, vx, vy) = (images(), labels(0), images(), labels(3));
+    let (train, valid) = (batch_of(0), batch_of(3));
     let mut times = Vec::new();
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        let losses = darts.step(&mut net, (&x, &y), (&vx, &vy), 0.025);
-        if !losses.train.is_finite() {
-            bail!("the supernet's loss is {}", losses.train);
+        // The reference's DARTS-V1 step: the weights, then α.
+        let alpha = t.net.alpha.params.clone();
+        let loss = t.weight_step(&train, 0.025, &mut soft(&alpha)).loss;
+        t.alpha_step(&valid, &mut soft(&alpha));
+        if !loss.is_finite() {
+            bail!("the supernet's loss is {loss}");
         }
         if i >= 2 {
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
     }
     let ours = median(times);
-    let trainable: usize = net.trainable().iter().map(|&i| net.weights.params[i].shape().0).sum();
+    let trainable: usize = t.net.trainable().iter().map(|&i| t.net.weights.params[i].shape().0).sum();
     println!("NB201 supernet (TinyNetworkDarts), C=16, N=1, batch {batch}, 3x32x32, one first-order DARTS step (weights + alpha), {threads} threads, median of {steps} steps");
     println!("params: {trainable}");
     println!("dfdx_ms_per_step: {ours:.1}");

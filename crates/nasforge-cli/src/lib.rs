@@ -233,6 +233,11 @@ pub fn progress_bar(total: Option<u64>) -> ProgressBar {
 }
 
 fn update(bar: &ProgressBar, p: Progress) {
+    if let Some((step, log)) = &p.step {
+        // A long strategy's step (a supernet's epoch): its phase and scores.
+        bar.set_message(step_message(*step, log));
+        return;
+    }
     if let Some(total) = p.budget {
         bar.set_length(total);
     }
@@ -240,6 +245,24 @@ fn update(bar: &ProgressBar, p: Progress) {
     if let Some(best) = p.best_valid {
         bar.set_message(format!("best valid {best:.4}"));
     }
+}
+
+/// `step 3 (train, epoch 3): valid_acc 81.2 ...` from a step's JSON log.
+fn step_message(step: u64, log: &str) -> String {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(log) else { return format!("step {step}") };
+    let phase = m.get("phase").and_then(|v| v.as_str()).unwrap_or("step");
+    let mut text = match m.get("epoch").and_then(serde_json::Value::as_u64) {
+        Some(e) => format!("step {step} ({phase}, epoch {e})"),
+        None => format!("step {step} ({phase})"),
+    };
+    for key in ["train_acc", "valid_acc", "eigenvalue", "kept", "cell"] {
+        match m.get(key) {
+            Some(serde_json::Value::Number(n)) => text.push_str(&format!("  {key} {:.4}", n.as_f64().unwrap_or(f64::NAN))),
+            Some(serde_json::Value::String(s)) => text.push_str(&format!("  {key} {s}")),
+            _ => {}
+        }
+    }
+    text
 }
 
 fn report(summary: &RunSummary, journal: Option<&Path>, json: bool) -> Result<()> {
@@ -305,7 +328,17 @@ fn show(registry: &Registry, path: &Path, only: Option<i64>, json: bool) -> Resu
         for note in &s.notes {
             println!("  note: {note}");
         }
-        last = Some(s);
+        // A long strategy's steps (a supernet's epochs), the last one shown.
+        let steps = journal.steps(e.id)?;
+        if let Some((step, log)) = steps.last() {
+            println!("  {} steps journaled; last: {}", steps.len(), step_message(*step, log));
+        }
+        let mut value = serde_json::to_value(&s)?;
+        if !steps.is_empty() {
+            let logs: Vec<serde_json::Value> = steps.iter().map(|(_, l)| serde_json::from_str(l)).collect::<Result<_, _>>()?;
+            value["steps"] = serde_json::Value::Array(logs);
+        }
+        last = Some(value);
     }
     if json {
         println!("{}", serde_json::to_string(&last.expect("at least one experiment"))?);

@@ -17,6 +17,24 @@ pub trait Evaluator<A> {
 
     /// Whether the budget is spent.
     fn exhausted(&self) -> bool;
+
+    /// Journals a long strategy's progress: `log` (JSON: a supernet's α and
+    /// losses after an epoch) as step `step`, and `state` as the strategy's
+    /// checkpoint, in one commit, so that the log never runs ahead of the
+    /// state a resumed run restarts from. A step written again (the epoch
+    /// a killed run had not checkpointed) replaces its row. Without a
+    /// journal, nothing is kept; `Err(SearchStopped)` when the journal
+    /// could not be written, and the search must stop.
+    fn checkpoint(&mut self, step: u64, log: &str, state: &[u8]) -> Result<(), SearchStopped> {
+        let _ = (step, log, state);
+        Ok(())
+    }
+
+    /// The last checkpoint of this search, `(step, state)`, when it
+    /// resumes one that had written any.
+    fn last_checkpoint(&mut self) -> Option<(u64, Vec<u8>)> {
+        None
+    }
 }
 
 /// A search strategy over space `S`.

@@ -28,6 +28,7 @@ mod gemm;
 pub mod ops;
 pub mod params;
 pub mod probe;
+pub mod state;
 
 pub use ops::{Param, T2, T4};
 pub use params::{BatchNorm, Dense, Optimizer, OptimizerConfig, ParamStore};

@@ -14,6 +14,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::{Conv, Param, RunningStats, T2, T4, batch_norm2d, linear};
+use crate::state::State;
 
 /// Batch norm's running-statistics momentum and epsilon (PyTorch's).
 const BN_MOMENTUM: f32 = 0.1;
@@ -166,43 +167,39 @@ impl ParamStore {
 
     /// Saves parameters and statistics as safetensors.
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        for (p, (name, shape)) in self.params.iter().zip(&self.meta) {
-            buffers.push((name.clone(), shape.clone(), bytes(&p.as_vec())));
-        }
-        for (i, s) in self.stats.iter().enumerate() {
-            buffers.push((format!("bn{i}.running_mean"), vec![s.mean.len()], bytes(&s.mean)));
-            buffers.push((format!("bn{i}.running_var"), vec![s.var.len()], bytes(&s.var)));
-        }
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = buffers
-            .iter()
-            .map(|(n, s, b)| {
-                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| e.to_string())?;
-                Ok((n.clone(), view))
-            })
-            .collect::<Result<_, String>>()?;
-        safetensors::serialize_to_file(views, &None, path).map_err(|e| format!("{}: {e}", path.display()))
+        let mut state = State::new();
+        self.save_into(&mut state, "");
+        let bytes = state.to_bytes()?;
+        std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Loads parameters and statistics saved by [`ParamStore::save`] from a
     /// network of the same architecture; names and shapes must match.
     pub fn load(&mut self, path: &Path) -> Result<(), String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
-            let t = st.tensor(name).map_err(|_| format!("{}: no tensor `{name}` (another architecture?)", path.display()))?;
-            if t.shape() != shape || t.dtype() != safetensors::Dtype::F32 {
-                return Err(format!("{}: `{name}` has shape {:?}, expected {shape:?}", path.display(), t.shape()));
-            }
-            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-        };
+        let state = State::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.load_from(&state, "").map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes parameters and statistics into `state`, names prefixed.
+    pub fn save_into(&self, state: &mut State, prefix: &str) {
+        for (p, (name, shape)) in self.params.iter().zip(&self.meta) {
+            state.put(format!("{prefix}{name}"), shape, p.as_vec());
+        }
+        for (i, s) in self.stats.iter().enumerate() {
+            state.put(format!("{prefix}bn{i}.running_mean"), &[s.mean.len()], s.mean.clone());
+            state.put(format!("{prefix}bn{i}.running_var"), &[s.var.len()], s.var.clone());
+        }
+    }
+
+    /// Reads what [`ParamStore::save_into`] wrote under `prefix`.
+    pub fn load_from(&mut self, state: &State, prefix: &str) -> Result<(), String> {
         for (p, (name, shape)) in self.params.iter_mut().zip(&self.meta) {
-            p.copy_from(&read(name, shape)?);
+            p.copy_from(state.get(&format!("{prefix}{name}"), shape)?);
         }
         for (i, s) in self.stats.iter_mut().enumerate() {
-            s.mean = read(&format!("bn{i}.running_mean"), &[s.mean.len()])?;
-            s.var = read(&format!("bn{i}.running_var"), &[s.var.len()])?;
+            s.mean = state.get(&format!("{prefix}bn{i}.running_mean"), &[s.mean.len()])?.to_vec();
+            s.var = state.get(&format!("{prefix}bn{i}.running_var"), &[s.var.len()])?.to_vec();
         }
         Ok(())
     }
@@ -243,6 +240,13 @@ impl OptimizerConfig {
             OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adam { lr, .. } => *lr,
         }
     }
+
+    /// The L2 weight decay.
+    pub fn weight_decay(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adam { weight_decay, .. } => *weight_decay,
+        }
+    }
 }
 
 /// An optimiser's state over a [`ParamStore`].
@@ -265,6 +269,38 @@ impl Optimizer {
     pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.betas = [beta1, beta2];
         self
+    }
+
+    /// Writes the optimiser's moments for `params` (and its step count)
+    /// into `state` under `prefix`, so a resumed search continues the same
+    /// trajectory.
+    pub fn save_into(&mut self, state: &mut State, prefix: &str, params: &[Param]) -> Result<(), CpuError> {
+        state.set_meta(format!("{prefix}steps"), self.steps.to_string());
+        for (i, p) in params.iter().enumerate() {
+            let n = p.shape().0;
+            state.put(format!("{prefix}m1.{i}"), &[n], self.moment1.get_or_alloc_mut(p)?.to_vec());
+            state.put(format!("{prefix}m2.{i}"), &[n], self.moment2.get_or_alloc_mut(p)?.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Reads what [`Optimizer::save_into`] wrote, for the same `params`.
+    pub fn load_from(&mut self, state: &State, prefix: &str, params: &[Param]) -> Result<(), String> {
+        self.steps = state.meta(&format!("{prefix}steps")).and_then(|s| s.parse().ok()).ok_or_else(|| format!("no `{prefix}steps`"))?;
+        for (i, p) in params.iter().enumerate() {
+            let n = p.shape().0;
+            let m1 = state.get(&format!("{prefix}m1.{i}"), &[n])?;
+            let m2 = state.get(&format!("{prefix}m2.{i}"), &[n])?;
+            self.moment1.get_or_alloc_mut(p).map_err(|e| e.to_string())?.copy_from_slice(m1);
+            self.moment2.get_or_alloc_mut(p).map_err(|e| e.to_string())?.copy_from_slice(m2);
+        }
+        Ok(())
+    }
+
+    /// The first moment (SGD's momentum buffer) of `p`, zeros before its
+    /// first step: what DARTS' unrolled step reads.
+    pub fn momentum(&mut self, p: &Param) -> Result<Vec<f32>, CpuError> {
+        Ok(self.moment1.get_or_alloc_mut(p)?.to_vec())
     }
 
     /// One update of every parameter with learning rate `lr`.

@@ -9,12 +9,36 @@
 //!
 //! - [`nb201`]: the NAS-Bench-201 search network (the benchmark paper's:
 //!   stem, three stages of N cells with residual reductions between
-//!   them), one α row per edge shared by every cell.
-//! - [`darts`]: DARTS' first-order step, weights on a training batch and
-//!   α on a validation batch, each with its own optimiser.
+//!   them), one α row per edge shared by every cell; each edge computes
+//!   every candidate, one sampled candidate, or one path.
+//! - [`data`]: DARTS' protocol, the training split halved between the
+//!   weights and α.
+//! - [`train`]: the two optimisers and the steps (weights, α, GDAS'
+//!   Gumbel sample, uniform paths); [`darts2`]: DARTS' second-order α
+//!   step.
+//! - [`select`]: cells from a trained supernet (RSPS' sample, SPOS'
+//!   evolution, DARTS-PT's projection) and the ranking sample.
+//! - [`hessian`]: the dominant eigenvalue of the validation Hessian in α
+//!   and RobustDARTS' early stop.
+//! - [`strategy`]: the search as a strategy that drives its own loop,
+//!   journaling every epoch with a checkpoint; [`family`]: its registry
+//!   entries.
 
-pub mod darts;
+pub mod config;
+pub mod darts2;
+pub mod data;
+pub mod family;
+pub mod hessian;
 pub mod nb201;
+pub mod select;
+pub mod strategy;
+pub mod train;
 
-pub use darts::{Darts, DartsConfig, StepLosses};
-pub use nb201::{Nb201Supernet, SupernetShape};
+pub use config::{Method, OneShotConfig, Selection};
+pub use family::register;
+pub use nb201::{EdgeChoice, Nb201Supernet, SupernetShape};
+pub use strategy::OneShot;
+pub use train::{Optimisers, Training};
+
+#[cfg(test)]
+mod tests;

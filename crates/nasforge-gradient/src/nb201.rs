@@ -12,7 +12,7 @@
 //! as 1e-3 · N(0, 1) as the reference does.
 
 use nasforge_engine::dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, mix, relu, sum_all};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, mix, mix_one, relu, sum_all};
 use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, EDGES, Op};
 use rand::SeedableRng;
@@ -136,16 +136,21 @@ impl Nb201Supernet {
     /// The logits of `x`: every mixed edge weighs its candidates by the
     /// softmax of its α row (DARTS). Gradients reach the weights and α.
     pub fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
+        let alpha = self.alpha.params.clone();
+        self.forward_with(x, train, &mut |e| EdgeChoice::All(alpha[e].clone().put_tape(T::default()).softmax::<Axis<0>>()))
+    }
+
+    /// The logits of `x` with each cell's edges as `choice(edge)` says
+    /// (asked once per cell and edge: each cell's weights are their own
+    /// tape branch, whose gradients add up under α's ids).
+    pub fn forward_with<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool, choice: &mut dyn FnMut(usize) -> EdgeChoice<T>) -> T2<T> {
         let weights = &mut self.weights;
         let mut x = weights.apply_conv_bn(&self.stem, x, train);
         for block in &self.blocks {
             x = match block {
                 Block::Cell(edges) => {
-                    // A fresh softmax per cell: each is its own tape branch
-                    // of the shared α, whose gradients add up under its id.
-                    let w: Vec<EdgeWeights<T>> =
-                        (0..EDGES).map(|e| self.alpha.params[e].clone().put_tape(T::default()).softmax::<Axis<0>>()).collect();
-                    cell_forward(weights, edges, w, x, train)
+                    let choices: Vec<EdgeChoice<T>> = (0..EDGES).map(&mut *choice).collect();
+                    cell_forward(weights, edges, choices, x, train)
                 }
                 Block::Reduction { a, b, shortcut } => {
                     let residual = conv2d(avg_pool2d(x.with_empty_tape(), Pool { kernel: 2, stride: 2, padding: 0 }), &weights.params[shortcut.1], shortcut.0);
@@ -160,17 +165,55 @@ impl Nb201Supernet {
 }
 
 /// One edge's candidate weights, on the tape.
-type EdgeWeights<T> = Tensor<(usize,), f32, Cpu, T>;
+pub type EdgeWeights<T> = Tensor<(usize,), f32, Cpu, T>;
 
-/// One search cell: node `j` sums the mixed edges from every node before
-/// it, as the reference's `SearchCell`.
-fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[MixedEdge; EDGES], weights: Vec<EdgeWeights<T>>, x: T4<T>, train: bool) -> T4<T> {
+/// What one edge of a cell computes.
+pub enum EdgeChoice<T: Tape<f32, Cpu>> {
+    /// Every candidate, weighed (DARTS' mixed edge; DARTS-PT's edge with
+    /// one candidate's weight zeroed).
+    All(EdgeWeights<T>),
+    /// Only candidate `op`, weighed through [`mix_one`] so that every
+    /// weight gets a gradient (GDAS' straight-through sample).
+    One(Op, EdgeWeights<T>),
+    /// Only candidate `op`, unweighed (a sampled path of RSPS and SPOS, a
+    /// discretised edge); `none` contributes nothing.
+    Path(Op),
+}
+
+impl<T: Tape<f32, Cpu>> EdgeChoice<T> {
+    /// How many candidate inputs read the edge's input node.
+    fn reads(&self) -> usize {
+        match self {
+            EdgeChoice::All(_) => 4,
+            EdgeChoice::One(op, _) | EdgeChoice::Path(op) => usize::from(*op != Op::None),
+        }
+    }
+}
+
+/// `out` carrying `dropped`'s tape too: a node nothing reads still holds
+/// the backward ops of what computed it (and of what came before it).
+fn absorb<T: Tape<f32, Cpu> + Merge<T>>(out: T4<T>, dropped: T4<T>) -> T4<T> {
+    let (out, a) = out.split_tape();
+    let (_, b) = dropped.split_tape();
+    out.put_tape(a.merge(b))
+}
+
+/// One search cell: node `j` sums the edges from every node before it, as
+/// the reference's `SearchCell`.
+fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[MixedEdge; EDGES], choices: Vec<EdgeChoice<T>>, x: T4<T>, train: bool) -> T4<T> {
+    let shape = *x.shape();
     let mut nodes: [Option<T4<T>>; 4] = [Some(x), None, None, None];
-    // Each node is read by the edges out of it and, in each, by its four
-    // candidates with an input: the last read takes the tape.
-    let mut readers = [3usize * 4, 2 * 4, 4, 0];
-    let mut weights: Vec<Option<EdgeWeights<T>>> = weights.into_iter().map(Some).collect();
+    // The last read of a node takes its tape; the others read a copy.
+    let mut readers = [0usize; 4];
+    for (e, &(from, _)) in EDGE_NODES.iter().enumerate() {
+        readers[from] += choices[e].reads();
+    }
+    let mut dropped: Vec<T4<T>> = Vec::new();
+    let mut choices: Vec<Option<EdgeChoice<T>>> = choices.into_iter().map(Some).collect();
     for to in 1..4 {
+        if readers[to - 1] == 0 {
+            dropped.extend(nodes[to - 1].take());
+        }
         let mut terms = Vec::with_capacity(3);
         for (e, &(from, t)) in EDGE_NODES.iter().enumerate() {
             if t != to {
@@ -184,17 +227,39 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[M
                     nodes[from].as_ref().expect("a node is computed before it is read").with_empty_tape()
                 }
             };
-            let skip = read();
-            let pool = avg_pool2d(read(), Pool { kernel: 3, stride: 1, padding: 1 });
-            let conv1 = store.apply_conv_bn(&edges[e].conv1, read(), train);
-            let conv3 = store.apply_conv_bn(&edges[e].conv3, read(), train);
-            let w = weights[e].take().expect("one weight vector per edge");
-            // Candidate indices in the benchmark's order; `none` has no term.
-            terms.push(mix(vec![(Op::SkipConnect as usize, skip), (Op::NorConv1x1 as usize, conv1), (Op::NorConv3x3 as usize, conv3), (Op::AvgPool3x3 as usize, pool)], w));
+            let mut candidate = |op: Op, input: T4<T>| -> T4<T> {
+                match op {
+                    Op::SkipConnect => input,
+                    Op::AvgPool3x3 => avg_pool2d(input, Pool { kernel: 3, stride: 1, padding: 1 }),
+                    Op::NorConv1x1 => store.apply_conv_bn(&edges[e].conv1, input, train),
+                    Op::NorConv3x3 => store.apply_conv_bn(&edges[e].conv3, input, train),
+                    Op::None => unreachable!("`none` computes nothing"),
+                }
+            };
+            match choices[e].take().expect("one choice per edge") {
+                EdgeChoice::All(w) => {
+                    let skip = read();
+                    let pool = candidate(Op::AvgPool3x3, read());
+                    let conv1 = candidate(Op::NorConv1x1, read());
+                    let conv3 = candidate(Op::NorConv3x3, read());
+                    // Candidate indices in the benchmark's order; `none` has no term.
+                    terms.push(mix(vec![(Op::SkipConnect as usize, skip), (Op::NorConv1x1 as usize, conv1), (Op::NorConv3x3 as usize, conv3), (Op::AvgPool3x3 as usize, pool)], w));
+                }
+                EdgeChoice::One(op, w) => {
+                    let y = (op != Op::None).then(|| candidate(op, read()));
+                    terms.push(mix_one(op as usize, y, shape, w));
+                }
+                EdgeChoice::Path(Op::None) => {}
+                EdgeChoice::Path(op) => terms.push(candidate(op, read())),
+            }
         }
-        nodes[to] = Some(sum_all(terms));
+        nodes[to] = Some(if terms.is_empty() { Cpu::default().zeros_like(&shape).put_tape(T::default()) } else { sum_all(terms) });
     }
-    nodes[3].take().expect("node 3 has inputs")
+    let mut out = nodes[3].take().expect("node 3 is computed");
+    for d in dropped {
+        out = absorb(out, d);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use nasforge_core::{EvalError, Evaluation, Metrics};
 use rusqlite::{Connection, params};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// A journal operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -279,14 +279,15 @@ impl Journal {
         )))?;
         // The version is read before anything else is written, so a journal
         // of a newer schema is left untouched. Version 2 added the lease
-        // table and nothing else; the upgrade is one-way (a version-1 build
-        // refuses the upgraded file).
+        // table, version 3 the step and checkpoint tables, and nothing else;
+        // the upgrade is one-way (an older build refuses the upgraded file).
         let upgrade = || -> rusqlite::Result<Result<(), String>> {
             let version: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))?;
             match version.as_str() {
-                "1" | "2" => {
+                "1" | "2" | "3" => {
                     lease::create_table(&self.conn)?;
-                    self.conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])?;
+                    create_step_tables(&self.conn)?;
+                    self.conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])?;
                     Ok(Ok(()))
                 }
                 other => Ok(Err(format!("schema version {other}, this build reads {SCHEMA_VERSION}"))),
@@ -441,6 +442,47 @@ impl Journal {
         tx.commit().map_err(sqlite(path))
     }
 
+    /// Writes a long strategy's step: its log row (replacing the step's
+    /// row if a killed run had written it) and its checkpoint (replacing
+    /// the previous one), in one commit, under the same lease rules as
+    /// [`Journal::append`].
+    pub fn save_step(&mut self, experiment: i64, step: u64, log: &str, state: &[u8]) -> Result<(), JournalError> {
+        let path = &self.path;
+        let tx = self.conn.transaction().map_err(sqlite(path))?;
+        lease::guard(&tx, path, experiment, self.leases.get(&experiment).map(String::as_str))?;
+        let at = unix_now();
+        tx.execute(
+            "INSERT OR REPLACE INTO steps (experiment_id, step, log, at) VALUES (?1, ?2, ?3, ?4)",
+            params![experiment, step as i64, log, at],
+        )
+        .map_err(sqlite(path))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO checkpoints (experiment_id, step, state, at) VALUES (?1, ?2, ?3, ?4)",
+            params![experiment, step as i64, state, at],
+        )
+        .map_err(sqlite(path))?;
+        tx.commit().map_err(sqlite(path))
+    }
+
+    /// The step log of an experiment, `(step, log)` in step order.
+    pub fn steps(&self, experiment: i64) -> Result<Vec<(u64, String)>, JournalError> {
+        let mut stmt = self.sql(self.conn.prepare("SELECT step, log FROM steps WHERE experiment_id = ?1 ORDER BY step"))?;
+        let rows = self.sql(stmt.query_map([experiment], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))))?;
+        self.sql(rows.collect())
+    }
+
+    /// The last checkpoint of an experiment, `(step, state)`.
+    pub fn checkpoint(&self, experiment: i64) -> Result<Option<(u64, Vec<u8>)>, JournalError> {
+        let r = self.conn.query_row("SELECT step, state FROM checkpoints WHERE experiment_id = ?1", [experiment], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+        });
+        match r {
+            Ok(c) => Ok(Some(c)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(source) => Err(JournalError::Sqlite { path: self.path.clone(), source }),
+        }
+    }
+
     /// The trials of an experiment, in trial order.
     pub fn trials(&self, experiment: i64) -> Result<Vec<TrialRecord>, JournalError> {
         let mut stmt = self.sql(self.conn.prepare(
@@ -473,6 +515,26 @@ impl Journal {
         }))?;
         self.sql(rows.collect())
     }
+}
+
+/// The tables of long strategies (schema 3): one log row per step, and
+/// the last checkpoint of each experiment.
+fn create_step_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS steps (
+             experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+             step INTEGER NOT NULL,
+             log TEXT NOT NULL,
+             at REAL NOT NULL,
+             PRIMARY KEY (experiment_id, step)
+         );
+         CREATE TABLE IF NOT EXISTS checkpoints (
+             experiment_id INTEGER PRIMARY KEY REFERENCES experiments(id),
+             step INTEGER NOT NULL,
+             state BLOB NOT NULL,
+             at REAL NOT NULL
+         );",
+    )
 }
 
 #[cfg(test)]

@@ -187,20 +187,37 @@ fn a_version_1_journal_is_upgraded() {
     let path = dir.path().join("j.sqlite");
     let mut j = Journal::open(&path).unwrap();
     let id = j.create_experiment(&experiment()).unwrap();
-    j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '1';").unwrap();
+    j.conn.execute_batch("DROP TABLE leases; DROP TABLE steps; DROP TABLE checkpoints; UPDATE meta SET value = '1';").unwrap();
     drop(j);
     let mut j = Journal::open(&path).unwrap();
-    drop(j.acquire_lease(id, DEFAULT_LEASE).unwrap());
+    let lease = j.acquire_lease(id, DEFAULT_LEASE).unwrap();
     let v: String = j.conn.query_row("SELECT value FROM meta", [], |r| r.get(0)).unwrap();
-    assert_eq!(v, "2");
+    assert_eq!(v, "3");
+    j.save_step(id, 0, "{}", b"state").unwrap();
+    drop(lease);
     // A journal of a newer schema is refused and left as it was.
-    j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '3';").unwrap();
+    j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '4';").unwrap();
     drop(j);
     let err = Journal::open(&path).unwrap_err().to_string();
-    assert!(err.contains("schema version 3, this build reads 2"), "{err}");
+    assert!(err.contains("schema version 4, this build reads 3"), "{err}");
     let raw = rusqlite::Connection::open(&path).unwrap();
     let leases: i64 = raw.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'leases'", [], |r| r.get(0)).unwrap();
     assert_eq!(leases, 0);
+}
+
+#[test]
+fn steps_and_checkpoints_round_trip_and_a_step_written_again_replaces_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(dir.path().join("j.sqlite")).unwrap();
+    let (id, _lease) = j.start_experiment(&experiment(), DEFAULT_LEASE).unwrap();
+    let other = j.create_experiment(&experiment()).unwrap();
+    assert_eq!(j.checkpoint(id).unwrap(), None);
+    j.save_step(id, 0, r#"{"epoch":0}"#, &[1, 2]).unwrap();
+    j.save_step(id, 1, r#"{"epoch":1}"#, &[3]).unwrap();
+    j.save_step(id, 1, r#"{"epoch":1,"again":true}"#, &[4, 5, 6]).unwrap();
+    assert_eq!(j.checkpoint(id).unwrap(), Some((1, vec![4, 5, 6])));
+    assert_eq!(j.steps(id).unwrap(), vec![(0, r#"{"epoch":0}"#.to_owned()), (1, r#"{"epoch":1,"again":true}"#.to_owned())]);
+    assert_eq!((j.steps(other).unwrap(), j.checkpoint(other).unwrap()), (vec![], None));
 }
 
 #[test]

@@ -170,6 +170,9 @@ pub struct StrategyContext<'a> {
     pub root_seed: u64,
     /// The space it will search.
     pub space: &'a ErasedSpace,
+    /// The `[dataset]`'s data, for a strategy that trains on one
+    /// ([`StrategyEntry::reading_data`]: a supernet).
+    pub data: Option<&'a Data>,
 }
 
 /// What an estimator's builder may know.
@@ -269,6 +272,7 @@ pub struct StrategyEntry {
     /// Name, description, parameters.
     pub about: About,
     build: Arc<StrategyBuild>,
+    reads_data: Option<&'static str>,
 }
 
 impl StrategyEntry {
@@ -279,7 +283,20 @@ impl StrategyEntry {
         about: &str,
         build: impl Fn(&P::Checked, &StrategyContext<'_>) -> Result<Box<dyn Strategy<ErasedSpace>>, String> + Send + Sync + 'static,
     ) -> Self {
-        StrategyEntry { about: About::new::<P>(name, about), build: Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx)) }
+        StrategyEntry { about: About::new::<P>(name, about), build: Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx)), reads_data: None }
+    }
+
+    /// A strategy that trains on the experiment's `[dataset]` itself (a
+    /// supernet), which must load data of `kind` (`images`, `graph`,
+    /// `text`); the builder finds it in [`StrategyContext::data`].
+    pub fn reading_data(mut self, kind: &'static str) -> Self {
+        self.reads_data = Some(kind);
+        self
+    }
+
+    /// The kind of data it trains on, when it reads a `[dataset]`.
+    pub fn data_kind(&self) -> Option<&'static str> {
+        self.reads_data
     }
 
     /// A strategy from an [`About`] and an erased builder (plugins).
@@ -287,7 +304,7 @@ impl StrategyEntry {
         about: About,
         build: impl Fn(&Configured, &StrategyContext<'_>) -> Result<Box<dyn Strategy<ErasedSpace>>, String> + Send + Sync + 'static,
     ) -> Self {
-        StrategyEntry { about, build: Arc::new(build) }
+        StrategyEntry { about, build: Arc::new(build), reads_data: None }
     }
 
     /// Builds the strategy.

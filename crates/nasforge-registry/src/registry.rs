@@ -325,7 +325,9 @@ impl Registry {
         };
         let space_section = required("space")?;
         let space = self.parse_entry(Kind::Space, &space_section, paths, None)?;
-        let strategy = self.parse_entry(Kind::Strategy, &required("strategy")?, paths, None)?;
+        let strategy_section = required("strategy")?;
+        let strategy = self.parse_entry(Kind::Strategy, &strategy_section, paths, None)?;
+        let strategy_reads = self.strategy(strategy.name()).and_then(StrategyEntry::data_kind);
 
         let estimator_section = required("estimator")?;
         let name = estimator_section.required_string("name")?;
@@ -349,9 +351,10 @@ impl Registry {
             let (dataset, trainer) = self.parse_training(doc, space.name(), &name, paths)?;
             (Some(dataset), Some(trainer))
         } else {
-            let reads = if entry.reads_data() { &["trainer"][..] } else { &["dataset", "trainer"][..] };
+            let reads_dataset = entry.reads_data() || strategy_reads.is_some();
+            let reads = if reads_dataset { &["trainer"][..] } else { &["dataset", "trainer"][..] };
             let dataset = match doc.section("dataset")? {
-                Some(section) if entry.reads_data() => {
+                Some(section) if reads_dataset => {
                     let dataset_name = section.required_string("name")?;
                     let dataset_entry = self
                         .dataset(dataset_name.get_ref())
@@ -377,6 +380,26 @@ impl Registry {
             }
             (dataset, None)
         };
+        if let Some(kind) = strategy_reads {
+            let fitting = || self.datasets.iter().filter(|d| d.data == kind).map(|d| d.about.name.as_str()).collect::<Vec<_>>().join(", ");
+            match &dataset {
+                None => {
+                    return Err(src.error_at(
+                        Some(strategy_section.offset_of("name")),
+                        Some("dataset".into()),
+                        format!("strategy `{}` trains on a `[dataset]` of {kind} data ({}); the file has none", strategy.name(), fitting()),
+                    ));
+                }
+                Some(d) => {
+                    let loads = self.dataset(d.name()).map_or("no", |e| e.data);
+                    if loads != kind {
+                        let section = doc.section("dataset")?.expect("parsed, so present");
+                        let message = format!("strategy `{}` trains on {kind} data ({}); dataset `{}` loads {loads} data", strategy.name(), fitting(), d.name());
+                        return Err(section.value_error("name", message));
+                    }
+                }
+            }
+        }
 
         if let Some(message) = Self::unknown_objective(&strategy, entry, &estimator) {
             let at = strategy.objectives.as_ref().and_then(|(at, _)| *at);
@@ -466,6 +489,15 @@ impl Registry {
                 return Err(error(Kind::Dataset, dataset.name(), message));
             }
         }
+        if let Some(kind) = self.strategy(c.strategy.name()).and_then(StrategyEntry::data_kind) {
+            let Some(dataset) = &c.dataset else {
+                return Err(error(Kind::Strategy, c.strategy.name(), format!("trains on a dataset of {kind} data, and none is configured")));
+            };
+            let dataset_entry = self.dataset(dataset.name()).ok_or_else(|| error(Kind::Dataset, dataset.name(), "is not registered".into()))?;
+            if dataset_entry.data != kind {
+                return Err(error(Kind::Dataset, dataset.name(), format!("loads {} data; strategy `{}` trains on {kind} data", dataset_entry.data, c.strategy.name())));
+            }
+        }
         if let Some(message) = Self::unknown_objective(&c.strategy, entry, &c.estimator) {
             return Err(error(Kind::Strategy, c.strategy.name(), message));
         }
@@ -485,8 +517,11 @@ impl Registry {
         let space_entry = self.space(c.space.name()).ok_or_else(|| failed(Kind::Space, &c.space)("is not registered".into()))?;
         let space = space_entry.build(&c.space, root_seed).map_err(failed(Kind::Space, &c.space))?;
         let estimator_entry = self.estimator(c.estimator.name()).expect("checked");
-        let data = match (&c.dataset, estimator_entry.reads_data()) {
-            (Some(dataset), true) => Some(
+        let strategy_entry = self.strategy(c.strategy.name()).ok_or_else(|| failed(Kind::Strategy, &c.strategy)("is not registered".into()))?;
+        // Loaded once: a supernet strategy and the training estimator that
+        // retrains what it derives see the same split.
+        let data = match &c.dataset {
+            Some(dataset) if estimator_entry.reads_data() || estimator_entry.is_training() || strategy_entry.data_kind().is_some() => Some(
                 self.dataset(dataset.name())
                     .ok_or_else(|| failed(Kind::Dataset, dataset)("is not registered".into()))?
                     .load(dataset, derive_seed(root_seed, "data-split"))
@@ -494,26 +529,22 @@ impl Registry {
             ),
             _ => None,
         };
-        let ctx = EstimatorContext { root_seed, space: &space, data: data.as_ref() };
+        let ctx = EstimatorContext { root_seed, space: &space, data: data.as_ref().filter(|_| estimator_entry.reads_data()) };
         let built: Built = match estimator_entry.build_direct(&c.estimator, &ctx) {
             Some(built) => built.map_err(failed(Kind::Estimator, &c.estimator))?,
             None => {
-                let (dataset, trainer) = (c.dataset.as_ref().expect("checked"), c.trainer.as_ref().expect("checked"));
-                let data = self
-                    .dataset(dataset.name())
-                    .expect("checked")
-                    .load(dataset, derive_seed(root_seed, "data-split"))
-                    .map_err(failed(Kind::Dataset, dataset))?;
+                let trainer = c.trainer.as_ref().expect("checked");
+                let data = data.as_ref().expect("checked: a training estimator has a dataset");
                 self.trainer(trainer.name())
                     .expect("checked")
-                    .build(trainer, &TrainerContext { root_seed, space: &space, data: &data })
+                    .build(trainer, &TrainerContext { root_seed, space: &space, data })
                     .map_err(failed(Kind::Trainer, trainer))?
             }
         };
         let space = built.space.unwrap_or(space);
-        let strategy_entry = self.strategy(c.strategy.name()).ok_or_else(|| failed(Kind::Strategy, &c.strategy)("is not registered".into()))?;
+        let strategy_data = data.as_ref().filter(|_| strategy_entry.data_kind().is_some());
         let strategy = strategy_entry
-            .build(&c.strategy, &StrategyContext { seed: derive_seed(root_seed, "strategy"), root_seed, space: &space })
+            .build(&c.strategy, &StrategyContext { seed: derive_seed(root_seed, "strategy"), root_seed, space: &space, data: strategy_data })
             .map_err(failed(Kind::Strategy, &c.strategy))?;
         let objectives = c.strategy.objectives().map(|names| names.iter().map(|n| (n.clone(), Objective::named(n))).collect()).unwrap_or_default();
         Ok(Stack { space, strategy, estimator: built.estimator, objectives })

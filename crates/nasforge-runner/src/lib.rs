@@ -46,8 +46,9 @@ pub enum RunError {
     },
 }
 
-/// Progress after each trial, for progress bars.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Progress after each trial, and after each step of a long strategy
+/// (a supernet's epoch), for progress bars.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
     /// Trials done, replayed ones included.
     pub trials: u64,
@@ -55,6 +56,8 @@ pub struct Progress {
     pub budget: Option<u64>,
     /// The best validation score so far.
     pub best_valid: Option<f64>,
+    /// The step just journaled and its log (JSON), when this is a step's.
+    pub step: Option<(u64, String)>,
 }
 
 /// The best trial of a run.
@@ -211,6 +214,7 @@ impl<'a, S: SearchSpace> Runner<'a, S> {
                 trials: self.trials,
                 budget: self.budget.evaluations,
                 best_valid: self.best.as_ref().map(|b| b.2.valid),
+                step: None,
             });
         }
     }
@@ -335,6 +339,39 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
             self.error = Some(RunError::ComponentFailed(f));
         }
         Ok(outcome)
+    }
+
+    fn checkpoint(&mut self, step: u64, log: &str, state: &[u8]) -> Result<(), SearchStopped> {
+        if self.error.is_some() {
+            return Err(SearchStopped);
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if let Err(e) = sink.journal.save_step(sink.experiment, step, log, state) {
+                self.error = Some(e.into());
+                return Err(SearchStopped);
+            }
+        }
+        if let Some(p) = self.progress.as_mut() {
+            p(Progress {
+                trials: self.trials,
+                budget: self.budget.evaluations,
+                best_valid: self.best.as_ref().map(|b| b.2.valid),
+                step: Some((step, log.to_owned())),
+            });
+        }
+        Ok(())
+    }
+
+    fn last_checkpoint(&mut self) -> Option<(u64, Vec<u8>)> {
+        let sink = self.sink.as_ref()?;
+        match sink.journal.checkpoint(sink.experiment) {
+            Ok(c) => c,
+            Err(e) => {
+                // Unreadable: the run stops rather than silently starting over.
+                self.error = Some(e.into());
+                None
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! A suite is one module with a [`Suite`] entry in [`SUITES`].
 
+mod gradient_nb201;
 mod nb201_search;
 mod nbgraph_search;
 mod predictors;
@@ -61,7 +62,7 @@ pub struct Suite {
 }
 
 /// Every suite, in the order `all` runs them.
-pub const SUITES: &[Suite] = &[nb201_search::SUITE, nbgraph_search::SUITE, spaces_params::SUITE, zero_cost_nb201::SUITE, predictors::SUITE];
+pub const SUITES: &[Suite] = &[nb201_search::SUITE, nbgraph_search::SUITE, spaces_params::SUITE, zero_cost_nb201::SUITE, predictors::SUITE, gradient_nb201::SUITE];
 
 /// `cargo xtask repro list`.
 pub fn list() {
@@ -150,7 +151,7 @@ pub fn run_seeds(registry: &Registry, base: &ExperimentConfig, strategy: &Config
     anyhow::ensure!(config.plugins.is_empty(), "run_seeds composes no plugins");
     let entry = registry.strategy(strategy.name()).with_context(|| format!("strategy `{}` is not registered", strategy.name()))?;
     let run = |stack: &mut nasforge_registry::Stack, seed: u64| -> Result<(f64, f64)> {
-        let ctx = StrategyContext { seed: nasforge_core::derive_seed(seed, "strategy"), root_seed: seed, space: &stack.space };
+        let ctx = StrategyContext { seed: nasforge_core::derive_seed(seed, "strategy"), root_seed: seed, space: &stack.space, data: None };
         let mut strategy = entry.build(strategy, &ctx).map_err(anyhow::Error::msg)?;
         let mut runner = nasforge_runner::Runner::new(&stack.space, &mut *stack.estimator, config.budget, seed);
         if !stack.objectives.is_empty() {

@@ -33,7 +33,7 @@ pub use attention::{Aggregate, Attention, attend, gat_aggregate, mean_heads};
 pub use contrastive::nt_xent;
 pub use conv::{Conv, conv2d, relu_conv2d};
 pub use linear::{add_bias, linear};
-pub use mixed::mix;
+pub use mixed::{mix, mix_one};
 pub use norm::{RunningStats, batch_norm2d, layer_norm};
 pub use pool::{Pool, avg_pool2d, global_avg_pool, max_pool2d};
 pub use sparse::{Sparse, select_rows, spmm};

@@ -1,0 +1,128 @@
+//! What a one-shot search does, as checked settings: how the supernet is
+//! trained (the method), how a cell is chosen from it (the selection),
+//! and the settings every method shares.
+
+use crate::train::Optimisers;
+
+/// How the supernet trains.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Method {
+    /// DARTS (Liu et al., ICLR 2019): every candidate weighed by softmax(α);
+    /// first order (the NB201 reference's DARTS-V1: weights, then α on
+    /// the other half) or second order (DARTS-V2: α through the unrolled
+    /// weight step, then the weights).
+    Darts {
+        /// The unrolled step with the finite-difference Hessian-vector product.
+        second_order: bool,
+    },
+    /// GDAS (Dong & Yang, CVPR 2019): one Gumbel-softmax sample per edge
+    /// and forward pass, only the sampled candidate computed, τ annealed
+    /// linearly per epoch from `tau_max` to `tau_min`.
+    Gdas {
+        /// τ of the first epoch (10).
+        tau_max: f64,
+        /// τ of the last epoch (0.1).
+        tau_min: f64,
+    },
+    /// Weight sharing with a uniformly random path per step and no α
+    /// (RSPS, Li & Talwalkar 2019; SPOS, Guo et al. 2020).
+    UniformPaths,
+    /// DARTS' mixed edges with α fixed at its initial, nearly uniform
+    /// value: DARTS-PT's supernet without architecture training.
+    FixedAlpha,
+}
+
+/// How the cell is chosen from the trained supernet.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    /// The largest α on each edge (DARTS, GDAS).
+    Magnitude,
+    /// RSPS' `search_find_best`: `candidates` uniform cells, each scored
+    /// by the supernet's accuracy on one batch of α's half; the best wins.
+    Sampled {
+        /// Cells sampled (100).
+        candidates: usize,
+    },
+    /// SPOS' evolutionary search on supernet accuracy.
+    Evolution(EvolutionConfig),
+    /// DARTS-PT's perturbation-based selection (Wang et al., ICLR 2021).
+    Perturbation(PerturbationConfig),
+}
+
+/// SPOS' evolutionary search (Guo et al.; the reference's `search.py`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvolutionConfig {
+    /// Population (50).
+    pub population: usize,
+    /// Generations (20).
+    pub generations: usize,
+    /// Parents kept per generation (10).
+    pub parents: usize,
+    /// Per-edge mutation probability (0.1).
+    pub mutation_prob: f64,
+    /// Batches of α's half each candidate is scored on (4).
+    pub score_batches: usize,
+}
+
+/// DARTS-PT's selection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerturbationConfig {
+    /// Epochs of weight fine-tuning after each edge's decision (1).
+    pub finetune_epochs: usize,
+    /// Batches of α's half each masked supernet is scored on (10).
+    pub score_batches: usize,
+}
+
+/// The dominant-eigenvalue tracker (RobustDARTS, Zela et al., ICLR 2020).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HessianConfig {
+    /// Power-iteration steps per epoch (20). RobustDARTS decomposes the
+    /// dense Hessian instead, which its DARTS-space α (2 × 14 × 8) allows.
+    pub iterations: usize,
+    /// Batches of α's half the validation loss is taken on (1, as the
+    /// reference's last validation batch of the epoch).
+    pub batches: usize,
+    /// Stop the search when the eigenvalue rises.
+    pub early_stop: Option<EarlyStop>,
+}
+
+/// RobustDARTS' early-stopping rule: with `la` the eigenvalues' local
+/// averages over `window` epochs, stop when `la[now] / la[now − delta] >
+/// factor`, checked from epoch `start` on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStop {
+    /// Epochs averaged (5).
+    pub window: usize,
+    /// Averages apart (4).
+    pub delta: usize,
+    /// The rise that stops (1.3).
+    pub factor: f64,
+    /// The first epoch checked (10).
+    pub start: usize,
+}
+
+/// A checked one-shot search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OneShotConfig {
+    /// How the supernet trains.
+    pub method: Method,
+    /// How the cell is chosen.
+    pub selection: Selection,
+    /// Channels of the first stage (16 in the NB201 search).
+    pub channels: usize,
+    /// Cells per stage (5 in the NB201 search).
+    pub cells: usize,
+    /// Epochs of supernet training.
+    pub epochs: usize,
+    /// Images per batch (64).
+    pub batch_size: usize,
+    /// The optimisers.
+    pub optimisers: Optimisers,
+    /// Track the Hessian's dominant eigenvalue each epoch.
+    pub hessian: Option<HessianConfig>,
+    /// Uniform cells whose supernet accuracy is journaled after training,
+    /// for the supernet's ranking against a table (0: none).
+    pub ranking_sample: usize,
+    /// Batches of α's half each ranked cell is scored on (4).
+    pub ranking_batches: usize,
+}

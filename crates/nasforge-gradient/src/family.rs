@@ -1,0 +1,435 @@
+//! The gradient family's registry entries: the one-shot strategies
+//! `darts`, `gdas`, `rsps`, `spos` and `darts-pt` on the NAS-Bench-201
+//! supernet, each training on the experiment's `[dataset]` (image data).
+//!
+//! They share one parameter table; a key that belongs to another method
+//! (`tau-max` in a `darts` section) is an error naming its owner.
+
+use std::sync::Arc;
+
+use nasforge_core::ParamError;
+use nasforge_datasets::ImageSplits;
+use nasforge_engine::params::OptimizerConfig;
+use nasforge_registry::{Params, Registry, StrategyContext, StrategyEntry};
+use nasforge_space_nb201::Nb201Space;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{EarlyStop, EvolutionConfig, HessianConfig, Method, OneShotConfig, PerturbationConfig, Selection};
+use crate::strategy::OneShot;
+use crate::train::Optimisers;
+
+/// The one-shot strategies' keys (`[strategy] name = "darts"`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct OneShotToml {
+    /// Channels of the first stage (16).
+    #[serde(default = "d_channels")]
+    pub channels: usize,
+    /// Cells per stage (5, the NB201 search network's).
+    #[serde(default = "d_cells")]
+    pub cells: usize,
+    /// Epochs of supernet training (the reference's: darts 50, gdas,
+    /// rsps and spos 250, darts-pt 100).
+    pub epochs: Option<usize>,
+    /// Images per batch (64).
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// The weights' initial learning rate (0.025), cosine-annealed to `lr-min`.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// The weights' final learning rate (0.001).
+    #[serde(default = "d_lr_min")]
+    pub lr_min: f64,
+    /// The weights' Nesterov momentum (0.9).
+    #[serde(default = "d_momentum")]
+    pub momentum: f64,
+    /// The weights' L2 weight decay (5e-4).
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    /// The weights' gradient-norm clip (5).
+    #[serde(default = "d_clip")]
+    pub clip: f64,
+    /// α's Adam learning rate (3e-4).
+    #[serde(default = "d_arch_lr")]
+    pub arch_lr: f64,
+    /// α's Adam weight decay (1e-3).
+    #[serde(default = "d_arch_wd")]
+    pub arch_weight_decay: f64,
+    /// Track the dominant Hessian eigenvalue each epoch (false).
+    #[serde(default)]
+    pub hessian: bool,
+    /// Power-iteration steps per tracked epoch (20).
+    pub hessian_iterations: Option<usize>,
+    /// Batches of α's half the tracked loss is taken on (1).
+    pub hessian_batches: Option<usize>,
+    /// Stop when the eigenvalue rises (RobustDARTS' rule; false).
+    pub early_stop: Option<bool>,
+    /// Uniform cells whose supernet accuracy is journaled after training (0).
+    #[serde(default)]
+    pub ranking_sample: usize,
+    /// Batches each ranked cell is scored on (4).
+    #[serde(default = "d_ranking_batches")]
+    pub ranking_batches: usize,
+    /// darts: 1 (first order, DARTS-V1) or 2 (second order, DARTS-V2).
+    pub order: Option<u8>,
+    /// gdas: τ of the first epoch (10).
+    pub tau_max: Option<f64>,
+    /// gdas: τ of the last epoch (0.1).
+    pub tau_min: Option<f64>,
+    /// rsps: cells sampled for the final choice (100).
+    pub candidates: Option<usize>,
+    /// spos: population (50).
+    pub population: Option<usize>,
+    /// spos: generations (20).
+    pub generations: Option<usize>,
+    /// spos: parents kept per generation (10).
+    pub parents: Option<usize>,
+    /// spos: per-edge mutation probability (0.1).
+    pub mutation_prob: Option<f64>,
+    /// spos, darts-pt: batches of α's half a candidate is scored on (spos 4, darts-pt 10).
+    pub score_batches: Option<usize>,
+    /// darts-pt: the supernet projected, `darts` (trained α) or `fixed-alpha`.
+    pub supernet: Option<String>,
+    /// darts-pt: epochs of fine-tuning after each decision (1; the reference's 5).
+    pub finetune_epochs: Option<usize>,
+}
+
+fn d_channels() -> usize {
+    16
+}
+fn d_cells() -> usize {
+    5
+}
+fn d_batch() -> usize {
+    64
+}
+fn d_lr() -> f64 {
+    0.025
+}
+fn d_lr_min() -> f64 {
+    0.001
+}
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_wd() -> f64 {
+    5e-4
+}
+fn d_clip() -> f64 {
+    5.0
+}
+fn d_arch_lr() -> f64 {
+    3e-4
+}
+fn d_arch_wd() -> f64 {
+    1e-3
+}
+fn d_ranking_batches() -> usize {
+    4
+}
+
+impl Default for OneShotToml {
+    fn default() -> Self {
+        toml::from_str("").expect("every key has a default")
+    }
+}
+
+/// Which strategy a table configures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Darts,
+    Gdas,
+    Rsps,
+    Spos,
+    DartsPt,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Darts => "darts",
+            Kind::Gdas => "gdas",
+            Kind::Rsps => "rsps",
+            Kind::Spos => "spos",
+            Kind::DartsPt => "darts-pt",
+        }
+    }
+
+    fn epochs(self) -> usize {
+        match self {
+            Kind::Darts => 50,
+            Kind::DartsPt => 100,
+            Kind::Gdas | Kind::Rsps | Kind::Spos => 250,
+        }
+    }
+}
+
+fn bad(key: &'static str, reason: impl Into<String>) -> ParamError {
+    ParamError { key, reason: reason.into() }
+}
+
+fn positive(key: &'static str, v: usize) -> Result<usize, ParamError> {
+    if v == 0 { Err(bad(key, "must be at least 1")) } else { Ok(v) }
+}
+
+fn finite(key: &'static str, v: f64, min: f64) -> Result<f64, ParamError> {
+    if v.is_finite() && v >= min { Ok(v) } else { Err(bad(key, format!("must be a finite number ≥ {min}, got {v}"))) }
+}
+
+impl OneShotToml {
+    /// The method-specific keys set, with the strategies that read each.
+    fn specific(&self) -> Vec<(&'static str, &'static [Kind])> {
+        let mut out = Vec::new();
+        let mut add = |set: bool, key: &'static str, owners: &'static [Kind]| {
+            if set {
+                out.push((key, owners));
+            }
+        };
+        add(self.order.is_some(), "order", &[Kind::Darts]);
+        add(self.tau_max.is_some(), "tau-max", &[Kind::Gdas]);
+        add(self.tau_min.is_some(), "tau-min", &[Kind::Gdas]);
+        add(self.candidates.is_some(), "candidates", &[Kind::Rsps]);
+        add(self.population.is_some(), "population", &[Kind::Spos]);
+        add(self.generations.is_some(), "generations", &[Kind::Spos]);
+        add(self.parents.is_some(), "parents", &[Kind::Spos]);
+        add(self.mutation_prob.is_some(), "mutation-prob", &[Kind::Spos]);
+        add(self.score_batches.is_some(), "score-batches", &[Kind::Spos, Kind::DartsPt]);
+        add(self.supernet.is_some(), "supernet", &[Kind::DartsPt]);
+        add(self.finetune_epochs.is_some(), "finetune-epochs", &[Kind::DartsPt]);
+        out
+    }
+
+    fn check_for(&self, kind: Kind) -> Result<OneShotConfig, ParamError> {
+        for (key, owners) in self.specific() {
+            if !owners.contains(&kind) {
+                let names: Vec<&str> = owners.iter().map(|k| k.name()).collect();
+                return Err(bad(key, format!("is a setting of `{}`; strategy `{}` does not read it", names.join("` and `"), kind.name())));
+            }
+        }
+        if !self.hessian && (self.hessian_iterations.is_some() || self.hessian_batches.is_some() || self.early_stop.is_some()) {
+            let key = if self.hessian_iterations.is_some() { "hessian-iterations" } else if self.hessian_batches.is_some() { "hessian-batches" } else { "early-stop" };
+            return Err(bad(key, "tunes the Hessian tracker, which is off: add `hessian = true`"));
+        }
+        let finite_pos = |key, v: f64| -> Result<f64, ParamError> {
+            if v.is_finite() && v > 0.0 { Ok(v) } else { Err(bad(key, format!("must be a finite number > 0, got {v}"))) }
+        };
+        let lr = finite_pos("lr", self.lr)?;
+        let lr_min = finite("lr-min", self.lr_min, 0.0)?;
+        if lr_min > lr {
+            return Err(bad("lr-min", format!("must not exceed `lr` ({lr}), got {lr_min}")));
+        }
+        let momentum = finite("momentum", self.momentum, 0.0)?;
+        if momentum >= 1.0 {
+            return Err(bad("momentum", format!("must be below 1, got {momentum}")));
+        }
+        let method = match kind {
+            Kind::Darts => match self.order.unwrap_or(1) {
+                1 => Method::Darts { second_order: false },
+                2 => Method::Darts { second_order: true },
+                o => return Err(bad("order", format!("is 1 (first order) or 2 (second order), got {o}"))),
+            },
+            Kind::Gdas => {
+                let tau_max = finite_pos("tau-max", self.tau_max.unwrap_or(10.0))?;
+                let tau_min = finite_pos("tau-min", self.tau_min.unwrap_or(0.1))?;
+                if tau_min > tau_max {
+                    return Err(bad("tau-min", format!("must not exceed `tau-max` ({tau_max}), got {tau_min}")));
+                }
+                Method::Gdas { tau_max, tau_min }
+            }
+            Kind::Rsps | Kind::Spos => Method::UniformPaths,
+            Kind::DartsPt => match self.supernet.as_deref().unwrap_or("darts") {
+                "darts" => Method::Darts { second_order: false },
+                "fixed-alpha" => Method::FixedAlpha,
+                other => return Err(bad("supernet", format!("unknown supernet `{other}`; choose one of: darts, fixed-alpha"))),
+            },
+        };
+        let selection = match kind {
+            Kind::Darts | Kind::Gdas => Selection::Magnitude,
+            Kind::Rsps => Selection::Sampled { candidates: positive("candidates", self.candidates.unwrap_or(100))? },
+            Kind::Spos => {
+                let population = positive("population", self.population.unwrap_or(50))?;
+                let parents = positive("parents", self.parents.unwrap_or(10))?;
+                if parents > population {
+                    return Err(bad("parents", format!("must not exceed `population` ({population}), got {parents}")));
+                }
+                let mutation_prob = self.mutation_prob.unwrap_or(0.1);
+                if !(0.0..=1.0).contains(&mutation_prob) {
+                    return Err(bad("mutation-prob", format!("must be in [0, 1], got {mutation_prob}")));
+                }
+                Selection::Evolution(EvolutionConfig {
+                    population,
+                    generations: positive("generations", self.generations.unwrap_or(20))?,
+                    parents,
+                    mutation_prob,
+                    score_batches: positive("score-batches", self.score_batches.unwrap_or(4))?,
+                })
+            }
+            Kind::DartsPt => Selection::Perturbation(PerturbationConfig {
+                finetune_epochs: self.finetune_epochs.unwrap_or(1),
+                score_batches: positive("score-batches", self.score_batches.unwrap_or(10))?,
+            }),
+        };
+        let hessian = self.hessian.then(|| -> Result<HessianConfig, ParamError> {
+            Ok(HessianConfig {
+                iterations: positive("hessian-iterations", self.hessian_iterations.unwrap_or(20))?,
+                batches: positive("hessian-batches", self.hessian_batches.unwrap_or(1))?,
+                early_stop: self.early_stop.unwrap_or(false).then_some(EarlyStop { window: 5, delta: 4, factor: 1.3, start: 10 }),
+            })
+        });
+        Ok(OneShotConfig {
+            method,
+            selection,
+            channels: positive("channels", self.channels)?,
+            cells: positive("cells", self.cells)?,
+            epochs: positive("epochs", self.epochs.unwrap_or(kind.epochs()))?,
+            batch_size: positive("batch-size", self.batch_size)?,
+            optimisers: Optimisers {
+                weights: OptimizerConfig::Sgd { lr, momentum, nesterov: true, weight_decay: finite("weight-decay", self.weight_decay, 0.0)? },
+                lr_min,
+                clip: finite_pos("clip", self.clip)?,
+                alpha: OptimizerConfig::Adam { lr: finite_pos("arch-lr", self.arch_lr)?, weight_decay: finite("arch-weight-decay", self.arch_weight_decay, 0.0)? },
+                alpha_betas: (0.5, 0.999),
+            },
+            hessian: hessian.transpose()?,
+            ranking_sample: self.ranking_sample,
+            ranking_batches: positive("ranking-batches", self.ranking_batches)?,
+        })
+    }
+
+    /// Every default the strategy reads written out.
+    fn resolved_for(&self, kind: Kind, c: &OneShotConfig) -> Self {
+        let mut out = self.clone();
+        out.epochs = Some(c.epochs);
+        if let Some(h) = &c.hessian {
+            out.hessian_iterations = Some(h.iterations);
+            out.hessian_batches = Some(h.batches);
+            out.early_stop = Some(h.early_stop.is_some());
+        }
+        match (&c.method, kind) {
+            (Method::Darts { second_order }, Kind::Darts) => out.order = Some(if *second_order { 2 } else { 1 }),
+            (Method::Gdas { tau_max, tau_min }, _) => (out.tau_max, out.tau_min) = (Some(*tau_max), Some(*tau_min)),
+            (m, Kind::DartsPt) => out.supernet = Some(if *m == Method::FixedAlpha { "fixed-alpha" } else { "darts" }.to_owned()),
+            _ => {}
+        }
+        match &c.selection {
+            Selection::Magnitude => {}
+            Selection::Sampled { candidates } => out.candidates = Some(*candidates),
+            Selection::Evolution(e) => {
+                (out.population, out.generations, out.parents) = (Some(e.population), Some(e.generations), Some(e.parents));
+                (out.mutation_prob, out.score_batches) = (Some(e.mutation_prob), Some(e.score_batches));
+            }
+            Selection::Perturbation(p) => (out.finetune_epochs, out.score_batches) = (Some(p.finetune_epochs), Some(p.score_batches)),
+        }
+        out
+    }
+}
+
+macro_rules! one_shot_params {
+    ($($ty:ident => $kind:expr, $doc:literal;)*) => {$(
+        #[doc = $doc]
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $ty(pub OneShotToml);
+
+        impl Params for $ty {
+            type Checked = OneShotConfig;
+            fn check(&self) -> Result<OneShotConfig, ParamError> {
+                self.0.check_for($kind)
+            }
+            fn resolved(&self, c: &OneShotConfig) -> Self {
+                $ty(self.0.resolved_for($kind, c))
+            }
+        }
+    )*};
+}
+
+one_shot_params! {
+    DartsToml => Kind::Darts, "`[strategy] name = \"darts\"`.";
+    GdasToml => Kind::Gdas, "`[strategy] name = \"gdas\"`.";
+    RspsToml => Kind::Rsps, "`[strategy] name = \"rsps\"`.";
+    SposToml => Kind::Spos, "`[strategy] name = \"spos\"`.";
+    DartsPtToml => Kind::DartsPt, "`[strategy] name = \"darts-pt\"`.";
+}
+
+fn build(name: &'static str) -> impl Fn(&OneShotConfig, &StrategyContext<'_>) -> Result<Box<dyn nasforge_core::Strategy<nasforge_registry::ErasedSpace>>, String> + Send + Sync + 'static {
+    move |config, ctx| {
+        if ctx.space.downcast_ref::<Nb201Space>().is_none() {
+            return Err("searches the NAS-Bench-201 supernet: use `[space] name = \"nas-bench-201\"`".into());
+        }
+        let data = ctx.data.ok_or("trains on the experiment's `[dataset]`, and none was loaded")?;
+        let splits: Arc<ImageSplits> = data.clone().downcast::<ImageSplits>().map_err(|_| "trains on image data".to_owned())?;
+        Ok(Box::new(OneShot::new(name, config.clone(), ctx.seed, splits)))
+    }
+}
+
+/// Registers the gradient family's strategies.
+pub fn register(registry: &mut Registry) {
+    let image = nasforge_datasets::IMAGE;
+    registry.add_strategy(
+        StrategyEntry::new::<DartsToml>(
+            "darts",
+            "DARTS (Liu et al., ICLR 2019) on the NAS-Bench-201 supernet: mixed edges weighed by softmax(α), weights and α trained on the two halves of the training split, first order (`order = 1`, DARTS-V1) or second order (`order = 2`, the unrolled step with the finite-difference Hessian-vector product); the cell of the largest α per edge.",
+            build("darts"),
+        )
+        .reading_data(image),
+    );
+    registry.add_strategy(
+        StrategyEntry::new::<GdasToml>(
+            "gdas",
+            "GDAS (Dong & Yang, CVPR 2019): one Gumbel-softmax sample per edge and forward pass with straight-through weights, only the sampled operation computed, τ annealed linearly from `tau-max` to `tau-min`; the cell of the largest α per edge.",
+            build("gdas"),
+        )
+        .reading_data(image),
+    );
+    registry.add_strategy(
+        StrategyEntry::new::<RspsToml>(
+            "rsps",
+            "Random search with parameter sharing (Li & Talwalkar, 2019; the NB201 paper's RSPS): the supernet trained on a uniformly random path per step; the best of `candidates` random cells, each scored on one batch.",
+            build("rsps"),
+        )
+        .reading_data(image),
+    );
+    registry.add_strategy(
+        StrategyEntry::new::<SposToml>(
+            "spos",
+            "Single-path one-shot (Guo et al., ECCV 2020): the supernet trained on uniformly sampled paths, then an evolutionary search (mutation and crossover of the best) on the supernet's accuracy.",
+            build("spos"),
+        )
+        .reading_data(image),
+    );
+    registry.add_strategy(
+        StrategyEntry::new::<DartsPtToml>(
+            "darts-pt",
+            "DARTS-PT (Wang et al., ICLR 2021): perturbation-based selection on a trained supernet (`supernet = \"darts\"` or `\"fixed-alpha\"`): edges in random order, each keeping the operation whose removal costs the supernet the most validation accuracy, with fine-tuning between decisions.",
+            build("darts-pt"),
+        )
+        .reading_data(image),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_of_another_method_names_its_owner_and_defaults_are_the_references() {
+        let t = OneShotToml { tau_max: Some(5.0), ..OneShotToml::default() };
+        let err = DartsToml(t.clone()).check().unwrap_err();
+        assert_eq!(err.key, "tau-max");
+        assert!(err.reason.contains("`gdas`"), "{}", err.reason);
+        let gdas = GdasToml(t).check().unwrap();
+        assert_eq!(gdas.method, Method::Gdas { tau_max: 5.0, tau_min: 0.1 });
+        assert_eq!((gdas.epochs, gdas.channels, gdas.cells, gdas.batch_size), (250, 16, 5, 64));
+        let darts = DartsToml::default().check().unwrap();
+        assert_eq!((darts.epochs, darts.method.clone()), (50, Method::Darts { second_order: false }));
+        assert_eq!(DartsToml::default().resolved(&darts).0.order, Some(1));
+        let err = DartsToml(OneShotToml { order: Some(3), ..OneShotToml::default() }).check().unwrap_err();
+        assert_eq!(err.key, "order");
+        let err = DartsPtToml(OneShotToml { supernet: Some("x".into()), ..OneShotToml::default() }).check().unwrap_err();
+        assert!(err.reason.contains("darts, fixed-alpha"), "{}", err.reason);
+        let err = DartsToml(OneShotToml { early_stop: Some(true), ..OneShotToml::default() }).check().unwrap_err();
+        assert_eq!(err.key, "early-stop");
+        let err = GdasToml(OneShotToml { tau_min: Some(20.0), ..OneShotToml::default() }).check().unwrap_err();
+        assert_eq!(err.key, "tau-min");
+    }
+}

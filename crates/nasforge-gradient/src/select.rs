@@ -1,0 +1,281 @@
+//! Choosing a cell from a trained supernet, and scoring cells on it:
+//! RSPS' sampled candidates, SPOS' evolutionary search, DARTS-PT's
+//! perturbation-based projection, and the ranking sample that measures
+//! how well the supernet orders cells.
+
+use nasforge_core::derive_seed;
+use nasforge_engine::dfdx::prelude::*;
+use nasforge_engine::ops::Param;
+use nasforge_space_nb201::{Cell, EDGES, Nb201Space, Op};
+use nasforge_core::SearchSpace;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::config::{EvolutionConfig, PerturbationConfig};
+use crate::data::{Batch, SearchData, correct};
+use crate::nb201::{EdgeChoice, Nb201Supernet};
+use crate::train::{BatchScore, Meter, Training, path};
+
+/// Loss and accuracy of the supernet on `batch` through `choice`'s edges,
+/// without a tape: with `train`, batch norm normalises by the batch's
+/// statistics (and the running ones are left as they were); without, by
+/// the running ones.
+pub fn score_batch(net: &mut Nb201Supernet, batch: &Batch, train: bool, choice: &mut dyn FnMut(usize) -> EdgeChoice<NoneTape>) -> BatchScore {
+    let stats = train.then(|| net.weights.stats.clone());
+    let logits = net.forward_with(batch.x.clone(), train, choice);
+    if let Some(stats) = stats {
+        net.weights.stats = stats;
+    }
+    let classes = logits.shape().1;
+    let hits = correct(&logits.as_vec(), classes, &batch.labels);
+    let loss = cross_entropy_with_logits_loss(logits, batch.y.clone());
+    BatchScore { loss: f64::from(loss.array()), correct: hits, n: batch.labels.len() }
+}
+
+fn batches(data: &SearchData, n: usize, seed: u64) -> Vec<Batch> {
+    data.alpha_batches(n, seed).iter().map(|idx| data.batch(idx)).collect()
+}
+
+/// The supernet's accuracy (%) for `cell`'s path over `batches`, batch
+/// norm in `train` mode or on the running statistics.
+fn path_accuracy(net: &mut Nb201Supernet, cell: &Cell, batches: &[Batch], train: bool) -> f64 {
+    let mut m = Meter::default();
+    for b in batches {
+        m.add(score_batch(net, b, train, &mut path(cell.ops)));
+    }
+    m.mean().1
+}
+
+/// `n` distinct uniform cells.
+fn distinct_cells(n: usize, rng: &mut impl Rng) -> Vec<Cell> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n.min(nasforge_space_nb201::SIZE) {
+        let c = Cell::from_code(rng.random_range(0..nasforge_space_nb201::SIZE));
+        if seen.insert(c.code()) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The ranking sample's log row: `n` distinct uniform cells and the
+/// supernet's accuracy for each on the same `batches` of α's half (batch
+/// statistics: each path's own, as SPOS' recalibration gives it).
+pub fn ranking(net: &mut Nb201Supernet, data: &SearchData, n: usize, nbatches: usize, seed: u64) -> Value {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let cells = distinct_cells(n, &mut rng);
+    let bs = batches(data, nbatches, derive_seed(seed, "batches"));
+    let acc: Vec<f64> = cells.iter().map(|c| path_accuracy(net, c, &bs, true)).collect();
+    json!({ "phase": "ranking", "cells": cells.iter().map(|c| Nb201Space.format(c)).collect::<Vec<_>>(), "supernet_acc": acc })
+}
+
+/// RSPS' selection: `candidates` uniform cells, the i-th scored on the
+/// i-th batch of α's half (one batch each, as `search_find_best` draws
+/// them from the loader) in evaluation mode (the running statistics, as
+/// the reference's `network.eval()`), the most accurate chosen. The
+/// reference's batches are 512 images; these are the search's batch size.
+pub fn sampled(net: &mut Nb201Supernet, data: &SearchData, candidates: usize, seed: u64) -> (Cell, Value) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let cells: Vec<Cell> = (0..candidates).map(|_| Cell { ops: crate::train::random_path(&mut rng) }).collect();
+    let bs = batches(data, candidates, derive_seed(seed, "batches"));
+    let acc: Vec<f64> = cells.iter().zip(&bs).map(|(c, b)| path_accuracy(net, c, std::slice::from_ref(b), false)).collect();
+    let best = (0..cells.len()).fold(0, |b, i| if acc[i] > acc[b] { i } else { b });
+    let row = json!({
+        "phase": "selected", "by": "sampled", "cell": Nb201Space.format(&cells[best]),
+        "candidates": cells.iter().map(|c| Nb201Space.format(c)).collect::<Vec<_>>(), "supernet_acc": acc,
+    });
+    (cells[best], row)
+}
+
+/// SPOS' evolutionary search on supernet accuracy (the reference's
+/// `search.py`): a random population; each generation keeps the
+/// `parents` best cells seen, breeds `population / 2` children by mutation (a random parent, each edge redrawn with
+/// `mutation_prob`) and `population / 2` by uniform crossover of two
+/// parents, and fills up with random cells; a cell is scored once. SPOS
+/// recalibrates batch norm for each candidate on 200 training batches;
+/// here each candidate is scored with batch statistics, which is what
+/// that recalibration converges to, on `score_batches` batches.
+pub fn evolution(net: &mut Nb201Supernet, data: &SearchData, e: &EvolutionConfig, seed: u64) -> (Cell, Value) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let bs = batches(data, e.score_batches, derive_seed(seed, "batches"));
+    let mut scored: std::collections::HashMap<usize, f64> = std::collections::HashMap::new();
+    let mut score = |net: &mut Nb201Supernet, c: &Cell| *scored.entry(c.code()).or_insert_with(|| path_accuracy(net, c, &bs, true));
+    let mut population = distinct_cells(e.population, &mut rng);
+    let mut top: Vec<(f64, Cell)> = Vec::new();
+    let mut best_per_generation = Vec::with_capacity(e.generations);
+    for _ in 0..e.generations {
+        for c in &population {
+            let s = score(net, c);
+            if !top.iter().any(|(_, t)| t == c) {
+                top.push((s, *c));
+            }
+        }
+        // A stable sort: ties keep the earlier cell, in the seed's order.
+        top.sort_by(|a, b| b.0.total_cmp(&a.0));
+        top.truncate(e.parents);
+        best_per_generation.push(top[0].0);
+        let mut next: Vec<Cell> = Vec::with_capacity(e.population);
+        let breed = |next: &mut Vec<Cell>, n: usize, child: &mut dyn FnMut() -> Cell| {
+            let (goal, mut tries) = (next.len() + n, 0);
+            while next.len() < goal && tries < 10 * n {
+                tries += 1;
+                let c = child();
+                if !next.contains(&c) {
+                    next.push(c);
+                }
+            }
+        };
+        let half = e.population / 2;
+        let parents: Vec<Cell> = top.iter().map(|t| t.1).collect();
+        let rng = &mut rng;
+        {
+            let mut mutate = || {
+                let p = parents[rng.random_range(0..parents.len())];
+                Cell { ops: std::array::from_fn(|k| if rng.random_bool(e.mutation_prob) { Op::ALL[rng.random_range(0..5)] } else { p.ops[k] }) }
+            };
+            breed(&mut next, half, &mut mutate);
+        }
+        {
+            let mut cross = || {
+                let (a, b) = (parents[rng.random_range(0..parents.len())], parents[rng.random_range(0..parents.len())]);
+                Cell { ops: std::array::from_fn(|k| if rng.random_bool(0.5) { a.ops[k] } else { b.ops[k] }) }
+            };
+            breed(&mut next, half, &mut cross);
+        }
+        let fill = e.population - next.len();
+        breed(&mut next, fill, &mut || Cell::from_code(rng.random_range(0..nasforge_space_nb201::SIZE)));
+        population = next;
+    }
+    let (acc, cell) = top[0];
+    let row = json!({
+        "phase": "selected", "by": "evolution", "cell": Nb201Space.format(&cell), "supernet_acc": acc,
+        "best_per_generation": best_per_generation, "scored": scored.len(),
+    });
+    (cell, row)
+}
+
+/// DARTS-PT's decisions so far: the operation kept on each decided edge.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Projection {
+    /// Per edge, the operation kept once decided.
+    pub ops: [Option<Op>; EDGES],
+}
+
+impl Projection {
+    /// The next undecided edge in `order`.
+    pub fn next(&self, order: &[usize; EDGES]) -> Option<usize> {
+        order.iter().copied().find(|&e| self.ops[e].is_none())
+    }
+
+    /// The cell, once every edge is decided.
+    pub fn cell(&self) -> Option<Cell> {
+        let ops: Option<Vec<Op>> = self.ops.iter().copied().collect();
+        ops.map(|o| Cell { ops: std::array::from_fn(|e| o[e]) })
+    }
+
+    /// `op|op|-|...`, for the checkpoint.
+    pub fn to_text(&self) -> String {
+        self.ops.iter().map(|o| o.map_or("-", Op::name)).collect::<Vec<_>>().join("|")
+    }
+
+    /// Reads [`Projection::to_text`].
+    pub fn from_text(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('|').collect();
+        if parts.len() != EDGES {
+            return Err(format!("a projection has {EDGES} edges: `{s}`"));
+        }
+        let mut ops = [None; EDGES];
+        for (e, p) in parts.iter().enumerate() {
+            if *p != "-" {
+                ops[e] = Some(Op::from_name(p).ok_or_else(|| format!("unknown operation `{p}` in `{s}`"))?);
+            }
+        }
+        Ok(Projection { ops })
+    }
+
+    /// DARTS-PT's edges: a decided edge computes only its operation; an
+    /// undecided one mixes every candidate by softmax(α), with `masked`'s
+    /// weight set to 0 where it names the edge.
+    fn edges<'a, T: Tape<f32, Cpu>>(&'a self, alpha: &'a [Param], masked: Option<(usize, Op)>) -> impl FnMut(usize) -> EdgeChoice<T> + 'a {
+        move |e| match self.ops[e] {
+            Some(op) => EdgeChoice::Path(op),
+            None => {
+                let w = alpha[e].clone().put_tape(T::default()).softmax::<Axis<0>>();
+                match masked {
+                    Some((m, op)) if m == e => {
+                        let mut keep = vec![1.0f32; 5];
+                        keep[op as usize] = 0.0;
+                        EdgeChoice::All(w * alpha[e].device().tensor_from_vec(keep, (5,)))
+                    }
+                    _ => EdgeChoice::All(w),
+                }
+            }
+        }
+    }
+}
+
+/// The order DARTS-PT visits edges in: a permutation drawn from `seed`.
+pub fn edge_order(seed: u64) -> [usize; EDGES] {
+    let mut order: [usize; EDGES] = std::array::from_fn(|e| e);
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order
+}
+
+/// One DARTS-PT decision (`pt_project` of the reference's NB201 code):
+/// the supernet's accuracy on α's half with each of `edge`'s operations
+/// (`none` included) masked out in turn, its weight zeroed without
+/// renormalising; the operation whose removal costs the most accuracy is
+/// kept; then the supernet is fine-tuned with the decided edges fixed, α
+/// first (unless α is fixed) and then the weights, by SGD at a tenth of
+/// the initial rate, constant. The reference scores on the whole
+/// validation half and tunes 5 epochs per decision; both are settings
+/// here ([`PerturbationConfig`]).
+pub fn project_edge(t: &mut Training, data: &SearchData, projection: &mut Projection, edge: usize, pt: &PerturbationConfig, fixed_alpha: bool, seed: u64) -> Value {
+    let decision = projection.ops.iter().filter(|o| o.is_some()).count();
+    if decision == 0 {
+        // The reference makes a fresh SGD optimiser for the projection phase.
+        t.reset_weight_optimiser();
+    }
+    let bs = batches(data, pt.score_batches, derive_seed(seed, &format!("pt-score{decision}")));
+    let alpha = t.net.alpha.params.clone();
+    let mut full = Meter::default();
+    for b in &bs {
+        full.add(score_batch(&mut t.net, b, true, &mut projection.edges(&alpha, None)));
+    }
+    let mut masked = Vec::with_capacity(5);
+    for op in Op::ALL {
+        let mut m = Meter::default();
+        for b in &bs {
+            m.add(score_batch(&mut t.net, b, true, &mut projection.edges(&alpha, Some((edge, op)))));
+        }
+        masked.push(m.mean().1);
+    }
+    // The lowest accuracy without it; ties keep the earlier operation.
+    let keep = (0..5).fold(0, |b, o| if masked[o] < masked[b] { o } else { b });
+    projection.ops[edge] = Some(Op::ALL[keep]);
+    let mut tune = (Meter::default(), Meter::default());
+    let lr = t.config.weights.lr() / 10.0;
+    for k in 0..pt.finetune_epochs {
+        let order = derive_seed(seed, &format!("pt-tune{decision}.{k}"));
+        for (wi, ai) in data.epoch(order) {
+            let (wb, ab) = (data.batch(&wi), data.batch(&ai));
+            let alpha = t.net.alpha.params.clone();
+            if fixed_alpha {
+                tune.1.add(score_batch(&mut t.net, &ab, true, &mut projection.edges(&alpha, None)));
+            } else {
+                tune.1.add(t.alpha_step(&ab, &mut projection.edges(&alpha, None)));
+            }
+            let alpha = t.net.alpha.params.clone();
+            tune.0.add(t.weight_step(&wb, lr, &mut projection.edges(&alpha, None)));
+        }
+    }
+    json!({
+        "phase": "projection", "decision": decision, "edge": edge, "kept": Op::ALL[keep].name(),
+        "supernet_acc": full.mean().1, "acc_without": masked,
+        "tune_train_acc": tune.0.mean().1, "tune_valid_acc": tune.1.mean().1,
+        "alpha": t.net.alpha_values(), "projection": projection.to_text(),
+    })
+}

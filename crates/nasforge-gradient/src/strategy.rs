@@ -1,0 +1,276 @@
+//! The one-shot search as a strategy: it trains its supernet epoch by
+//! epoch inside `drive`, journaling each epoch's α, losses and accuracies
+//! with a checkpoint (so a killed search resumes from its last epoch),
+//! then chooses a cell and has the experiment's estimator evaluate it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use nasforge_core::{Evaluator, SearchSpace, Strategy, derive_seed};
+use nasforge_datasets::ImageSplits;
+use nasforge_engine::state::State;
+use nasforge_registry::{DynArch, ErasedSpace};
+use nasforge_space_nb201::{Cell, Nb201Space};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::config::{Method, OneShotConfig, Selection};
+use crate::data::{Batch, SearchData};
+use crate::nb201::{Nb201Supernet, SupernetShape};
+use crate::select::{self, Projection};
+use crate::train::{GumbelSample, Meter, Training, path, random_path, soft};
+use crate::{darts2, hessian};
+
+/// A one-shot search on the NAS-Bench-201 supernet.
+pub struct OneShot {
+    name: String,
+    config: OneShotConfig,
+    seed: u64,
+    splits: Arc<ImageSplits>,
+    failure: Option<String>,
+}
+
+/// Where a search stands: what the checkpoint holds besides the tensors.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Progress {
+    /// Epochs trained.
+    epochs: usize,
+    /// The Hessian tracker stopped training early.
+    stopped: bool,
+    /// Eigenvalues so far.
+    eigenvalues: Vec<f64>,
+    /// The ranking sample is journaled.
+    ranked: bool,
+    /// DARTS-PT's decisions so far.
+    projection: Projection,
+    /// The chosen cell, once chosen.
+    selected: Option<Cell>,
+    /// The next step number in the journal.
+    step: u64,
+}
+
+impl OneShot {
+    /// A search `name` (its registry name) with `config`, drawing every
+    /// random choice from `seed`, on `splits`' training split.
+    pub fn new(name: &str, config: OneShotConfig, seed: u64, splits: Arc<ImageSplits>) -> Self {
+        OneShot { name: name.to_owned(), config, seed, splits, failure: None }
+    }
+
+    fn fresh(&self, data: &SearchData) -> Training {
+        let shape = SupernetShape { channels: self.config.channels, cells: self.config.cells, in_channels: data.channels(), classes: data.classes() };
+        Training::new(Nb201Supernet::new(shape, derive_seed(self.seed, "supernet")), self.config.optimisers.clone())
+    }
+
+    /// GDAS' τ in `epoch`: `τ_max − (τ_max − τ_min) · epoch / (epochs − 1)`.
+    fn tau(&self, epoch: usize) -> Option<f64> {
+        match self.config.method {
+            Method::Gdas { tau_max, tau_min } => Some(tau_max - (tau_max - tau_min) * epoch as f64 / (self.config.epochs.max(2) - 1) as f64),
+            _ => None,
+        }
+    }
+
+    /// One epoch of supernet training; its log row.
+    fn train_epoch(&self, t: &mut Training, data: &SearchData, epoch: usize) -> Value {
+        let started = Instant::now();
+        let lr = t.lr(epoch, self.config.epochs);
+        let tau = self.tau(epoch);
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, &format!("epoch{epoch}")));
+        let (mut train, mut valid) = (Meter::default(), Meter::default());
+        for (wi, ai) in data.epoch(derive_seed(self.seed, &format!("order{epoch}"))) {
+            let (wb, ab) = (data.batch(&wi), data.batch(&ai));
+            match &self.config.method {
+                Method::Darts { second_order: false } => {
+                    let alpha = t.net.alpha.params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut soft(&alpha)));
+                    valid.add(t.alpha_step(&ab, &mut soft(&alpha)));
+                }
+                Method::Darts { second_order: true } => {
+                    valid.add(darts2::alpha_step(t, &wb, &ab, lr));
+                    let alpha = t.net.alpha.params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut soft(&alpha)));
+                }
+                Method::Gdas { .. } => {
+                    let tau = tau.expect("GDAS has a τ");
+                    let alpha = t.net.alpha.params.clone();
+                    let sample = GumbelSample::draw(&alpha, tau, &mut rng);
+                    train.add(t.weight_step(&wb, lr, &mut sample.edges(&alpha)));
+                    let sample = GumbelSample::draw(&alpha, tau, &mut rng);
+                    valid.add(t.alpha_step(&ab, &mut sample.edges(&alpha)));
+                }
+                Method::UniformPaths => {
+                    let ops = random_path(&mut rng);
+                    train.add(t.weight_step(&wb, lr, &mut path(ops)));
+                    // The α half is only watched (no α): the same path's score.
+                    valid.add(select::score_batch(&mut t.net, &ab, true, &mut path(ops)));
+                }
+                Method::FixedAlpha => {
+                    let alpha = t.net.alpha.params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut soft(&alpha)));
+                    valid.add(select::score_batch(&mut t.net, &ab, true, &mut soft(&alpha)));
+                }
+            }
+        }
+        let ((tl, ta), (vl, va)) = (train.mean(), valid.mean());
+        let mut row = json!({
+            "phase": "train",
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": tl,
+            "train_acc": ta,
+            "valid_loss": vl,
+            "valid_acc": va,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        if matches!(self.config.method, Method::Darts { .. } | Method::Gdas { .. }) {
+            row["alpha"] = json!(t.net.alpha_values());
+            row["derived"] = json!(Nb201Space.format(&t.net.derive()));
+        }
+        if let Some(tau) = tau {
+            row["tau"] = json!(tau);
+        }
+        row
+    }
+
+    fn save(&self, t: &mut Training, p: &Progress) -> Result<Vec<u8>, String> {
+        let mut state = State::new();
+        t.save_into(&mut state);
+        state.set_meta("strategy", &self.name);
+        state.set_meta("epochs", p.epochs.to_string());
+        state.set_meta("stopped", p.stopped.to_string());
+        state.set_meta("ranked", p.ranked.to_string());
+        state.set_meta("eigenvalues", serde_json::to_string(&p.eigenvalues).expect("numbers serialise"));
+        state.set_meta("projection", p.projection.to_text());
+        state.set_meta("step", p.step.to_string());
+        if let Some(c) = &p.selected {
+            state.set_meta("selected", Nb201Space.format(c));
+        }
+        state.to_bytes()
+    }
+
+    fn restore(&self, t: &mut Training, bytes: &[u8]) -> Result<Progress, String> {
+        let state = State::from_bytes(bytes)?;
+        if state.meta("strategy") != Some(self.name.as_str()) {
+            return Err(format!("the journal's checkpoint is of strategy `{}`, not `{}`", state.meta("strategy").unwrap_or("?"), self.name));
+        }
+        t.load_from(&state)?;
+        let meta = |k: &str| state.meta(k).ok_or_else(|| format!("the checkpoint has no `{k}`"));
+        let number = |k: &str| meta(k)?.parse::<u64>().map_err(|e| format!("the checkpoint's `{k}`: {e}"));
+        Ok(Progress {
+            epochs: number("epochs")? as usize,
+            stopped: meta("stopped")? == "true",
+            ranked: meta("ranked")? == "true",
+            eigenvalues: serde_json::from_str(meta("eigenvalues")?).map_err(|e| e.to_string())?,
+            projection: Projection::from_text(meta("projection")?)?,
+            selected: state.meta("selected").map(|s| Nb201Space.parse(s).map_err(|e| e.to_string())).transpose()?,
+            step: number("step")?,
+        })
+    }
+
+    /// Journals `log` as the next step with the current state; `false`
+    /// when the search must stop.
+    fn commit(&mut self, t: &mut Training, p: &mut Progress, log: &Value, evaluator: &mut dyn Evaluator<DynArch>) -> bool {
+        let step = p.step;
+        p.step += 1;
+        let bytes = match self.save(t, p) {
+            Ok(b) => b,
+            Err(e) => {
+                self.failure = Some(format!("{}: cannot write the checkpoint: {e}", self.name));
+                return false;
+            }
+        };
+        evaluator.checkpoint(step, &log.to_string(), &bytes).is_ok()
+    }
+
+    fn run(&mut self, evaluator: &mut dyn Evaluator<DynArch>) -> Result<(), String> {
+        let data = SearchData::new(self.splits.clone(), self.config.batch_size, derive_seed(self.seed, "halves"))?;
+        let mut t = self.fresh(&data);
+        let mut p = Progress::default();
+        if let Some((_, bytes)) = evaluator.last_checkpoint() {
+            p = self.restore(&mut t, &bytes)?;
+        }
+        while p.epochs < self.config.epochs && !p.stopped && !evaluator.exhausted() {
+            let epoch = p.epochs;
+            let mut row = self.train_epoch(&mut t, &data, epoch);
+            if let Some(h) = &self.config.hessian {
+                let batches: Vec<Batch> = data.alpha_batches(h.batches, derive_seed(self.seed, "hessian")).iter().map(|i| data.batch(i)).collect();
+                let ev = hessian::dominant_eigenvalue(&mut t, &batches, h.iterations, derive_seed(self.seed, &format!("power{epoch}")));
+                p.eigenvalues.push(ev);
+                row["eigenvalue"] = json!(ev);
+                if let Some(rule) = &h.early_stop {
+                    if hessian::rising(&p.eigenvalues, rule) {
+                        p.stopped = true;
+                        row["stopped"] = json!(true);
+                    }
+                }
+            }
+            p.epochs += 1;
+            if !self.commit(&mut t, &mut p, &row, evaluator) {
+                return Ok(());
+            }
+        }
+        if evaluator.exhausted() {
+            return Ok(());
+        }
+        if p.selected.is_none() {
+            if self.config.ranking_sample > 0 && !p.ranked {
+                let row = select::ranking(&mut t.net, &data, self.config.ranking_sample, self.config.ranking_batches, derive_seed(self.seed, "ranking"));
+                p.ranked = true;
+                if !self.commit(&mut t, &mut p, &row, evaluator) {
+                    return Ok(());
+                }
+            }
+            let magnitude = t.net.derive();
+            let (cell, row) = match self.config.selection.clone() {
+                Selection::Magnitude => (magnitude, json!({ "phase": "selected", "cell": Nb201Space.format(&magnitude), "by": "magnitude" })),
+                Selection::Sampled { candidates } => select::sampled(&mut t.net, &data, candidates, derive_seed(self.seed, "candidates")),
+                Selection::Evolution(e) => select::evolution(&mut t.net, &data, &e, derive_seed(self.seed, "evolution")),
+                Selection::Perturbation(pt) => {
+                    let order = select::edge_order(derive_seed(self.seed, "edge-order"));
+                    while let Some(edge) = p.projection.next(&order) {
+                        let row = select::project_edge(&mut t, &data, &mut p.projection, edge, &pt, self.fixed_alpha(), self.seed);
+                        if !self.commit(&mut t, &mut p, &row, evaluator) {
+                            return Ok(());
+                        }
+                    }
+                    let cell = p.projection.cell().expect("every edge decided");
+                    (cell, json!({ "phase": "selected", "cell": Nb201Space.format(&cell), "by": "perturbation", "magnitude": Nb201Space.format(&magnitude) }))
+                }
+            };
+            p.selected = Some(cell);
+            if !self.commit(&mut t, &mut p, &row, evaluator) {
+                return Ok(());
+            }
+        }
+        let cell = p.selected.expect("selected above");
+        let _ = evaluator.evaluate(&DynArch::new(cell));
+        Ok(())
+    }
+
+    fn fixed_alpha(&self) -> bool {
+        self.config.method == Method::FixedAlpha
+    }
+}
+
+impl Strategy<ErasedSpace> for OneShot {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A one-shot search proposes nothing step by step: it drives.
+    fn ask(&mut self, _space: &ErasedSpace) -> Option<DynArch> {
+        None
+    }
+
+    fn tell(&mut self, _space: &ErasedSpace, _arch: &DynArch, _outcome: &nasforge_core::Evaluation) {}
+
+    fn failure(&self) -> Option<String> {
+        self.failure.clone()
+    }
+
+    fn drive(&mut self, _space: &ErasedSpace, evaluator: &mut dyn Evaluator<DynArch>) {
+        if let Err(e) = self.run(evaluator) {
+            self.failure = Some(format!("{}: {e}", self.name));
+        }
+    }
+}

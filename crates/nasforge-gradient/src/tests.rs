@@ -1,0 +1,147 @@
+//! The strategies end to end on the digits: each journals its epochs and
+//! evaluates the cell it chose; a search stopped after any step resumes
+//! from its checkpoint to the same trajectory and the same cell; the
+//! steps fit the supernet and move α.
+
+use std::sync::Arc;
+
+use nasforge_core::{EvalError, Evaluation, Evaluator, Metrics, SearchSpace, SearchStopped, Strategy};
+use nasforge_registry::{DynArch, ErasedSpace, Params};
+use nasforge_space_nb201::{Cell, Nb201Space};
+use serde_json::Value;
+
+use crate::family::{DartsPtToml, DartsToml, GdasToml, OneShotToml, RspsToml, SposToml};
+use crate::{OneShot, OneShotConfig};
+
+/// An in-memory journal: steps, the last checkpoint, evaluated cells;
+/// `stop_after` ends the search right after that step is committed (a
+/// kill between two epochs).
+#[derive(Default)]
+struct Memory {
+    steps: Vec<(u64, Value)>,
+    checkpoint: Option<(u64, Vec<u8>)>,
+    evaluated: Vec<Cell>,
+    stop_after: Option<u64>,
+    stopped: bool,
+}
+
+impl Evaluator<DynArch> for Memory {
+    fn evaluate(&mut self, arch: &DynArch) -> Result<Evaluation, SearchStopped> {
+        if self.exhausted() {
+            return Err(SearchStopped);
+        }
+        let cell = *arch.downcast_ref::<Cell>().expect("an NB201 cell");
+        self.evaluated.push(cell);
+        let ok: Result<Metrics, EvalError> = Ok(Metrics::with_valid(cell.code() as f64));
+        Ok(ok)
+    }
+
+    fn exhausted(&self) -> bool {
+        self.stopped || !self.evaluated.is_empty()
+    }
+
+    fn checkpoint(&mut self, step: u64, log: &str, state: &[u8]) -> Result<(), SearchStopped> {
+        self.steps.retain(|(s, _)| *s != step);
+        self.steps.push((step, serde_json::from_str(log).unwrap()));
+        self.checkpoint = Some((step, state.to_vec()));
+        if self.stop_after == Some(step) {
+            self.stopped = true;
+            return Err(SearchStopped);
+        }
+        Ok(())
+    }
+
+    fn last_checkpoint(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.checkpoint.clone()
+    }
+}
+
+fn digits() -> Arc<nasforge_datasets::ImageSplits> {
+    Arc::new(nasforge_datasets::digits(1))
+}
+
+fn small(body: &str) -> OneShotToml {
+    let mut t: toml::Table = toml::from_str("channels = 4\ncells = 1\nbatch-size = 32\nepochs = 2").unwrap();
+    t.extend(toml::from_str::<toml::Table>(body).unwrap());
+    t.try_into().unwrap()
+}
+
+fn search(name: &str, config: &OneShotConfig, memory: &mut Memory) -> Option<String> {
+    let mut s = OneShot::new(name, config.clone(), 7, digits());
+    s.drive(&ErasedSpace::new(Nb201Space), memory);
+    s.failure()
+}
+
+/// The log rows without their timings.
+fn rows(m: &Memory) -> Vec<Value> {
+    let mut steps = m.steps.clone();
+    steps.sort_by_key(|s| s.0);
+    steps
+        .into_iter()
+        .map(|(_, mut v)| {
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+fn check_resumes(name: &str, config: OneShotConfig) {
+    let mut whole = Memory::default();
+    assert_eq!(search(name, &config, &mut whole), None);
+    assert_eq!(whole.evaluated.len(), 1, "{name} evaluates its cell");
+    let n = whole.steps.len() as u64;
+    for stop in 0..n {
+        let mut m = Memory { stop_after: Some(stop), ..Memory::default() };
+        assert_eq!(search(name, &config, &mut m), None);
+        assert!(m.evaluated.is_empty() && m.steps.len() as u64 == stop + 1, "{name} stopped after step {stop}");
+        m.stop_after = None;
+        m.stopped = false;
+        assert_eq!(search(name, &config, &mut m), None);
+        assert_eq!(rows(&m), rows(&whole), "{name}: stopped after step {stop}, then resumed");
+        assert_eq!(m.evaluated, whole.evaluated, "{name}: the same cell after a resume");
+    }
+}
+
+#[test]
+fn darts_journals_every_epoch_and_resumes_after_any_step_to_the_same_cell() {
+    let config = DartsToml(small("")).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search("darts", &config, &mut m), None);
+    let r = rows(&m);
+    assert_eq!(r.len(), 3, "two epochs and the selection: {r:?}");
+    assert_eq!((r[0]["phase"].as_str(), r[0]["epoch"].as_u64()), (Some("train"), Some(0)));
+    for k in ["train_loss", "train_acc", "valid_loss", "valid_acc", "lr"] {
+        assert!(r[1][k].as_f64().is_some_and(f64::is_finite), "{k}: {}", r[1]);
+    }
+    assert_ne!(r[0]["alpha"], r[1]["alpha"], "α moves");
+    assert_eq!(r[2]["cell"].as_str().unwrap(), Nb201Space.format(&m.evaluated[0]));
+    check_resumes("darts", config);
+}
+
+#[test]
+fn gdas_rsps_spos_and_darts_pt_resume_to_the_same_trajectory() {
+    check_resumes("gdas", GdasToml(small("")).check().unwrap());
+    check_resumes("rsps", RspsToml(small("candidates = 10\nranking-sample = 5")).check().unwrap());
+    check_resumes("spos", SposToml(small("epochs = 1\npopulation = 6\nparents = 2\ngenerations = 2\nscore-batches = 1")).check().unwrap());
+    check_resumes("darts-pt", DartsPtToml(small("epochs = 1\nscore-batches = 1\nfinetune-epochs = 0")).check().unwrap());
+}
+
+#[test]
+fn second_order_darts_and_the_hessian_tracker_journal_finite_values() {
+    let config = DartsToml(small("order = 2\nhessian = true\nhessian-iterations = 3")).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search("darts", &config, &mut m), None);
+    let r = rows(&m);
+    assert!(r[0]["eigenvalue"].as_f64().is_some_and(f64::is_finite), "{}", r[0]);
+    assert!(r[1]["valid_loss"].as_f64().is_some_and(f64::is_finite), "{}", r[1]);
+    assert_ne!(r[0]["alpha"], r[1]["alpha"]);
+}
+
+#[test]
+fn a_checkpoint_of_another_strategy_is_refused() {
+    let mut m = Memory::default();
+    assert_eq!(search("darts", &DartsToml(small("epochs = 1")).check().unwrap(), &mut m), None);
+    m.evaluated.clear();
+    let err = search("gdas", &GdasToml(small("epochs = 1")).check().unwrap(), &mut m).unwrap();
+    assert!(err.contains("strategy `darts`, not `gdas`"), "{err}");
+}
