@@ -24,6 +24,7 @@ static GLOBAL: allocator::Allocator = allocator::Allocator;
 /// dfdx itself, for callers that build tensors.
 pub use dfdx;
 pub mod allocator;
+pub mod blocks;
 mod gemm;
 pub mod ops;
 pub mod params;

@@ -63,6 +63,14 @@ pub struct BatchNorm {
     stats: usize,
 }
 
+impl BatchNorm {
+    /// The indices of its scale and shift (which a supernet's
+    /// `affine=False` batch norm keeps at 1 and 0).
+    pub fn affine_indices(&self) -> [usize; 2] {
+        [self.gamma, self.beta]
+    }
+}
+
 /// The parameters and batch-norm statistics of one network.
 #[derive(Clone, Debug)]
 pub struct ParamStore {

@@ -110,8 +110,9 @@ pub struct OneShotConfig {
     pub selection: Selection,
     /// Channels of the first stage (16 in the NB201 search).
     pub channels: usize,
-    /// Cells per stage (5 in the NB201 search).
-    pub cells: usize,
+    /// NAS-Bench-201: cells per stage (5 in its search); DARTS: cells in
+    /// all (8 in its search); the supernet's default when `None`.
+    pub cells: Option<usize>,
     /// Epochs of supernet training.
     pub epochs: usize,
     /// Images per batch (64).

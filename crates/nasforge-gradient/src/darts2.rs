@@ -12,26 +12,28 @@ use nasforge_engine::ops::Param;
 use nasforge_engine::params::OptimizerConfig;
 
 use crate::data::Batch;
-use crate::train::{BatchScore, Training, soft};
+use crate::supernet::Supernet;
+use crate::train::{BatchScore, Training, mixed};
 
 /// Values of the weights at `idx`.
-fn values(t: &Training, idx: &[usize]) -> Vec<Vec<f32>> {
-    idx.iter().map(|&i| t.net.weights.params[i].as_vec()).collect()
+fn values<N: Supernet>(t: &Training<N>, idx: &[usize]) -> Vec<Vec<f32>> {
+    idx.iter().map(|&i| t.net.weights().params[i].as_vec()).collect()
 }
 
-fn set(t: &mut Training, idx: &[usize], v: &[Vec<f32>]) {
+fn set<N: Supernet>(t: &mut Training<N>, idx: &[usize], v: &[Vec<f32>]) {
     for (&i, v) in idx.iter().zip(v) {
-        t.net.weights.params[i].copy_from(v);
+        t.net.weights_mut().params[i].copy_from(v);
     }
 }
 
 /// Gradients (weights at `idx`, then α) of the loss on `batch` through
 /// DARTS' mixed edges, and the batch's score.
-fn gradients(t: &mut Training, batch: &Batch, idx: &[usize]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, BatchScore) {
-    let alpha: Vec<Param> = t.net.alpha.params.clone();
-    let (loss, score) = t.loss(batch, &mut soft(&alpha));
+fn gradients<N: Supernet>(t: &mut Training<N>, batch: &Batch, idx: &[usize]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, BatchScore) {
+    let alpha: Vec<Param> = t.net.alpha().params.clone();
+    let weighting = t.config.weighting;
+    let (loss, score) = t.loss(batch, &mut mixed(&alpha, weighting));
     let grads = loss.backward();
-    let w = idx.iter().map(|&i| grads.get(&t.net.weights.params[i]).as_vec()).collect();
+    let w = idx.iter().map(|&i| grads.get(&t.net.weights().params[i]).as_vec()).collect();
     let a = alpha.iter().map(|p| grads.get(p).as_vec()).collect();
     (w, a, score)
 }
@@ -40,14 +42,14 @@ fn gradients(t: &mut Training, batch: &Batch, idx: &[usize]) -> (Vec<Vec<f32>>, 
 /// `valid` and the weights' learning rate `lr` (ξ); the weights and the
 /// batch-norm statistics are as before. Returns the score of `valid` at
 /// the unrolled weights.
-pub fn alpha_step(t: &mut Training, train: &Batch, valid: &Batch, lr: f64) -> BatchScore {
+pub fn alpha_step<N: Supernet>(t: &mut Training<N>, train: &Batch, valid: &Batch, lr: f64) -> BatchScore {
     let (momentum, wd) = match t.config.weights {
         OptimizerConfig::Sgd { momentum, weight_decay, .. } => (momentum, weight_decay),
         OptimizerConfig::Adam { weight_decay, .. } => (0.0, weight_decay),
     };
     let idx = t.net.trainable();
     let w = values(t, &idx);
-    let stats = t.net.weights.stats.clone();
+    let stats = t.net.weights().stats.clone();
 
     // w' = w − ξ (μ m + ∇w L_train + λ w).
     let (gw, _, _) = gradients(t, train, &idx);
@@ -79,10 +81,10 @@ pub fn alpha_step(t: &mut Training, train: &Batch, valid: &Batch, lr: f64) -> Ba
         }
     }
     set(t, &idx, &w);
-    t.net.weights.stats = stats;
+    t.net.weights_mut().stats = stats;
 
     let mut grads = Gradients::leaky();
-    for (p, g) in t.net.alpha.params.clone().iter().zip(&da) {
+    for (p, g) in t.net.alpha().params.clone().iter().zip(&da) {
         grads.get_or_alloc_mut(p).expect("a CPU gradient").copy_from_slice(g);
     }
     t.step_alpha(&mut grads);

@@ -11,12 +11,16 @@ use nasforge_core::ParamError;
 use nasforge_datasets::ImageSplits;
 use nasforge_engine::params::OptimizerConfig;
 use nasforge_registry::{Params, Registry, StrategyContext, StrategyEntry};
+use nasforge_space_darts::DartsSpace;
 use nasforge_space_nb201::Nb201Space;
+
+use crate::darts_cell::DartsSupernet;
+use crate::nb201::Nb201Supernet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{EarlyStop, EvolutionConfig, HessianConfig, Method, OneShotConfig, PerturbationConfig, Selection};
 use crate::strategy::OneShot;
-use crate::train::Optimisers;
+use crate::train::{Optimisers, Schedule, Weighting};
 
 /// The one-shot strategies' keys (`[strategy] name = "darts"`, ...).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,9 +29,9 @@ pub struct OneShotToml {
     /// Channels of the first stage (16).
     #[serde(default = "d_channels")]
     pub channels: usize,
-    /// Cells per stage (5, the NB201 search network's).
-    #[serde(default = "d_cells")]
-    pub cells: usize,
+    /// NAS-Bench-201: cells per stage (5, its search network's); DARTS:
+    /// cells in all (8).
+    pub cells: Option<usize>,
     /// Epochs of supernet training (the reference's: darts 50, gdas,
     /// rsps and spos 250, darts-pt 100).
     pub epochs: Option<usize>,
@@ -55,6 +59,13 @@ pub struct OneShotToml {
     /// α's Adam weight decay (1e-3).
     #[serde(default = "d_arch_wd")]
     pub arch_weight_decay: f64,
+    /// The weights' schedule: `cosine` (DARTS) or `cosine-power`
+    /// (sharpDARTS' cosine power annealing).
+    pub lr_schedule: Option<String>,
+    /// `cosine-power`'s exponent p (2, sharpDARTS' command-line default).
+    pub lr_power: Option<f64>,
+    /// darts: `softmax` (DARTS) or `max-w` (sharpDARTS' Max-W weighting).
+    pub weighting: Option<String>,
     /// Track the dominant Hessian eigenvalue each epoch (false).
     #[serde(default)]
     pub hessian: bool,
@@ -96,9 +107,6 @@ pub struct OneShotToml {
 
 fn d_channels() -> usize {
     16
-}
-fn d_cells() -> usize {
-    5
 }
 fn d_batch() -> usize {
     64
@@ -186,6 +194,7 @@ impl OneShotToml {
             }
         };
         add(self.order.is_some(), "order", &[Kind::Darts]);
+        add(self.weighting.is_some(), "weighting", &[Kind::Darts]);
         add(self.tau_max.is_some(), "tau-max", &[Kind::Gdas]);
         add(self.tau_min.is_some(), "tau-min", &[Kind::Gdas]);
         add(self.candidates.is_some(), "candidates", &[Kind::Rsps]);
@@ -222,6 +231,21 @@ impl OneShotToml {
         if momentum >= 1.0 {
             return Err(bad("momentum", format!("must be below 1, got {momentum}")));
         }
+        let schedule = match self.lr_schedule.as_deref() {
+            None | Some("cosine") => {
+                if self.lr_power.is_some() {
+                    return Err(bad("lr-power", "is the exponent of `lr-schedule = \"cosine-power\"`"));
+                }
+                Schedule::Cosine
+            }
+            Some("cosine-power") => Schedule::CosinePower(finite("lr-power", self.lr_power.unwrap_or(2.0), 1.0)?),
+            Some(other) => return Err(bad("lr-schedule", format!("unknown schedule `{other}`; choose one of: cosine, cosine-power"))),
+        };
+        let weighting = match self.weighting.as_deref() {
+            None | Some("softmax") => Weighting::Softmax,
+            Some("max-w") => Weighting::MaxW,
+            Some(other) => return Err(bad("weighting", format!("unknown weighting `{other}`; choose one of: softmax, max-w"))),
+        };
         let method = match kind {
             Kind::Darts => match self.order.unwrap_or(1) {
                 1 => Method::Darts { second_order: false },
@@ -280,7 +304,7 @@ impl OneShotToml {
             method,
             selection,
             channels: positive("channels", self.channels)?,
-            cells: positive("cells", self.cells)?,
+            cells: self.cells.map(|c| positive("cells", c)).transpose()?,
             epochs: positive("epochs", self.epochs.unwrap_or(kind.epochs()))?,
             batch_size: positive("batch-size", self.batch_size)?,
             optimisers: Optimisers {
@@ -289,6 +313,8 @@ impl OneShotToml {
                 clip: finite_pos("clip", self.clip)?,
                 alpha: OptimizerConfig::Adam { lr: finite_pos("arch-lr", self.arch_lr)?, weight_decay: finite("arch-weight-decay", self.arch_weight_decay, 0.0)? },
                 alpha_betas: (0.5, 0.999),
+                schedule,
+                weighting,
             },
             hessian: hessian.transpose()?,
             ranking_sample: self.ranking_sample,
@@ -300,6 +326,13 @@ impl OneShotToml {
     fn resolved_for(&self, kind: Kind, c: &OneShotConfig) -> Self {
         let mut out = self.clone();
         out.epochs = Some(c.epochs);
+        match c.optimisers.schedule {
+            Schedule::Cosine => out.lr_schedule = Some("cosine".into()),
+            Schedule::CosinePower(p) => (out.lr_schedule, out.lr_power) = (Some("cosine-power".into()), Some(p)),
+        }
+        if kind == Kind::Darts {
+            out.weighting = Some(if c.optimisers.weighting == Weighting::MaxW { "max-w" } else { "softmax" }.into());
+        }
         if let Some(h) = &c.hessian {
             out.hessian_iterations = Some(h.iterations);
             out.hessian_batches = Some(h.batches);
@@ -353,12 +386,25 @@ one_shot_params! {
 
 fn build(name: &'static str) -> impl Fn(&OneShotConfig, &StrategyContext<'_>) -> Result<Box<dyn nasforge_core::Strategy<nasforge_registry::ErasedSpace>>, String> + Send + Sync + 'static {
     move |config, ctx| {
-        if ctx.space.downcast_ref::<Nb201Space>().is_none() {
-            return Err("searches the NAS-Bench-201 supernet: use `[space] name = \"nas-bench-201\"`".into());
-        }
         let data = ctx.data.ok_or("trains on the experiment's `[dataset]`, and none was loaded")?;
         let splits: Arc<ImageSplits> = data.clone().downcast::<ImageSplits>().map_err(|_| "trains on image data".to_owned())?;
-        Ok(Box::new(OneShot::new(name, config.clone(), ctx.seed, splits)))
+        if ctx.space.downcast_ref::<Nb201Space>().is_some() {
+            return Ok(Box::new(OneShot::<Nb201Supernet>::new(name, config.clone(), ctx.seed, splits)));
+        }
+        if ctx.space.downcast_ref::<DartsSpace>().is_some() {
+            let nb201_only = match (&config.method, &config.selection) {
+                (Method::UniformPaths, _) => Some("uniform single-path training"),
+                (Method::FixedAlpha, _) => Some("the fixed-α supernet"),
+                (_, Selection::Perturbation(_)) => Some("perturbation-based selection"),
+                _ if config.ranking_sample > 0 => Some("`ranking-sample`"),
+                _ => None,
+            };
+            if let Some(what) = nb201_only {
+                return Err(format!("{what}: implemented on the NAS-Bench-201 supernet only so far; on `darts` use `darts` or `gdas`"));
+            }
+            return Ok(Box::new(OneShot::<DartsSupernet>::new(name, config.clone(), ctx.seed, splits)));
+        }
+        Err("searches the NAS-Bench-201 or the DARTS supernet: use `[space] name = \"nas-bench-201\"` or `\"darts\"`".into())
     }
 }
 
@@ -419,7 +465,7 @@ mod tests {
         assert!(err.reason.contains("`gdas`"), "{}", err.reason);
         let gdas = GdasToml(t).check().unwrap();
         assert_eq!(gdas.method, Method::Gdas { tau_max: 5.0, tau_min: 0.1 });
-        assert_eq!((gdas.epochs, gdas.channels, gdas.cells, gdas.batch_size), (250, 16, 5, 64));
+        assert_eq!((gdas.epochs, gdas.channels, gdas.cells, gdas.batch_size), (250, 16, None, 64));
         let darts = DartsToml::default().check().unwrap();
         assert_eq!((darts.epochs, darts.method.clone()), (50, Method::Darts { second_order: false }));
         assert_eq!(DartsToml::default().resolved(&darts).0.order, Some(1));
@@ -431,5 +477,9 @@ mod tests {
         assert_eq!(err.key, "early-stop");
         let err = GdasToml(OneShotToml { tau_min: Some(20.0), ..OneShotToml::default() }).check().unwrap_err();
         assert_eq!(err.key, "tau-min");
+        let sharp = DartsToml(OneShotToml { lr_schedule: Some("cosine-power".into()), weighting: Some("max-w".into()), ..OneShotToml::default() }).check().unwrap();
+        assert_eq!((sharp.optimisers.schedule, sharp.optimisers.weighting), (Schedule::CosinePower(2.0), Weighting::MaxW));
+        assert_eq!(GdasToml(OneShotToml { weighting: Some("max-w".into()), ..OneShotToml::default() }).check().unwrap_err().key, "weighting");
+        assert_eq!(DartsToml(OneShotToml { lr_power: Some(3.0), ..OneShotToml::default() }).check().unwrap_err().key, "lr-power");
     }
 }

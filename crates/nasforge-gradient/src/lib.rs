@@ -7,10 +7,13 @@
 //! discrete cell is derived from α at the end. The network weights and α
 //! live in separate parameter stores, each with its own optimiser.
 //!
-//! - [`nb201`]: the NAS-Bench-201 search network (the benchmark paper's:
-//!   stem, three stages of N cells with residual reductions between
-//!   them), one α row per edge shared by every cell; each edge computes
-//!   every candidate, one sampled candidate, or one path.
+//! - [`supernet`]: what a method needs of a supernet; [`nb201`]: the
+//!   NAS-Bench-201 search network (the benchmark paper's: stem, three
+//!   stages of N cells with residual reductions between them), one α row
+//!   per edge shared by every cell; each edge computes every candidate,
+//!   one sampled candidate, or one path; [`darts_cell`]: DARTS' search
+//!   network (8 cells, 14 mixed edges of 8 operations, normal and
+//!   reduction α).
 //! - [`data`]: DARTS' protocol, the training split halved between the
 //!   weights and α.
 //! - [`train`]: the two optimisers and the steps (weights, α, GDAS'
@@ -26,18 +29,21 @@
 
 pub mod config;
 pub mod darts2;
+pub mod darts_cell;
 pub mod data;
 pub mod family;
 pub mod hessian;
 pub mod nb201;
 pub mod select;
 pub mod strategy;
+pub mod supernet;
 pub mod train;
 
 pub use config::{Method, OneShotConfig, Selection};
 pub use family::register;
 pub use nb201::{EdgeChoice, Nb201Supernet, SupernetShape};
 pub use strategy::OneShot;
+pub use supernet::Supernet;
 pub use train::{Optimisers, Training};
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //! as 1e-3 · N(0, 1) as the reference does.
 
 use nasforge_engine::dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, mix, mix_one, relu, sum_all};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, mix, mix_one, relu, sum_all};
+use nasforge_engine::blocks::ResidualReduce;
 use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, EDGES, Op};
 use rand::SeedableRng;
@@ -43,7 +44,7 @@ struct MixedEdge {
 #[allow(clippy::large_enum_variant)] // built once per supernet
 enum Block {
     Cell([MixedEdge; EDGES]),
-    Reduction { a: ConvBn, b: ConvBn, shortcut: (Conv, usize) },
+    Reduction(ResidualReduce),
 }
 
 /// The NAS-Bench-201 supernet: network weights and α in separate stores.
@@ -76,10 +77,7 @@ impl Nb201Supernet {
             if stage > 0 {
                 let name = format!("reduce{stage}");
                 let out = ch * 2;
-                let a = weights.conv_bn(&format!("{name}.a"), Conv::new(ch, out, 3, 2), true, &mut rng);
-                let b = weights.conv_bn(&format!("{name}.b"), Conv::new(out, out, 3, 1), true, &mut rng);
-                let w = weights.uniform(&format!("{name}.shortcut.weight"), &[out, ch, 1, 1], 1.0 / (ch as f32).sqrt(), &mut rng);
-                blocks.push(Block::Reduction { a, b, shortcut: (Conv::new(ch, out, 1, 1), w) });
+                blocks.push(Block::Reduction(weights.residual_reduce(&name, ch, out, &mut rng)));
                 ch = out;
             }
             for i in 0..shape.cells {
@@ -152,11 +150,7 @@ impl Nb201Supernet {
                     let choices: Vec<EdgeChoice<T>> = (0..EDGES).map(&mut *choice).collect();
                     cell_forward(weights, edges, choices, x, train)
                 }
-                Block::Reduction { a, b, shortcut } => {
-                    let residual = conv2d(avg_pool2d(x.with_empty_tape(), Pool { kernel: 2, stride: 2, padding: 0 }), &weights.params[shortcut.1], shortcut.0);
-                    let y = weights.apply_conv_bn(a, x, train);
-                    weights.apply_conv_bn(b, y, train) + residual
-                }
+                Block::Reduction(r) => weights.apply_residual_reduce(r, x, train),
             };
         }
         let x = relu(weights.apply_batch_norm(&self.head_bn, x, train));
@@ -167,25 +161,29 @@ impl Nb201Supernet {
 /// One edge's candidate weights, on the tape.
 pub type EdgeWeights<T> = Tensor<(usize,), f32, Cpu, T>;
 
-/// What one edge of a cell computes.
+/// What one edge of a cell computes; candidates are indices in the
+/// space's operation order, `none` first (index 0) in every space here.
 pub enum EdgeChoice<T: Tape<f32, Cpu>> {
     /// Every candidate, weighed (DARTS' mixed edge; DARTS-PT's edge with
     /// one candidate's weight zeroed).
     All(EdgeWeights<T>),
-    /// Only candidate `op`, weighed through [`mix_one`] so that every
+    /// Only candidate `k`, weighed through [`mix_one`] so that every
     /// weight gets a gradient (GDAS' straight-through sample).
-    One(Op, EdgeWeights<T>),
-    /// Only candidate `op`, unweighed (a sampled path of RSPS and SPOS, a
+    One(usize, EdgeWeights<T>),
+    /// Only candidate `k`, unweighed (a sampled path of RSPS and SPOS, a
     /// discretised edge); `none` contributes nothing.
-    Path(Op),
+    Path(usize),
 }
+
+/// The index of `none` in every space's operation order.
+pub const NONE: usize = 0;
 
 impl<T: Tape<f32, Cpu>> EdgeChoice<T> {
     /// How many candidate inputs read the edge's input node.
     fn reads(&self) -> usize {
         match self {
             EdgeChoice::All(_) => 4,
-            EdgeChoice::One(op, _) | EdgeChoice::Path(op) => usize::from(*op != Op::None),
+            EdgeChoice::One(k, _) | EdgeChoice::Path(k) => usize::from(*k != NONE),
         }
     }
 }
@@ -245,12 +243,12 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[M
                     // Candidate indices in the benchmark's order; `none` has no term.
                     terms.push(mix(vec![(Op::SkipConnect as usize, skip), (Op::NorConv1x1 as usize, conv1), (Op::NorConv3x3 as usize, conv3), (Op::AvgPool3x3 as usize, pool)], w));
                 }
-                EdgeChoice::One(op, w) => {
-                    let y = (op != Op::None).then(|| candidate(op, read()));
-                    terms.push(mix_one(op as usize, y, shape, w));
+                EdgeChoice::One(k, w) => {
+                    let y = (k != NONE).then(|| candidate(Op::ALL[k], read()));
+                    terms.push(mix_one(k, y, shape, w));
                 }
-                EdgeChoice::Path(Op::None) => {}
-                EdgeChoice::Path(op) => terms.push(candidate(op, read())),
+                EdgeChoice::Path(NONE) => {}
+                EdgeChoice::Path(k) => terms.push(candidate(Op::ALL[k], read())),
             }
         }
         nodes[to] = Some(if terms.is_empty() { Cpu::default().zeros_like(&shape).put_tape(T::default()) } else { sum_all(terms) });

@@ -14,24 +14,22 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::config::{EvolutionConfig, PerturbationConfig};
-use crate::data::{Batch, SearchData, correct};
+use crate::data::{Batch, SearchData};
 use crate::nb201::{EdgeChoice, Nb201Supernet};
-use crate::train::{BatchScore, Meter, Training, path};
+use crate::train::{Meter, Training, path, score_batch};
 
-/// Loss and accuracy of the supernet on `batch` through `choice`'s edges,
-/// without a tape: with `train`, batch norm normalises by the batch's
-/// statistics (and the running ones are left as they were); without, by
-/// the running ones.
-pub fn score_batch(net: &mut Nb201Supernet, batch: &Batch, train: bool, choice: &mut dyn FnMut(usize) -> EdgeChoice<NoneTape>) -> BatchScore {
-    let stats = train.then(|| net.weights.stats.clone());
-    let logits = net.forward_with(batch.x.clone(), train, choice);
-    if let Some(stats) = stats {
-        net.weights.stats = stats;
-    }
-    let classes = logits.shape().1;
-    let hits = correct(&logits.as_vec(), classes, &batch.labels);
-    let loss = cross_entropy_with_logits_loss(logits, batch.y.clone());
-    BatchScore { loss: f64::from(loss.array()), correct: hits, n: batch.labels.len() }
+/// Training of the NAS-Bench-201 supernet, which every selection here works on.
+type Nb201Training = Training<Nb201Supernet>;
+
+/// A uniformly random cell (RSPS' `random_genotype`, SPOS' uniform
+/// sampling): one operation per edge, shared by every cell of the network.
+pub fn random_cell(rng: &mut impl Rng) -> Cell {
+    Cell { ops: std::array::from_fn(|_| Op::ALL[rng.random_range(0..Op::ALL.len())]) }
+}
+
+/// A cell as a path: each edge's operation index.
+pub fn cell_path(cell: &Cell) -> Vec<usize> {
+    cell.ops.iter().map(|&o| o as usize).collect()
 }
 
 fn batches(data: &SearchData, n: usize, seed: u64) -> Vec<Batch> {
@@ -43,7 +41,7 @@ fn batches(data: &SearchData, n: usize, seed: u64) -> Vec<Batch> {
 fn path_accuracy(net: &mut Nb201Supernet, cell: &Cell, batches: &[Batch], train: bool) -> f64 {
     let mut m = Meter::default();
     for b in batches {
-        m.add(score_batch(net, b, train, &mut path(cell.ops)));
+        m.add(score_batch(net, b, train, &mut path(cell_path(cell))));
     }
     m.mean().1
 }
@@ -79,7 +77,7 @@ pub fn ranking(net: &mut Nb201Supernet, data: &SearchData, n: usize, nbatches: u
 /// reference's batches are 512 images; these are the search's batch size.
 pub fn sampled(net: &mut Nb201Supernet, data: &SearchData, candidates: usize, seed: u64) -> (Cell, Value) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let cells: Vec<Cell> = (0..candidates).map(|_| Cell { ops: crate::train::random_path(&mut rng) }).collect();
+    let cells: Vec<Cell> = (0..candidates).map(|_| random_cell(&mut rng)).collect();
     let bs = batches(data, candidates, derive_seed(seed, "batches"));
     let acc: Vec<f64> = cells.iter().zip(&bs).map(|(c, b)| path_accuracy(net, c, std::slice::from_ref(b), false)).collect();
     let best = (0..cells.len()).fold(0, |b, i| if acc[i] > acc[b] { i } else { b });
@@ -201,7 +199,7 @@ impl Projection {
     /// weight set to 0 where it names the edge.
     fn edges<'a, T: Tape<f32, Cpu>>(&'a self, alpha: &'a [Param], masked: Option<(usize, Op)>) -> impl FnMut(usize) -> EdgeChoice<T> + 'a {
         move |e| match self.ops[e] {
-            Some(op) => EdgeChoice::Path(op),
+            Some(op) => EdgeChoice::Path(op as usize),
             None => {
                 let w = alpha[e].clone().put_tape(T::default()).softmax::<Axis<0>>();
                 match masked {
@@ -233,7 +231,7 @@ pub fn edge_order(seed: u64) -> [usize; EDGES] {
 /// the initial rate, constant. The reference scores on the whole
 /// validation half and tunes 5 epochs per decision; both are settings
 /// here ([`PerturbationConfig`]).
-pub fn project_edge(t: &mut Training, data: &SearchData, projection: &mut Projection, edge: usize, pt: &PerturbationConfig, fixed_alpha: bool, seed: u64) -> Value {
+pub fn project_edge(t: &mut Nb201Training, data: &SearchData, projection: &mut Projection, edge: usize, pt: &PerturbationConfig, fixed_alpha: bool, seed: u64) -> Value {
     let decision = projection.ops.iter().filter(|o| o.is_some()).count();
     if decision == 0 {
         // The reference makes a fresh SGD optimiser for the projection phase.

@@ -3,37 +3,56 @@
 //! with a checkpoint (so a killed search resumes from its last epoch),
 //! then chooses a cell and has the experiment's estimator evaluate it.
 
+use std::any::Any;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nasforge_core::{Evaluator, SearchSpace, Strategy, derive_seed};
+use nasforge_core::{Evaluator, Strategy, derive_seed};
 use nasforge_datasets::ImageSplits;
 use nasforge_engine::state::State;
 use nasforge_registry::{DynArch, ErasedSpace};
-use nasforge_space_nb201::{Cell, Nb201Space};
+use nasforge_space_nb201::Cell;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::config::{Method, OneShotConfig, Selection};
 use crate::data::{Batch, SearchData};
-use crate::nb201::{Nb201Supernet, SupernetShape};
+use crate::nb201::Nb201Supernet;
 use crate::select::{self, Projection};
-use crate::train::{GumbelSample, Meter, Training, path, random_path, soft};
+use crate::supernet::Supernet;
+use crate::train::{GumbelSample, Meter, Training, mixed, path, score_batch};
 use crate::{darts2, hessian};
 
-/// A one-shot search on the NAS-Bench-201 supernet.
-pub struct OneShot {
+/// A one-shot search on supernet `N` (the NAS-Bench-201 or DARTS search
+/// network). Uniform paths, the fixed-α supernet and every selection but
+/// the magnitude one are NAS-Bench-201's: the family's builder refuses
+/// them elsewhere.
+pub struct OneShot<N> {
     name: String,
     config: OneShotConfig,
     seed: u64,
     splits: Arc<ImageSplits>,
     failure: Option<String>,
+    net: PhantomData<fn() -> N>,
+}
+
+/// The NAS-Bench-201 view of a training supernet, for what only that
+/// supernet supports.
+fn nb201<N: Supernet>(t: &mut Training<N>) -> Result<&mut Training<Nb201Supernet>, String> {
+    (t as &mut dyn Any).downcast_mut::<Training<Nb201Supernet>>().ok_or_else(|| "this method needs the NAS-Bench-201 supernet".to_owned())
+}
+
+/// A NAS-Bench-201 cell as `N`'s architecture (it is one when `N` is the
+/// NAS-Bench-201 supernet).
+fn as_arch<N: Supernet>(cell: Cell) -> Result<N::Arch, String> {
+    (Box::new(cell) as Box<dyn Any>).downcast::<N::Arch>().map(|b| *b).map_err(|_| "a NAS-Bench-201 cell on another supernet".to_owned())
 }
 
 /// Where a search stands: what the checkpoint holds besides the tensors.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Progress {
+#[derive(Clone, Debug, PartialEq)]
+struct Progress<A> {
     /// Epochs trained.
     epochs: usize,
     /// The Hessian tracker stopped training early.
@@ -44,22 +63,28 @@ struct Progress {
     ranked: bool,
     /// DARTS-PT's decisions so far.
     projection: Projection,
-    /// The chosen cell, once chosen.
-    selected: Option<Cell>,
+    /// The chosen architecture, once chosen.
+    selected: Option<A>,
     /// The next step number in the journal.
     step: u64,
 }
 
-impl OneShot {
+impl<A> Default for Progress<A> {
+    fn default() -> Self {
+        Progress { epochs: 0, stopped: false, ranked: false, eigenvalues: Vec::new(), projection: Projection::default(), selected: None, step: 0 }
+    }
+}
+
+impl<N: Supernet> OneShot<N> {
     /// A search `name` (its registry name) with `config`, drawing every
     /// random choice from `seed`, on `splits`' training split.
     pub fn new(name: &str, config: OneShotConfig, seed: u64, splits: Arc<ImageSplits>) -> Self {
-        OneShot { name: name.to_owned(), config, seed, splits, failure: None }
+        OneShot { name: name.to_owned(), config, seed, splits, failure: None, net: PhantomData }
     }
 
-    fn fresh(&self, data: &SearchData) -> Training {
-        let shape = SupernetShape { channels: self.config.channels, cells: self.config.cells, in_channels: data.channels(), classes: data.classes() };
-        Training::new(Nb201Supernet::new(shape, derive_seed(self.seed, "supernet")), self.config.optimisers.clone())
+    fn fresh(&self, data: &SearchData) -> Training<N> {
+        let net = N::build(self.config.channels, self.config.cells, data.channels(), data.classes(), derive_seed(self.seed, "supernet"));
+        Training::new(net, self.config.optimisers.clone())
     }
 
     /// GDAS' τ in `epoch`: `τ_max − (τ_max − τ_min) · epoch / (epochs − 1)`.
@@ -71,43 +96,45 @@ impl OneShot {
     }
 
     /// One epoch of supernet training; its log row.
-    fn train_epoch(&self, t: &mut Training, data: &SearchData, epoch: usize) -> Value {
+    fn train_epoch(&self, t: &mut Training<N>, data: &SearchData, epoch: usize) -> Result<Value, String> {
         let started = Instant::now();
         let lr = t.lr(epoch, self.config.epochs);
         let tau = self.tau(epoch);
+        let weighting = t.config.weighting;
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, &format!("epoch{epoch}")));
         let (mut train, mut valid) = (Meter::default(), Meter::default());
         for (wi, ai) in data.epoch(derive_seed(self.seed, &format!("order{epoch}"))) {
             let (wb, ab) = (data.batch(&wi), data.batch(&ai));
             match &self.config.method {
                 Method::Darts { second_order: false } => {
-                    let alpha = t.net.alpha.params.clone();
-                    train.add(t.weight_step(&wb, lr, &mut soft(&alpha)));
-                    valid.add(t.alpha_step(&ab, &mut soft(&alpha)));
+                    let alpha = t.net.alpha().params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
+                    valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
                 }
                 Method::Darts { second_order: true } => {
                     valid.add(darts2::alpha_step(t, &wb, &ab, lr));
-                    let alpha = t.net.alpha.params.clone();
-                    train.add(t.weight_step(&wb, lr, &mut soft(&alpha)));
+                    let alpha = t.net.alpha().params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
                 }
                 Method::Gdas { .. } => {
                     let tau = tau.expect("GDAS has a τ");
-                    let alpha = t.net.alpha.params.clone();
+                    let alpha = t.net.alpha().params.clone();
                     let sample = GumbelSample::draw(&alpha, tau, &mut rng);
                     train.add(t.weight_step(&wb, lr, &mut sample.edges(&alpha)));
                     let sample = GumbelSample::draw(&alpha, tau, &mut rng);
                     valid.add(t.alpha_step(&ab, &mut sample.edges(&alpha)));
                 }
                 Method::UniformPaths => {
-                    let ops = random_path(&mut rng);
-                    train.add(t.weight_step(&wb, lr, &mut path(ops)));
+                    let ops = select::cell_path(&select::random_cell(&mut rng));
+                    let t = nb201(t)?;
+                    train.add(t.weight_step(&wb, lr, &mut path(ops.clone())));
                     // The α half is only watched (no α): the same path's score.
-                    valid.add(select::score_batch(&mut t.net, &ab, true, &mut path(ops)));
+                    valid.add(score_batch(&mut t.net, &ab, true, &mut path(ops)));
                 }
                 Method::FixedAlpha => {
-                    let alpha = t.net.alpha.params.clone();
-                    train.add(t.weight_step(&wb, lr, &mut soft(&alpha)));
-                    valid.add(select::score_batch(&mut t.net, &ab, true, &mut soft(&alpha)));
+                    let alpha = t.net.alpha().params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
+                    valid.add(score_batch(&mut t.net, &ab, true, &mut mixed(&alpha, weighting)));
                 }
             }
         }
@@ -123,16 +150,16 @@ impl OneShot {
             "seconds": started.elapsed().as_secs_f64(),
         });
         if matches!(self.config.method, Method::Darts { .. } | Method::Gdas { .. }) {
-            row["alpha"] = json!(t.net.alpha_values());
-            row["derived"] = json!(Nb201Space.format(&t.net.derive()));
+            row["alpha"] = json!(t.net.alpha_rows());
+            row["derived"] = json!(N::format(&t.net.derive()));
         }
         if let Some(tau) = tau {
             row["tau"] = json!(tau);
         }
-        row
+        Ok(row)
     }
 
-    fn save(&self, t: &mut Training, p: &Progress) -> Result<Vec<u8>, String> {
+    fn save(&self, t: &mut Training<N>, p: &Progress<N::Arch>) -> Result<Vec<u8>, String> {
         let mut state = State::new();
         t.save_into(&mut state);
         state.set_meta("strategy", &self.name);
@@ -143,12 +170,12 @@ impl OneShot {
         state.set_meta("projection", p.projection.to_text());
         state.set_meta("step", p.step.to_string());
         if let Some(c) = &p.selected {
-            state.set_meta("selected", Nb201Space.format(c));
+            state.set_meta("selected", N::format(c));
         }
         state.to_bytes()
     }
 
-    fn restore(&self, t: &mut Training, bytes: &[u8]) -> Result<Progress, String> {
+    fn restore(&self, t: &mut Training<N>, bytes: &[u8]) -> Result<Progress<N::Arch>, String> {
         let state = State::from_bytes(bytes)?;
         if state.meta("strategy") != Some(self.name.as_str()) {
             return Err(format!("the journal's checkpoint is of strategy `{}`, not `{}`", state.meta("strategy").unwrap_or("?"), self.name));
@@ -162,14 +189,14 @@ impl OneShot {
             ranked: meta("ranked")? == "true",
             eigenvalues: serde_json::from_str(meta("eigenvalues")?).map_err(|e| e.to_string())?,
             projection: Projection::from_text(meta("projection")?)?,
-            selected: state.meta("selected").map(|s| Nb201Space.parse(s).map_err(|e| e.to_string())).transpose()?,
+            selected: state.meta("selected").map(N::parse).transpose()?,
             step: number("step")?,
         })
     }
 
     /// Journals `log` as the next step with the current state; `false`
     /// when the search must stop.
-    fn commit(&mut self, t: &mut Training, p: &mut Progress, log: &Value, evaluator: &mut dyn Evaluator<DynArch>) -> bool {
+    fn commit(&mut self, t: &mut Training<N>, p: &mut Progress<N::Arch>, log: &Value, evaluator: &mut dyn Evaluator<DynArch>) -> bool {
         let step = p.step;
         p.step += 1;
         let bytes = match self.save(t, p) {
@@ -191,7 +218,7 @@ impl OneShot {
         }
         while p.epochs < self.config.epochs && !p.stopped && !evaluator.exhausted() {
             let epoch = p.epochs;
-            let mut row = self.train_epoch(&mut t, &data, epoch);
+            let mut row = self.train_epoch(&mut t, &data, epoch)?;
             if let Some(h) = &self.config.hessian {
                 let batches: Vec<Batch> = data.alpha_batches(h.batches, derive_seed(self.seed, "hessian")).iter().map(|i| data.batch(i)).collect();
                 let ev = hessian::dominant_eigenvalue(&mut t, &batches, h.iterations, derive_seed(self.seed, &format!("power{epoch}")));
@@ -214,36 +241,43 @@ impl OneShot {
         }
         if p.selected.is_none() {
             if self.config.ranking_sample > 0 && !p.ranked {
-                let row = select::ranking(&mut t.net, &data, self.config.ranking_sample, self.config.ranking_batches, derive_seed(self.seed, "ranking"));
+                let row = select::ranking(&mut nb201(&mut t)?.net, &data, self.config.ranking_sample, self.config.ranking_batches, derive_seed(self.seed, "ranking"));
                 p.ranked = true;
                 if !self.commit(&mut t, &mut p, &row, evaluator) {
                     return Ok(());
                 }
             }
             let magnitude = t.net.derive();
-            let (cell, row) = match self.config.selection.clone() {
-                Selection::Magnitude => (magnitude, json!({ "phase": "selected", "cell": Nb201Space.format(&magnitude), "by": "magnitude" })),
-                Selection::Sampled { candidates } => select::sampled(&mut t.net, &data, candidates, derive_seed(self.seed, "candidates")),
-                Selection::Evolution(e) => select::evolution(&mut t.net, &data, &e, derive_seed(self.seed, "evolution")),
+            let (arch, row) = match self.config.selection.clone() {
+                Selection::Magnitude => (magnitude, json!({ "phase": "selected", "cell": N::format(&magnitude), "by": "magnitude" })),
+                Selection::Sampled { candidates } => {
+                    let (cell, row) = select::sampled(&mut nb201(&mut t)?.net, &data, candidates, derive_seed(self.seed, "candidates"));
+                    (as_arch::<N>(cell)?, row)
+                }
+                Selection::Evolution(e) => {
+                    let (cell, row) = select::evolution(&mut nb201(&mut t)?.net, &data, &e, derive_seed(self.seed, "evolution"));
+                    (as_arch::<N>(cell)?, row)
+                }
                 Selection::Perturbation(pt) => {
                     let order = select::edge_order(derive_seed(self.seed, "edge-order"));
                     while let Some(edge) = p.projection.next(&order) {
-                        let row = select::project_edge(&mut t, &data, &mut p.projection, edge, &pt, self.fixed_alpha(), self.seed);
+                        let fixed = self.fixed_alpha();
+                        let row = select::project_edge(nb201(&mut t)?, &data, &mut p.projection, edge, &pt, fixed, self.seed);
                         if !self.commit(&mut t, &mut p, &row, evaluator) {
                             return Ok(());
                         }
                     }
-                    let cell = p.projection.cell().expect("every edge decided");
-                    (cell, json!({ "phase": "selected", "cell": Nb201Space.format(&cell), "by": "perturbation", "magnitude": Nb201Space.format(&magnitude) }))
+                    let cell = as_arch::<N>(p.projection.cell().expect("every edge decided"))?;
+                    (cell, json!({ "phase": "selected", "cell": N::format(&cell), "by": "perturbation", "magnitude": N::format(&magnitude) }))
                 }
             };
-            p.selected = Some(cell);
+            p.selected = Some(arch);
             if !self.commit(&mut t, &mut p, &row, evaluator) {
                 return Ok(());
             }
         }
-        let cell = p.selected.expect("selected above");
-        let _ = evaluator.evaluate(&DynArch::new(cell));
+        let arch = p.selected.expect("selected above");
+        let _ = evaluator.evaluate(&DynArch::new(arch));
         Ok(())
     }
 
@@ -252,7 +286,7 @@ impl OneShot {
     }
 }
 
-impl Strategy<ErasedSpace> for OneShot {
+impl<N: Supernet> Strategy<ErasedSpace> for OneShot<N> {
     fn name(&self) -> &str {
         &self.name
     }

@@ -10,7 +10,11 @@ use nasforge_registry::{DynArch, ErasedSpace, Params};
 use nasforge_space_nb201::{Cell, Nb201Space};
 use serde_json::Value;
 
+use nasforge_space_darts::{DartsSpace, Genotype};
+
+use crate::darts_cell::DartsSupernet;
 use crate::family::{DartsPtToml, DartsToml, GdasToml, OneShotToml, RspsToml, SposToml};
+use crate::nb201::Nb201Supernet;
 use crate::{OneShot, OneShotConfig};
 
 /// An in-memory journal: steps, the last checkpoint, evaluated cells;
@@ -20,7 +24,7 @@ use crate::{OneShot, OneShotConfig};
 struct Memory {
     steps: Vec<(u64, Value)>,
     checkpoint: Option<(u64, Vec<u8>)>,
-    evaluated: Vec<Cell>,
+    evaluated: Vec<String>,
     stop_after: Option<u64>,
     stopped: bool,
 }
@@ -30,9 +34,13 @@ impl Evaluator<DynArch> for Memory {
         if self.exhausted() {
             return Err(SearchStopped);
         }
-        let cell = *arch.downcast_ref::<Cell>().expect("an NB201 cell");
-        self.evaluated.push(cell);
-        let ok: Result<Metrics, EvalError> = Ok(Metrics::with_valid(cell.code() as f64));
+        let text = match (arch.downcast_ref::<Cell>(), arch.downcast_ref::<Genotype>()) {
+            (Some(c), _) => Nb201Space.format(c),
+            (_, Some(g)) => DartsSpace.format(g),
+            _ => panic!("an NB201 cell or a DARTS genotype"),
+        };
+        self.evaluated.push(text);
+        let ok: Result<Metrics, EvalError> = Ok(Metrics::with_valid(1.0));
         Ok(ok)
     }
 
@@ -67,8 +75,14 @@ fn small(body: &str) -> OneShotToml {
 }
 
 fn search(name: &str, config: &OneShotConfig, memory: &mut Memory) -> Option<String> {
-    let mut s = OneShot::new(name, config.clone(), 7, digits());
+    let mut s = OneShot::<Nb201Supernet>::new(name, config.clone(), 7, digits());
     s.drive(&ErasedSpace::new(Nb201Space), memory);
+    s.failure()
+}
+
+fn search_darts(name: &str, config: &OneShotConfig, memory: &mut Memory) -> Option<String> {
+    let mut s = OneShot::<DartsSupernet>::new(name, config.clone(), 7, digits());
+    s.drive(&ErasedSpace::new(DartsSpace), memory);
     s.failure()
 }
 
@@ -86,6 +100,10 @@ fn rows(m: &Memory) -> Vec<Value> {
 }
 
 fn check_resumes(name: &str, config: OneShotConfig) {
+    check_resumes_with(name, config, search);
+}
+
+fn check_resumes_with(name: &str, config: OneShotConfig, search: fn(&str, &OneShotConfig, &mut Memory) -> Option<String>) {
     let mut whole = Memory::default();
     assert_eq!(search(name, &config, &mut whole), None);
     assert_eq!(whole.evaluated.len(), 1, "{name} evaluates its cell");
@@ -114,7 +132,7 @@ fn darts_journals_every_epoch_and_resumes_after_any_step_to_the_same_cell() {
         assert!(r[1][k].as_f64().is_some_and(f64::is_finite), "{k}: {}", r[1]);
     }
     assert_ne!(r[0]["alpha"], r[1]["alpha"], "α moves");
-    assert_eq!(r[2]["cell"].as_str().unwrap(), Nb201Space.format(&m.evaluated[0]));
+    assert_eq!(r[2]["cell"].as_str().unwrap(), m.evaluated[0]);
     check_resumes("darts", config);
 }
 
@@ -144,4 +162,22 @@ fn a_checkpoint_of_another_strategy_is_refused() {
     m.evaluated.clear();
     let err = search("gdas", &GdasToml(small("epochs = 1")).check().unwrap(), &mut m).unwrap();
     assert!(err.contains("strategy `darts`, not `gdas`"), "{err}");
+}
+
+#[test]
+fn darts_and_gdas_search_the_darts_cell_supernet_and_resume() {
+    // Three cells (both reductions), C = 2: the smallest network with
+    // every kind of edge.
+    let tiny = "channels = 2\ncells = 3\nepochs = 1\nbatch-size = 64";
+    let config = DartsToml(small(tiny)).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search_darts("darts", &config, &mut m), None);
+    let r = rows(&m);
+    assert_eq!(r[0]["alpha"].as_array().unwrap().len(), 28, "14 normal and 14 reduction rows");
+    assert!(m.evaluated[0].starts_with("Genotype(normal="), "{}", m.evaluated[0]);
+    assert_eq!(r[1]["cell"].as_str(), Some(m.evaluated[0].as_str()));
+    check_resumes_with("darts", config, search_darts);
+    let mut m = Memory::default();
+    assert_eq!(search_darts("gdas", &GdasToml(small(tiny)).check().unwrap(), &mut m), None);
+    assert!(rows(&m)[0]["tau"].as_f64().is_some());
 }

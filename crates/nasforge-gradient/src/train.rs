@@ -6,12 +6,12 @@ use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::ops::Param;
 use nasforge_engine::params::{Optimizer, OptimizerConfig};
 use nasforge_engine::state::State;
-use nasforge_space_nb201::{EDGES, Op};
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 
 use crate::data::{Batch, correct};
-use crate::nb201::{EdgeChoice, EdgeWeights, Nb201Supernet};
+use crate::nb201::{EdgeChoice, EdgeWeights};
+use crate::supernet::Supernet;
 
 /// The taped edge choices of a training forward pass.
 pub type Taped = OwnedTape<f32, Cpu>;
@@ -50,6 +50,32 @@ impl Meter {
     }
 }
 
+/// How the weights' learning rate falls from its initial value to
+/// `lr_min` over the epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// Cosine annealing (DARTS, NB201).
+    Cosine,
+    /// sharpDARTS' cosine power annealing (Hundt et al. 2019,
+    /// `cosine_power_annealing.py`): for epoch `e` of `E` (from 1),
+    /// `c = (1 + cos(π e / E)) / 2`, `v = p^(c + 1)` (or `c` when `p = 1`),
+    /// `v` min-max normalised over the epochs to `[0, 1]`, and
+    /// `lr = lr_min + v · (lr − lr_min)`. sharpDARTS' warm-up epochs are
+    /// not implemented.
+    CosinePower(f64),
+}
+
+/// How a mixed edge weighs its candidates from α.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weighting {
+    /// `softmax(α)` (DARTS).
+    Softmax,
+    /// sharpDARTS' Max-W: `w_i = 1 − max_j s_j + s_i` with `s = softmax(α)`
+    /// (its `MixedOp` with `weighting_algorithm = max_w`; the max is not
+    /// detached, as there).
+    MaxW,
+}
+
 /// The optimisers' settings: DARTS' (and the NB201 reference's) defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optimisers {
@@ -63,6 +89,10 @@ pub struct Optimisers {
     pub alpha: OptimizerConfig,
     /// α's Adam betas ((0.5, 0.999)).
     pub alpha_betas: (f64, f64),
+    /// The weights' learning-rate schedule (cosine).
+    pub schedule: Schedule,
+    /// How mixed edges weigh their candidates (softmax).
+    pub weighting: Weighting,
 }
 
 impl Default for Optimisers {
@@ -73,23 +103,25 @@ impl Default for Optimisers {
             clip: 5.0,
             alpha: OptimizerConfig::Adam { lr: 3e-4, weight_decay: 1e-3 },
             alpha_betas: (0.5, 0.999),
+            schedule: Schedule::Cosine,
+            weighting: Weighting::Softmax,
         }
     }
 }
 
 /// A supernet in training: its weights, α and both optimisers' state.
-pub struct Training {
+pub struct Training<N> {
     /// The supernet.
-    pub net: Nb201Supernet,
+    pub net: N,
     /// The settings.
     pub config: Optimisers,
     weights: Optimizer,
     alpha: Optimizer,
 }
 
-impl Training {
+impl<N: Supernet> Training<N> {
     /// Fresh optimiser state for `net`.
-    pub fn new(net: Nb201Supernet, config: Optimisers) -> Self {
+    pub fn new(net: N, config: Optimisers) -> Self {
         let weights = Optimizer::new(config.weights.clone());
         let alpha = Optimizer::new(config.alpha.clone()).with_betas(config.alpha_betas.0, config.alpha_betas.1);
         Training { net, config, weights, alpha }
@@ -100,7 +132,27 @@ impl Training {
     /// scheduler.
     pub fn lr(&self, epoch: usize, epochs: usize) -> f64 {
         let (max, min) = (self.config.weights.lr(), self.config.lr_min);
-        min + 0.5 * (max - min) * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs.max(1) as f64).cos())
+        match self.config.schedule {
+            Schedule::Cosine => min + 0.5 * (max - min) * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs.max(1) as f64).cos()),
+            Schedule::CosinePower(p) => {
+                let e = epochs.max(1);
+                let v: Vec<f64> = (1..=e)
+                    .map(|k| {
+                        let c = 0.5 * (1.0 + (std::f64::consts::PI * k as f64 / e as f64).cos());
+                        if p > 1.0 { p.powf(c + 1.0) } else { c }
+                    })
+                    .collect();
+                let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                let t = if hi > lo { (v[epoch.min(e - 1)] - lo) / (hi - lo) } else { 1.0 };
+                min + t * (max - min)
+            }
+        }
+    }
+
+    /// The mixed edges of DARTS-style methods under this training's
+    /// weighting.
+    pub fn mixed<'a, T: Tape<f32, Cpu> + Merge<T>>(&self, alpha: &'a [Param]) -> impl FnMut(usize) -> EdgeChoice<T> + 'a {
+        mixed(alpha, self.config.weighting)
     }
 
     /// A forward pass of `batch` through `choice`'s edges and its loss,
@@ -120,18 +172,18 @@ impl Training {
         let (loss, score) = self.loss(batch, choice);
         let mut grads = loss.backward();
         let trainable = self.net.trainable();
-        clip_norm(&self.net.weights.params, &trainable, &mut grads, self.config.clip);
-        let mut stepped: Vec<Param> = trainable.iter().map(|&i| self.net.weights.params[i].clone()).collect();
+        clip_norm(&self.net.weights().params, &trainable, &mut grads, self.config.clip);
+        let mut stepped: Vec<Param> = trainable.iter().map(|&i| self.net.weights().params[i].clone()).collect();
         self.weights.step(&mut stepped, &mut grads, lr).expect("an SGD step on the CPU");
         for (&i, p) in trainable.iter().zip(stepped) {
-            self.net.weights.params[i] = p;
+            self.net.weights_mut().params[i] = p;
         }
         score
     }
 
     /// The weights' momentum buffer for weight `i` (zeros before the first step).
     pub fn weight_momentum(&mut self, i: usize) -> Vec<f32> {
-        let p = self.net.weights.params[i].clone();
+        let p = self.net.weights().params[i].clone();
         self.weights.momentum(&p).expect("optimiser state on the CPU")
     }
 
@@ -151,37 +203,54 @@ impl Training {
     /// One Adam step of α with gradients `grads`.
     pub fn step_alpha(&mut self, grads: &mut Gradients<f32, Cpu>) {
         let lr = self.config.alpha.lr();
-        self.alpha.step(&mut self.net.alpha.params, grads, lr).expect("an Adam step on the CPU");
+        self.alpha.step(&mut self.net.alpha_mut().params, grads, lr).expect("an Adam step on the CPU");
     }
 
     /// The α gradient of the loss on `batch` through DARTS' mixed edges,
     /// edge by edge (for Hessian-vector products).
     pub fn alpha_gradient(&mut self, batch: &Batch) -> Vec<f32> {
-        let alpha = self.net.alpha.params.clone();
-        let (loss, _) = self.loss(batch, &mut soft(&alpha));
+        let alpha = self.net.alpha().params.clone();
+        let weighting = self.config.weighting;
+        let (loss, _) = self.loss(batch, &mut mixed(&alpha, weighting));
         let grads = loss.backward();
         alpha.iter().flat_map(|a| grads.get(a).as_vec()).collect()
     }
 
     /// Writes the supernet and both optimisers into `state`.
     pub fn save_into(&mut self, state: &mut State) {
-        self.net.weights.save_into(state, "weights.");
-        self.net.alpha.save_into(state, "alpha.");
-        let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| self.net.weights.params[i].clone()).collect();
+        self.net.weights().save_into(state, "weights.");
+        self.net.alpha().save_into(state, "alpha.");
+        let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| self.net.weights().params[i].clone()).collect();
         self.weights.save_into(state, "weights-opt.", &trainable).expect("optimiser state on the CPU");
-        let alpha = self.net.alpha.params.clone();
+        let alpha = self.net.alpha().params.clone();
         self.alpha.save_into(state, "alpha-opt.", &alpha).expect("optimiser state on the CPU");
     }
 
     /// Reads what [`Training::save_into`] wrote.
     pub fn load_from(&mut self, state: &State) -> Result<(), String> {
-        self.net.weights.load_from(state, "weights.")?;
-        self.net.alpha.load_from(state, "alpha.")?;
-        let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| self.net.weights.params[i].clone()).collect();
+        self.net.weights_mut().load_from(state, "weights.")?;
+        self.net.alpha_mut().load_from(state, "alpha.")?;
+        let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| self.net.weights().params[i].clone()).collect();
         self.weights.load_from(state, "weights-opt.", &trainable)?;
-        let alpha = self.net.alpha.params.clone();
+        let alpha = self.net.alpha().params.clone();
         self.alpha.load_from(state, "alpha-opt.", &alpha)
     }
+}
+
+/// Loss and accuracy of `net` on `batch` through `choice`'s edges,
+/// without a tape: with `train`, batch norm normalises by the batch's
+/// statistics (and the running ones are left as they were); without, by
+/// the running ones.
+pub fn score_batch<N: Supernet>(net: &mut N, batch: &Batch, train: bool, choice: &mut dyn FnMut(usize) -> EdgeChoice<NoneTape>) -> BatchScore {
+    let stats = train.then(|| net.weights().stats.clone());
+    let logits = net.forward_with(batch.x.clone(), train, choice);
+    if let Some(stats) = stats {
+        net.weights_mut().stats = stats;
+    }
+    let classes = logits.shape().1;
+    let hits = correct(&logits.as_vec(), classes, &batch.labels);
+    let loss = cross_entropy_with_logits_loss(logits, batch.y.clone());
+    BatchScore { loss: f64::from(loss.array()), correct: hits, n: batch.labels.len() }
 }
 
 /// DARTS' edges: every candidate weighed by the softmax of its α row.
@@ -189,43 +258,51 @@ pub fn soft<T: Tape<f32, Cpu>>(alpha: &[Param]) -> impl FnMut(usize) -> EdgeChoi
     move |e| EdgeChoice::All(alpha[e].clone().put_tape(T::default()).softmax::<Axis<0>>())
 }
 
-/// One path: operation `ops[e]` on edge `e` of every cell.
-pub fn path<T: Tape<f32, Cpu>>(ops: [Op; EDGES]) -> impl FnMut(usize) -> EdgeChoice<T> {
-    move |e| EdgeChoice::Path(ops[e])
+/// Every candidate weighed from its α row as `weighting` says.
+pub fn mixed<T: Tape<f32, Cpu> + Merge<T>>(alpha: &[Param], weighting: Weighting) -> impl FnMut(usize) -> EdgeChoice<T> + '_ {
+    move |e| {
+        let s = alpha[e].clone().put_tape(T::default()).softmax::<Axis<0>>();
+        match weighting {
+            Weighting::Softmax => EdgeChoice::All(s),
+            Weighting::MaxW => {
+                let n = s.shape().0;
+                let top = s.with_empty_tape().max::<Rank0, _>();
+                EdgeChoice::All(s + (top.negate() + 1.0).broadcast_like(&(n,)))
+            }
+        }
+    }
 }
 
-/// A uniformly random path (RSPS' `random_genotype`, SPOS' uniform
-/// sampling): one operation per edge, shared by every cell.
-pub fn random_path(rng: &mut impl Rng) -> [Op; EDGES] {
-    std::array::from_fn(|_| Op::ALL[rng.random_range(0..Op::ALL.len())])
+/// One path: candidate `ops[row]` on the edges of α row `row`.
+pub fn path<T: Tape<f32, Cpu>>(ops: Vec<usize>) -> impl FnMut(usize) -> EdgeChoice<T> {
+    move |row| EdgeChoice::Path(ops[row])
 }
 
-/// One Gumbel-softmax sample of every edge at temperature `tau` (GDAS):
+/// One Gumbel-softmax sample of every α row at temperature `tau` (GDAS):
 /// the Gumbel noise, drawn again where it is not finite as the reference
-/// does, and the sampled operation per edge.
+/// does, and the sampled candidate per row.
 pub struct GumbelSample {
-    noise: Vec<[f32; 5]>,
+    noise: Vec<Vec<f32>>,
     tau: f32,
-    /// The operation sampled on each edge.
-    pub ops: [Op; EDGES],
+    /// The candidate sampled on each row.
+    pub ops: Vec<usize>,
 }
 
 impl GumbelSample {
-    /// Draws noise for every edge given α.
+    /// Draws noise for every row given α.
     pub fn draw(alpha: &[Param], tau: f64, rng: &mut impl Rng) -> Self {
         let tau = tau as f32;
-        let mut noise = Vec::with_capacity(EDGES);
-        let mut ops = [Op::None; EDGES];
-        for (e, a) in alpha.iter().enumerate() {
+        let mut noise = Vec::with_capacity(alpha.len());
+        let mut ops = Vec::with_capacity(alpha.len());
+        for a in alpha {
             let a = a.as_vec();
             let max = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let lse = max + a.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
             loop {
-                let g: [f32; 5] = std::array::from_fn(|_| -Distribution::<f32>::sample(&Exp1, rng).ln());
-                let logits: Vec<f32> = (0..5).map(|o| (a[o] - lse + g[o]) / tau).collect();
+                let g: Vec<f32> = (0..a.len()).map(|_| -Distribution::<f32>::sample(&Exp1, rng).ln()).collect();
+                let logits: Vec<f32> = (0..a.len()).map(|o| (a[o] - lse + g[o]) / tau).collect();
                 if g.iter().chain(&logits).all(|v| v.is_finite()) {
-                    let best = (0..5).fold(0, |b, o| if logits[o] > logits[b] { o } else { b });
-                    ops[e] = Op::ALL[best];
+                    ops.push((0..a.len()).fold(0, |b, o| if logits[o] > logits[b] { o } else { b }));
                     noise.push(g);
                     break;
                 }
@@ -238,14 +315,15 @@ impl GumbelSample {
     /// `one_hot − p.detach() + p` with `p = softmax((log_softmax(α) + g) / τ)`,
     /// only the sampled candidate computed.
     pub fn edges<'a>(&'a self, alpha: &'a [Param]) -> impl FnMut(usize) -> EdgeChoice<Taped> + 'a {
-        move |e| {
-            let dev = alpha[e].device().clone();
-            let g: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(self.noise[e].to_vec(), (5,));
-            let p: EdgeWeights<Taped> = ((alpha[e].clone().put_tape(Taped::default()).log_softmax::<Axis<0>>() + g) / self.tau).softmax::<Axis<0>>();
-            let k = self.ops[e] as usize;
+        move |row| {
+            let dev = alpha[row].device().clone();
+            let n = self.noise[row].len();
+            let g: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(self.noise[row].clone(), (n,));
+            let p: EdgeWeights<Taped> = ((alpha[row].clone().put_tape(Taped::default()).log_softmax::<Axis<0>>() + g) / self.tau).softmax::<Axis<0>>();
+            let k = self.ops[row];
             let shift: Vec<f32> = p.as_vec().iter().enumerate().map(|(o, &v)| f32::from(u8::from(o == k)) - v).collect();
-            let hard = p + dev.tensor_from_vec(shift, (5,));
-            EdgeChoice::One(self.ops[e], hard)
+            let hard = p + dev.tensor_from_vec(shift, (n,));
+            EdgeChoice::One(k, hard)
         }
     }
 }
@@ -266,6 +344,42 @@ pub(crate) fn clip_norm(params: &[Param], which: &[usize], grads: &mut Gradients
             if let Ok(g) = grads.get_or_alloc_mut(&params[i]) {
                 g.iter_mut().for_each(|v| *v *= scale);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nb201::{Nb201Supernet, SupernetShape};
+
+    fn training(schedule: Schedule) -> Training<Nb201Supernet> {
+        let net = Nb201Supernet::new(SupernetShape { channels: 2, cells: 1, in_channels: 1, classes: 2 }, 0);
+        Training::new(net, Optimisers { schedule, ..Optimisers::default() })
+    }
+
+    #[test]
+    fn schedules_run_from_lr_to_lr_min_and_cosine_power_falls_faster_first() {
+        let (cos, pow) = (training(Schedule::Cosine), training(Schedule::CosinePower(10.0)));
+        assert_eq!(cos.lr(0, 10), 0.025);
+        let first = pow.lr(0, 10);
+        assert!((first - 0.025).abs() < 1e-12, "{first}");
+        assert!((pow.lr(9, 10) - 0.001).abs() < 1e-12);
+        // sharpDARTS' curve drops faster early on than cosine annealing.
+        assert!(pow.lr(3, 10) < cos.lr(3, 10), "{} vs {}", pow.lr(3, 10), cos.lr(3, 10));
+        let lrs: Vec<f64> = (0..10).map(|e| pow.lr(e, 10)).collect();
+        assert!(lrs.windows(2).all(|w| w[1] <= w[0]), "{lrs:?}");
+    }
+
+    #[test]
+    fn max_w_weights_are_one_minus_the_max_plus_each_softmax_weight() {
+        let dev = Cpu::default();
+        let alpha: Vec<Param> = vec![dev.tensor_from_vec(vec![0.0, (2.0f32).ln(), 0.0], (3,))];
+        let EdgeChoice::All(w) = mixed::<NoneTape>(&alpha, Weighting::MaxW)(0) else { panic!("mixed edges mix") };
+        let w = w.as_vec();
+        // softmax = (0.25, 0.5, 0.25): 1 − 0.5 + each.
+        for (got, want) in w.iter().zip([0.75, 1.0, 0.75]) {
+            assert!((got - want).abs() < 1e-6, "{w:?}");
         }
     }
 }

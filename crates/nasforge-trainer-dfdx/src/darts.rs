@@ -19,29 +19,14 @@
 //! holds them, so no gradient is lost when a node has no reader.
 
 use dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, max_pool2d, relu, relu_conv2d, sum_all};
-use nasforge_engine::params::{BatchNorm, ParamStore};
+use nasforge_engine::blocks::{Chain, FactorizedReduce, detach};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, max_pool2d, sum_all};
+use nasforge_engine::params::ParamStore;
 use nasforge_space_darts::{Genotype, NODES, Op};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::train::ImageClassifier;
-
-/// A convolution and the index of its weight.
-#[derive(Clone, Copy, Debug)]
-struct ConvW {
-    conv: Conv,
-    weight: usize,
-}
-
-/// `[ReLU,] conv, ..., BN`: the chain of convolutions (each preceded by a
-/// ReLU when `relu[i]`), then batch norm. ReLU-Conv-BN, dilated and
-/// separable convolutions are all such chains.
-#[derive(Clone, Debug)]
-struct Chain {
-    convs: Vec<(ConvW, bool)>,
-    bn: BatchNorm,
-}
 
 #[derive(Clone, Debug)]
 enum EdgeOp {
@@ -52,16 +37,6 @@ enum EdgeOp {
     /// Separable convolutions are two chains in a row.
     Chains(Vec<Chain>),
     FactorizedReduce(FactorizedReduce),
-}
-
-/// ReLU, two 1×1 stride-2 convs (the second on the input shifted by one
-/// pixel), concatenated, BN: halves the resolution without losing the odd
-/// pixels.
-#[derive(Clone, Copy, Debug)]
-struct FactorizedReduce {
-    a: ConvW,
-    b: ConvW,
-    bn: BatchNorm,
 }
 
 #[derive(Clone, Debug)]
@@ -94,52 +69,22 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn bn(&mut self, name: &str, ch: usize) -> BatchNorm {
-        self.store.batch_norm(name, ch)
-    }
-
-    fn conv(&mut self, name: &str, conv: Conv) -> ConvW {
-        ConvW { conv, weight: self.store.conv_weight(name, conv, &mut self.rng) }
-    }
-
-    fn relu_conv_bn(&mut self, name: &str, c_in: usize, c_out: usize) -> Chain {
-        let conv = Conv { padding: 0, ..Conv::new(c_in, c_out, 1, 1) };
-        Chain { convs: vec![(self.conv(&format!("{name}.conv"), conv), true)], bn: self.bn(&format!("{name}.bn"), c_out) }
-    }
-
-    fn factorized_reduce(&mut self, name: &str, c_in: usize, c_out: usize) -> FactorizedReduce {
-        let conv = Conv { padding: 0, ..Conv::new(c_in, c_out / 2, 1, 2) };
-        FactorizedReduce {
-            a: self.conv(&format!("{name}.conv1"), conv),
-            b: self.conv(&format!("{name}.conv2"), conv),
-            bn: self.bn(&format!("{name}.bn"), c_out),
-        }
-    }
-
-    /// ReLU, depthwise k×k (dilated by `dilation`), pointwise to `c_out`, BN.
-    fn dw_pw(&mut self, name: &str, c: usize, c_out: usize, kernel: usize, stride: usize, dilation: usize) -> Chain {
-        let dw = Conv { padding: dilation * (kernel - 1) / 2, dilation, groups: c, ..Conv::new(c, c, kernel, stride) };
-        let pw = Conv { padding: 0, ..Conv::new(c, c_out, 1, 1) };
-        Chain {
-            convs: vec![(self.conv(&format!("{name}.dw"), dw), true), (self.conv(&format!("{name}.pw"), pw), false)],
-            bn: self.bn(&format!("{name}.bn"), c_out),
-        }
-    }
-
     fn edge(&mut self, name: &str, op: Op, c: usize, stride: usize) -> EdgeOp {
+        let rng = &mut self.rng;
         match op {
             Op::None => EdgeOp::Zero { stride },
             Op::MaxPool3x3 => EdgeOp::MaxPool { stride },
             Op::AvgPool3x3 => EdgeOp::AvgPool { stride },
             Op::SkipConnect if stride == 1 => EdgeOp::Identity,
-            Op::SkipConnect => EdgeOp::FactorizedReduce(self.factorized_reduce(name, c, c)),
+            Op::SkipConnect => EdgeOp::FactorizedReduce(self.store.factorized_reduce(name, c, c, rng)),
             Op::SepConv3x3 | Op::SepConv5x5 => {
                 let k = if op == Op::SepConv3x3 { 3 } else { 5 };
-                EdgeOp::Chains(vec![self.dw_pw(&format!("{name}.1"), c, c, k, stride, 1), self.dw_pw(&format!("{name}.2"), c, c, k, 1, 1)])
+                let first = self.store.dw_pw(&format!("{name}.1"), c, c, (k, stride, 1), rng);
+                EdgeOp::Chains(vec![first, self.store.dw_pw(&format!("{name}.2"), c, c, (k, 1, 1), rng)])
             }
             Op::DilConv3x3 | Op::DilConv5x5 => {
                 let k = if op == Op::DilConv3x3 { 3 } else { 5 };
-                EdgeOp::Chains(vec![self.dw_pw(name, c, c, k, stride, 2)])
+                EdgeOp::Chains(vec![self.store.dw_pw(name, c, c, (k, stride, 2), rng)])
             }
         }
     }
@@ -152,8 +97,8 @@ impl DartsNet {
     pub fn new(arch: &Genotype, channels: usize, layers: usize, in_channels: usize, classes: usize, seed: u64) -> Self {
         let mut store = ParamStore::new(Cpu::default());
         let mut b = Builder { store: &mut store, rng: ChaCha8Rng::seed_from_u64(seed) };
-        let stem_conv = b.conv("stem.conv", Conv::new(in_channels, 3 * channels, 3, 1));
-        let stem = Chain { convs: vec![(stem_conv, false)], bn: b.bn("stem.bn", 3 * channels) };
+        let stem_conv = b.store.conv_w("stem.conv", Conv::new(in_channels, 3 * channels, 3, 1), &mut b.rng);
+        let stem = Chain { convs: vec![(stem_conv, false)], bn: b.store.batch_norm("stem.bn", 3 * channels) };
         let (mut c_pp, mut c_p, mut c) = (3 * channels, 3 * channels, channels);
         let mut reduction_prev = false;
         let mut cells = Vec::with_capacity(layers);
@@ -164,11 +109,11 @@ impl DartsNet {
             }
             let name = format!("cell{i}");
             let pre0 = if reduction_prev {
-                Preprocess::Reduce(b.factorized_reduce(&format!("{name}.pre0"), c_pp, c))
+                Preprocess::Reduce(b.store.factorized_reduce(&format!("{name}.pre0"), c_pp, c, &mut b.rng))
             } else {
-                Preprocess::Chain(b.relu_conv_bn(&format!("{name}.pre0"), c_pp, c))
+                Preprocess::Chain(b.store.relu_conv1x1_bn(&format!("{name}.pre0"), c_pp, c, &mut b.rng))
             };
-            let pre1 = Preprocess::Chain(b.relu_conv_bn(&format!("{name}.pre1"), c_p, c));
+            let pre1 = Preprocess::Chain(b.store.relu_conv1x1_bn(&format!("{name}.pre1"), c_p, c, &mut b.rng));
             let genes = if reduction { &arch.reduce } else { &arch.normal };
             let edges = genes
                 .edges
@@ -188,29 +133,6 @@ impl DartsNet {
     }
 }
 
-/// Moves `x`'s tape into `sink`; readers then take `x.retaped()`.
-fn detach<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>, sink: &mut T) -> Tensor<S, f32, Cpu> {
-    let (x, tape) = x.split_tape();
-    *sink = std::mem::take(sink).merge(tape);
-    x
-}
-
-fn apply_chain<T: Tape<f32, Cpu>>(store: &mut ParamStore, chain: &Chain, mut x: T4<T>, train: bool) -> T4<T> {
-    for (cw, relu) in &chain.convs {
-        let w = &store.params[cw.weight];
-        x = if *relu { relu_conv2d(x, w, cw.conv) } else { conv2d(x, w, cw.conv) };
-    }
-    store.apply_batch_norm(&chain.bn, x, train)
-}
-
-fn apply_reduce<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, f: &FactorizedReduce, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
-    let x = detach(relu(x), sink);
-    let a = conv2d(x.retaped::<T>(), &store.params[f.a.weight], f.a.conv);
-    let shifted = x.retaped::<T>().slice((.., .., 1.., 1..));
-    let b = conv2d(shifted, &store.params[f.b.weight], f.b.conv);
-    store.apply_batch_norm(&f.bn, (a, b).concat_along(Axis::<1>), train)
-}
-
 fn apply_edge<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, op: &EdgeOp, x: T4<T>, train: bool, sink: &mut T) -> T4<T> {
     let pool = |stride| Pool { kernel: 3, stride, padding: 1 };
     match op {
@@ -220,8 +142,8 @@ fn apply_edge<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, op: &EdgeOp,
         EdgeOp::Identity => x,
         EdgeOp::MaxPool { stride } => max_pool2d(x, pool(*stride)),
         EdgeOp::AvgPool { stride } => avg_pool2d(x, pool(*stride)),
-        EdgeOp::Chains(chains) => chains.iter().fold(x, |x, c| apply_chain(store, c, x, train)),
-        EdgeOp::FactorizedReduce(f) => apply_reduce(store, f, x, train, sink),
+        EdgeOp::Chains(chains) => chains.iter().fold(x, |x, c| store.apply_chain(c, x, train)),
+        EdgeOp::FactorizedReduce(f) => store.apply_factorized_reduce(f, x, train, sink),
     }
 }
 
@@ -233,13 +155,13 @@ impl ImageClassifier for DartsNet {
     fn forward<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, train: bool) -> T2<T> {
         let store = &mut self.store;
         let mut sink = T::default();
-        let stem = detach(apply_chain(store, &self.stem, x, train), &mut sink);
+        let stem = detach(store.apply_chain(&self.stem, x, train), &mut sink);
         let (mut s0, mut s1) = (stem.clone(), stem);
         for cell in &self.cells {
             let mut pre = |p: &Preprocess, s: &Tensor<(usize, usize, usize, usize), f32, Cpu>, sink: &mut T| {
                 let y = match p {
-                    Preprocess::Chain(c) => apply_chain(store, c, s.retaped::<T>(), train),
-                    Preprocess::Reduce(f) => apply_reduce(store, f, s.retaped::<T>(), train, sink),
+                    Preprocess::Chain(c) => store.apply_chain(c, s.retaped::<T>(), train),
+                    Preprocess::Reduce(f) => store.apply_factorized_reduce(f, s.retaped::<T>(), train, sink),
                 };
                 detach(y, sink)
             };

@@ -8,7 +8,8 @@
 //! never vanish silently).
 
 use dfdx::prelude::*;
-use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, conv2d, global_avg_pool, linear, relu, sum_all};
+use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, relu, sum_all};
+use nasforge_engine::blocks::ResidualReduce;
 use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
@@ -28,7 +29,7 @@ enum EdgeOp {
 #[allow(clippy::large_enum_variant)] // built once per network, never moved in a hot loop
 enum Block {
     Cell([EdgeOp; 6]),
-    Reduction { a: ConvBn, b: ConvBn, shortcut: (Conv, usize) },
+    Reduction(ResidualReduce),
 }
 
 /// Macro-skeleton settings.
@@ -65,11 +66,7 @@ impl Nb201Net {
             if stage > 0 {
                 let name = format!("reduce{stage}");
                 let out = ch * 2;
-                let a = store.conv_bn(&format!("{name}.a"), Conv::new(ch, out, 3, 2), true, &mut rng);
-                let b = store.conv_bn(&format!("{name}.b"), Conv::new(out, out, 3, 1), true, &mut rng);
-                let sc = Conv::new(ch, out, 1, 1);
-                let w = store.uniform(&format!("{name}.shortcut.weight"), &[out, ch, 1, 1], 1.0 / (ch as f32).sqrt(), &mut rng);
-                blocks.push(Block::Reduction { a, b, shortcut: (sc, w) });
+                blocks.push(Block::Reduction(store.residual_reduce(&name, ch, out, &mut rng)));
                 ch = out;
             }
             for i in 0..shape.cells {
@@ -109,15 +106,7 @@ impl ImageClassifier for Nb201Net {
         for block in &self.blocks {
             x = match block {
                 Block::Cell(ops) => cell_forward(store, ops, x, train),
-                Block::Reduction { a, b, shortcut } => {
-                    let residual = conv2d(
-                        avg_pool2d(x.with_empty_tape(), Pool { kernel: 2, stride: 2, padding: 0 }),
-                        &store.params[shortcut.1],
-                        shortcut.0,
-                    );
-                    let y = store.apply_conv_bn(a, x, train);
-                    store.apply_conv_bn(b, y, train) + residual
-                }
+                Block::Reduction(r) => store.apply_residual_reduce(r, x, train),
             };
         }
         let x = relu(store.apply_batch_norm(&self.head_bn, x, train));
