@@ -21,8 +21,8 @@ pub trait Evaluator<A> {
     /// Journals a long strategy's progress: `log` (JSON: a supernet's α and
     /// losses after an epoch) as step `step`, and `state` as the strategy's
     /// checkpoint, in one commit, so that the log never runs ahead of the
-    /// state a resumed run restarts from. A step written again (the epoch
-    /// a killed run had not checkpointed) replaces its row. Without a
+    /// state a resumed run restarts from. A step written again replaces
+    /// its row. Without a
     /// journal, nothing is kept; `Err(SearchStopped)` when the journal
     /// could not be written, and the search must stop.
     fn checkpoint(&mut self, step: u64, log: &str, state: &[u8]) -> Result<(), SearchStopped> {

@@ -8,9 +8,10 @@ use crate::train::Optimisers;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Method {
     /// DARTS (Liu et al., ICLR 2019): every candidate weighed by softmax(α);
-    /// first order (the NB201 reference's DARTS-V1: weights, then α on
-    /// the other half) or second order (DARTS-V2: α through the unrolled
-    /// weight step, then the weights).
+    /// first order (on NB201 as its reference's DARTS-V1: weights, then α
+    /// on the other half; on the DARTS space as Liu et al.'s
+    /// `train_search.py`: α, then the weights) or second order (DARTS-V2:
+    /// α through the unrolled weight step, then the weights).
     Darts {
         /// The unrolled step with the finite-difference Hessian-vector product.
         second_order: bool,

@@ -5,7 +5,10 @@
 //! with `w' = w − ξ (μ · m + ∇w L_train + λ w)` (the momentum buffer `m`,
 //! Nesterov ignored, as the reference) and the mixed second derivative
 //! as a central difference of α-gradients at `w ± R ∇_{w'} L_val`,
-//! `R = 0.01 / ‖∇_{w'} L_val‖`.
+//! `R = 0.01 / ‖∇_{w'} L_val‖`. The batch-norm running statistics are
+//! restored after these extra passes (the reference's update those of the
+//! network it searches); they are not used by the search, which
+//! normalises by batch statistics throughout.
 
 use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::ops::Param;
@@ -32,9 +35,12 @@ fn gradients<N: Supernet>(t: &mut Training<N>, batch: &Batch, idx: &[usize]) -> 
     let alpha: Vec<Param> = t.net.alpha().params.clone();
     let weighting = t.config.weighting;
     let (loss, score) = t.loss(batch, &mut mixed(&alpha, weighting));
-    let grads = loss.backward();
-    let w = idx.iter().map(|&i| grads.get(&t.net.weights().params[i]).as_vec()).collect();
-    let a = alpha.iter().map(|p| grads.get(p).as_vec()).collect();
+    let mut grads = loss.backward();
+    // Zeros for what the pass did not reach (α rows of a cell kind the
+    // network lacks).
+    let mut of = |p: &Param| grads.get_or_alloc_mut(p).expect("a CPU gradient").to_vec();
+    let w = idx.iter().map(|&i| of(&t.net.weights().params[i])).collect();
+    let a = alpha.iter().map(&mut of).collect();
     (w, a, score)
 }
 

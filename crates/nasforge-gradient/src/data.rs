@@ -67,7 +67,8 @@ impl SearchData {
 
     /// One epoch: pairs (weights batch, α batch), both halves in an order
     /// drawn from `seed`, as many pairs as the smaller half has full
-    /// batches (the reference's `drop_last`-free loaders zip the two).
+    /// batches (the reference's loaders also serve a last, partial batch;
+    /// it is dropped here).
     pub fn epoch(&self, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut w = self.weights.clone();

@@ -1,6 +1,7 @@
 //! The gradient family's registry entries: the one-shot strategies
 //! `darts`, `gdas`, `rsps`, `spos` and `darts-pt` on the NAS-Bench-201
-//! supernet, each training on the experiment's `[dataset]` (image data).
+//! supernet (`darts` and `gdas` on the DARTS supernet too), each training
+//! on the experiment's `[dataset]` (image data).
 //!
 //! They share one parameter table; a key that belongs to another method
 //! (`tau-max` in a `darts` section) is an error naming its owner.
@@ -44,9 +45,13 @@ pub struct OneShotToml {
     /// The weights' final learning rate (0.001).
     #[serde(default = "d_lr_min")]
     pub lr_min: f64,
-    /// The weights' Nesterov momentum (0.9).
+    /// The weights' momentum (0.9).
     #[serde(default = "d_momentum")]
     pub momentum: f64,
+    /// Nesterov momentum (true, the NB201 reference's; Liu et al.'s
+    /// DARTS search uses plain momentum and weight decay 3e-4).
+    #[serde(default = "d_nesterov")]
+    pub nesterov: bool,
     /// The weights' L2 weight decay (5e-4).
     #[serde(default = "d_wd")]
     pub weight_decay: f64,
@@ -119,6 +124,9 @@ fn d_lr_min() -> f64 {
 }
 fn d_momentum() -> f64 {
     0.9
+}
+fn d_nesterov() -> bool {
+    true
 }
 fn d_wd() -> f64 {
     5e-4
@@ -293,6 +301,11 @@ impl OneShotToml {
                 score_batches: positive("score-batches", self.score_batches.unwrap_or(10))?,
             }),
         };
+        // The tracker differentiates DARTS' objective in α: meaningless
+        // where α is sampled (GDAS) or not trained at all.
+        if self.hessian && !matches!(method, Method::Darts { .. }) {
+            return Err(bad("hessian", "tracks the curvature of DARTS' objective in α: `darts`, and `darts-pt` on `supernet = \"darts\"`"));
+        }
         let hessian = self.hessian.then(|| -> Result<HessianConfig, ParamError> {
             Ok(HessianConfig {
                 iterations: positive("hessian-iterations", self.hessian_iterations.unwrap_or(20))?,
@@ -308,7 +321,7 @@ impl OneShotToml {
             epochs: positive("epochs", self.epochs.unwrap_or(kind.epochs()))?,
             batch_size: positive("batch-size", self.batch_size)?,
             optimisers: Optimisers {
-                weights: OptimizerConfig::Sgd { lr, momentum, nesterov: true, weight_decay: finite("weight-decay", self.weight_decay, 0.0)? },
+                weights: OptimizerConfig::Sgd { lr, momentum, nesterov: self.nesterov, weight_decay: finite("weight-decay", self.weight_decay, 0.0)? },
                 lr_min,
                 clip: finite_pos("clip", self.clip)?,
                 alpha: OptimizerConfig::Adam { lr: finite_pos("arch-lr", self.arch_lr)?, weight_decay: finite("arch-weight-decay", self.arch_weight_decay, 0.0)? },
@@ -414,7 +427,7 @@ pub fn register(registry: &mut Registry) {
     registry.add_strategy(
         StrategyEntry::new::<DartsToml>(
             "darts",
-            "DARTS (Liu et al., ICLR 2019) on the NAS-Bench-201 supernet: mixed edges weighed by softmax(α), weights and α trained on the two halves of the training split, first order (`order = 1`, DARTS-V1) or second order (`order = 2`, the unrolled step with the finite-difference Hessian-vector product); the cell of the largest α per edge.",
+            "DARTS (Liu et al., ICLR 2019) on the NAS-Bench-201 or the DARTS supernet: mixed edges weighed by softmax(α), weights and α trained on the two halves of the training split, first order (`order = 1`, DARTS-V1) or second order (`order = 2`, the unrolled step with the finite-difference Hessian-vector product); the cell of the largest α per edge.",
             build("darts"),
         )
         .reading_data(image),
@@ -481,5 +494,10 @@ mod tests {
         assert_eq!((sharp.optimisers.schedule, sharp.optimisers.weighting), (Schedule::CosinePower(2.0), Weighting::MaxW));
         assert_eq!(GdasToml(OneShotToml { weighting: Some("max-w".into()), ..OneShotToml::default() }).check().unwrap_err().key, "weighting");
         assert_eq!(DartsToml(OneShotToml { lr_power: Some(3.0), ..OneShotToml::default() }).check().unwrap_err().key, "lr-power");
+        // The Hessian tracker is DARTS' objective's: not GDAS', not a fixed α's.
+        assert_eq!(GdasToml(OneShotToml { hessian: true, ..OneShotToml::default() }).check().unwrap_err().key, "hessian");
+        let fixed = OneShotToml { hessian: true, supernet: Some("fixed-alpha".into()), ..OneShotToml::default() };
+        assert_eq!(DartsPtToml(fixed).check().unwrap_err().key, "hessian");
+        assert!(DartsPtToml(OneShotToml { hessian: true, ..OneShotToml::default() }).check().is_ok());
     }
 }

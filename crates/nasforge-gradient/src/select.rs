@@ -100,13 +100,13 @@ pub fn evolution(net: &mut Nb201Supernet, data: &SearchData, e: &EvolutionConfig
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let bs = batches(data, e.score_batches, derive_seed(seed, "batches"));
     let mut scored: std::collections::HashMap<usize, f64> = std::collections::HashMap::new();
-    let mut score = |net: &mut Nb201Supernet, c: &Cell| *scored.entry(c.code()).or_insert_with(|| path_accuracy(net, c, &bs, true));
+    let score = |net: &mut Nb201Supernet, c: &Cell, scored: &mut std::collections::HashMap<usize, f64>| *scored.entry(c.code()).or_insert_with(|| path_accuracy(net, c, &bs, true));
     let mut population = distinct_cells(e.population, &mut rng);
     let mut top: Vec<(f64, Cell)> = Vec::new();
     let mut best_per_generation = Vec::with_capacity(e.generations);
     for _ in 0..e.generations {
         for c in &population {
-            let s = score(net, c);
+            let s = score(net, c, &mut scored);
             if !top.iter().any(|(_, t)| t == c) {
                 top.push((s, *c));
             }
@@ -116,12 +116,14 @@ pub fn evolution(net: &mut Nb201Supernet, data: &SearchData, e: &EvolutionConfig
         top.truncate(e.parents);
         best_per_generation.push(top[0].0);
         let mut next: Vec<Cell> = Vec::with_capacity(e.population);
+        // The reference's `is_legal`: no cell is proposed twice.
+        let seen: std::collections::HashSet<usize> = scored.keys().copied().collect();
         let breed = |next: &mut Vec<Cell>, n: usize, child: &mut dyn FnMut() -> Cell| {
             let (goal, mut tries) = (next.len() + n, 0);
             while next.len() < goal && tries < 10 * n {
                 tries += 1;
                 let c = child();
-                if !next.contains(&c) {
+                if !next.contains(&c) && !seen.contains(&c.code()) {
                     next.push(c);
                 }
             }
@@ -227,8 +229,9 @@ pub fn edge_order(seed: u64) -> [usize; EDGES] {
 /// (`none` included) masked out in turn, its weight zeroed without
 /// renormalising; the operation whose removal costs the most accuracy is
 /// kept; then the supernet is fine-tuned with the decided edges fixed, α
-/// first (unless α is fixed) and then the weights, by SGD at a tenth of
-/// the initial rate, constant. The reference scores on the whole
+/// first (unless α is fixed) and then the weights, by a fresh SGD from a
+/// tenth of the initial rate, cosine-annealed to the final rate over the
+/// projection phase. The reference scores on the whole
 /// validation half and tunes 5 epochs per decision; both are settings
 /// here ([`PerturbationConfig`]).
 pub fn project_edge(t: &mut Nb201Training, data: &SearchData, projection: &mut Projection, edge: usize, pt: &PerturbationConfig, fixed_alpha: bool, seed: u64) -> Value {
@@ -255,8 +258,13 @@ pub fn project_edge(t: &mut Nb201Training, data: &SearchData, projection: &mut P
     let keep = (0..5).fold(0, |b, o| if masked[o] < masked[b] { o } else { b });
     projection.ops[edge] = Some(Op::ALL[keep]);
     let mut tune = (Meter::default(), Meter::default());
-    let lr = t.config.weights.lr() / 10.0;
+    // The reference's fresh SGD at a tenth of the rate, cosine-annealed to
+    // `lr_min` over the whole projection phase.
+    let (top, bottom) = (t.config.weights.lr() / 10.0, t.config.lr_min.min(t.config.weights.lr() / 10.0));
+    let total = (pt.finetune_epochs * EDGES).max(1) as f64;
     for k in 0..pt.finetune_epochs {
+        let at = (decision * pt.finetune_epochs + k) as f64;
+        let lr = bottom + 0.5 * (top - bottom) * (1.0 + (std::f64::consts::PI * at / total).cos());
         let order = derive_seed(seed, &format!("pt-tune{decision}.{k}"));
         for (wi, ai) in data.epoch(order) {
             let (wb, ab) = (data.batch(&wi), data.batch(&ai));

@@ -2,6 +2,10 @@
 //! epoch inside `drive`, journaling each epoch's α, losses and accuracies
 //! with a checkpoint (so a killed search resumes from its last epoch),
 //! then chooses a cell and has the experiment's estimator evaluate it.
+//!
+//! A `[budget] seconds` limit counts the current session only: the runner
+//! restores the elapsed time from replayed trials, and a one-shot search
+//! journals its trial at the end.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -59,6 +63,12 @@ struct Progress<A> {
     stopped: bool,
     /// Eigenvalues so far.
     eigenvalues: Vec<f64>,
+    /// The architecture α derived after each epoch (RobustDARTS' early
+    /// stop returns an earlier epoch's).
+    derived: Vec<String>,
+    /// The magnitude-selected architecture when training ended, before
+    /// DARTS-PT's fine-tuning moved α.
+    magnitude: Option<String>,
     /// The ranking sample is journaled.
     ranked: bool,
     /// DARTS-PT's decisions so far.
@@ -71,7 +81,17 @@ struct Progress<A> {
 
 impl<A> Default for Progress<A> {
     fn default() -> Self {
-        Progress { epochs: 0, stopped: false, ranked: false, eigenvalues: Vec::new(), projection: Projection::default(), selected: None, step: 0 }
+        Progress {
+            epochs: 0,
+            stopped: false,
+            ranked: false,
+            eigenvalues: Vec::new(),
+            derived: Vec::new(),
+            magnitude: None,
+            projection: Projection::default(),
+            selected: None,
+            step: 0,
+        }
     }
 }
 
@@ -106,6 +126,12 @@ impl<N: Supernet> OneShot<N> {
         for (wi, ai) in data.epoch(derive_seed(self.seed, &format!("order{epoch}"))) {
             let (wb, ab) = (data.batch(&wi), data.batch(&ai));
             match &self.config.method {
+                Method::Darts { second_order: false } if N::ALPHA_FIRST => {
+                    let alpha = t.net.alpha().params.clone();
+                    valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
+                    let alpha = t.net.alpha().params.clone();
+                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
+                }
                 Method::Darts { second_order: false } => {
                     let alpha = t.net.alpha().params.clone();
                     train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
@@ -119,9 +145,9 @@ impl<N: Supernet> OneShot<N> {
                 Method::Gdas { .. } => {
                     let tau = tau.expect("GDAS has a τ");
                     let alpha = t.net.alpha().params.clone();
-                    let sample = GumbelSample::draw(&alpha, tau, &mut rng);
+                    let sample = GumbelSample::draw(&alpha, tau, &mut rng)?;
                     train.add(t.weight_step(&wb, lr, &mut sample.edges(&alpha)));
-                    let sample = GumbelSample::draw(&alpha, tau, &mut rng);
+                    let sample = GumbelSample::draw(&alpha, tau, &mut rng)?;
                     valid.add(t.alpha_step(&ab, &mut sample.edges(&alpha)));
                 }
                 Method::UniformPaths => {
@@ -166,7 +192,13 @@ impl<N: Supernet> OneShot<N> {
         state.set_meta("epochs", p.epochs.to_string());
         state.set_meta("stopped", p.stopped.to_string());
         state.set_meta("ranked", p.ranked.to_string());
-        state.set_meta("eigenvalues", serde_json::to_string(&p.eigenvalues).expect("numbers serialise"));
+        // As bit patterns: a diverged search's NaN must read back.
+        let bits: Vec<u64> = p.eigenvalues.iter().map(|v| v.to_bits()).collect();
+        state.set_meta("eigenvalues", serde_json::to_string(&bits).expect("numbers serialise"));
+        state.set_meta("derived", serde_json::to_string(&p.derived).expect("strings serialise"));
+        if let Some(m) = &p.magnitude {
+            state.set_meta("magnitude", m);
+        }
         state.set_meta("projection", p.projection.to_text());
         state.set_meta("step", p.step.to_string());
         if let Some(c) = &p.selected {
@@ -187,7 +219,9 @@ impl<N: Supernet> OneShot<N> {
             epochs: number("epochs")? as usize,
             stopped: meta("stopped")? == "true",
             ranked: meta("ranked")? == "true",
-            eigenvalues: serde_json::from_str(meta("eigenvalues")?).map_err(|e| e.to_string())?,
+            eigenvalues: serde_json::from_str::<Vec<u64>>(meta("eigenvalues")?).map_err(|e| e.to_string())?.into_iter().map(f64::from_bits).collect(),
+            derived: serde_json::from_str(meta("derived")?).map_err(|e| e.to_string())?,
+            magnitude: state.meta("magnitude").map(str::to_owned),
             projection: Projection::from_text(meta("projection")?)?,
             selected: state.meta("selected").map(N::parse).transpose()?,
             step: number("step")?,
@@ -231,6 +265,7 @@ impl<N: Supernet> OneShot<N> {
                     }
                 }
             }
+            p.derived.push(N::format(&t.net.derive()));
             p.epochs += 1;
             if !self.commit(&mut t, &mut p, &row, evaluator) {
                 return Ok(());
@@ -247,8 +282,25 @@ impl<N: Supernet> OneShot<N> {
                     return Ok(());
                 }
             }
-            let magnitude = t.net.derive();
+            // Fixed when training ends: DARTS-PT's fine-tuning moves α.
+            let magnitude = match &p.magnitude {
+                Some(m) => N::parse(m)?,
+                None => {
+                    let m = t.net.derive();
+                    p.magnitude = Some(N::format(&m));
+                    m
+                }
+            };
             let (arch, row) = match self.config.selection.clone() {
+                Selection::Magnitude if p.stopped => {
+                    // RobustDARTS returns the architecture of the epoch its
+                    // local averages compare against: `window / 2 + delta`
+                    // epochs before the one that stopped.
+                    let rule = self.config.hessian.as_ref().and_then(|h| h.early_stop).expect("only the tracker stops early");
+                    let at = p.derived.len().saturating_sub(1 + rule.window / 2 + rule.delta);
+                    let arch = N::parse(&p.derived[at])?;
+                    (arch, json!({ "phase": "selected", "cell": N::format(&arch), "by": "magnitude", "early_stop_epoch": at }))
+                }
                 Selection::Magnitude => (magnitude, json!({ "phase": "selected", "cell": N::format(&magnitude), "by": "magnitude" })),
                 Selection::Sampled { candidates } => {
                     let (cell, row) = select::sampled(&mut nb201(&mut t)?.net, &data, candidates, derive_seed(self.seed, "candidates"));

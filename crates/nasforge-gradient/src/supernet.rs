@@ -15,6 +15,11 @@ pub trait Supernet: Sized + Send + 'static {
     /// What it derives (a cell, a genotype).
     type Arch: Copy + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static;
 
+    /// Whether first-order DARTS steps α before the weights on this
+    /// supernet, as its reference does (Liu et al.'s `train_search.py`:
+    /// yes; the NB201 reference's DARTS-V1: no).
+    const ALPHA_FIRST: bool = false;
+
     /// The network at `channels` (C) and `cells` (the space's default
     /// when `None`) for images of `in_channels` and `classes`, every
     /// weight and α drawn from `seed`.
@@ -89,6 +94,7 @@ impl Supernet for crate::nb201::Nb201Supernet {
 
 impl Supernet for crate::darts_cell::DartsSupernet {
     type Arch = nasforge_space_darts::Genotype;
+    const ALPHA_FIRST: bool = true;
 
     fn build(channels: usize, cells: Option<usize>, in_channels: usize, classes: usize, seed: u64) -> Self {
         Self::new(crate::darts_cell::DartsShape { channels, layers: cells.unwrap_or(8), in_channels, classes }, seed)

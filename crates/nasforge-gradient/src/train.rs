@@ -83,7 +83,9 @@ pub struct Optimisers {
     pub weights: OptimizerConfig,
     /// The weights' learning rate at the end of the cosine schedule (0.001).
     pub lr_min: f64,
-    /// The weights' gradient norm is clipped to this (5).
+    /// The weights' gradient norm is clipped to this (5); the norm is the
+    /// weights' alone (the reference's `clip_grad_norm_` over all
+    /// parameters also counts α's stale gradients).
     pub clip: f64,
     /// α's Adam (lr 3e-4, weight decay 1e-3).
     pub alpha: OptimizerConfig,
@@ -212,8 +214,8 @@ impl<N: Supernet> Training<N> {
         let alpha = self.net.alpha().params.clone();
         let weighting = self.config.weighting;
         let (loss, _) = self.loss(batch, &mut mixed(&alpha, weighting));
-        let grads = loss.backward();
-        alpha.iter().flat_map(|a| grads.get(a).as_vec()).collect()
+        let mut grads = loss.backward();
+        alpha.iter().flat_map(|a| grads.get_or_alloc_mut(a).expect("a CPU gradient").to_vec()).collect()
     }
 
     /// Writes the supernet and both optimisers into `state`.
@@ -289,8 +291,9 @@ pub struct GumbelSample {
 }
 
 impl GumbelSample {
-    /// Draws noise for every row given α.
-    pub fn draw(alpha: &[Param], tau: f64, rng: &mut impl Rng) -> Self {
+    /// Draws noise for every row given α; an error when α is not finite
+    /// (a diverged search), where no draw could be.
+    pub fn draw(alpha: &[Param], tau: f64, rng: &mut impl Rng) -> Result<Self, String> {
         let tau = tau as f32;
         let mut noise = Vec::with_capacity(alpha.len());
         let mut ops = Vec::with_capacity(alpha.len());
@@ -298,6 +301,9 @@ impl GumbelSample {
             let a = a.as_vec();
             let max = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let lse = max + a.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+            if !lse.is_finite() || a.iter().any(|v| !v.is_finite()) {
+                return Err(format!("α is not finite ({a:?}): the search diverged"));
+            }
             loop {
                 let g: Vec<f32> = (0..a.len()).map(|_| -Distribution::<f32>::sample(&Exp1, rng).ln()).collect();
                 let logits: Vec<f32> = (0..a.len()).map(|o| (a[o] - lse + g[o]) / tau).collect();
@@ -308,7 +314,7 @@ impl GumbelSample {
                 }
             }
         }
-        GumbelSample { noise, tau, ops }
+        Ok(GumbelSample { noise, tau, ops })
     }
 
     /// GDAS' edges for this sample: the straight-through weights
