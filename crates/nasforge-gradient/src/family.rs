@@ -23,7 +23,8 @@ use crate::config::{EarlyStop, EvolutionConfig, HessianConfig, Method, OneShotCo
 use crate::strategy::OneShot;
 use crate::train::{Optimisers, Schedule, Weighting};
 
-/// The one-shot strategies' keys (`[strategy] name = "darts"`, ...).
+/// Every one-shot strategy's keys in one table: the general form each
+/// strategy's own table ([`DartsToml`], ...) is checked through.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct OneShotToml {
@@ -370,31 +371,145 @@ impl OneShotToml {
     }
 }
 
+/// One strategy's table: the keys every one-shot strategy reads, then its
+/// own; `deny_unknown_fields` refuses another method's key with the valid
+/// choices. Checked through the general form, [`OneShotToml`].
 macro_rules! one_shot_params {
-    ($($ty:ident => $kind:expr, $doc:literal;)*) => {$(
-        #[doc = $doc]
-        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $ty(pub OneShotToml);
+    ($($(#[$doc:meta])* $ty:ident => $kind:expr, { $($(#[$fdoc:meta])* $field:ident: $fty:ty),* $(,)? };)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        pub struct $ty {
+            #[doc = "Channels of the first stage (16)."]
+            #[serde(default = "d_channels")]
+            pub channels: usize,
+            #[doc = "NAS-Bench-201: cells per stage (5, its search network's); DARTS: cells in all (8)."]
+            pub cells: Option<usize>,
+            #[doc = "Epochs of supernet training (the reference's: darts 50, gdas, rsps and spos 250, darts-pt 100)."]
+            pub epochs: Option<usize>,
+            #[doc = "Images per batch (64)."]
+            #[serde(default = "d_batch")]
+            pub batch_size: usize,
+            #[doc = "The weights' initial learning rate (0.025)."]
+            #[serde(default = "d_lr")]
+            pub lr: f64,
+            #[doc = "The weights' final learning rate (0.001)."]
+            #[serde(default = "d_lr_min")]
+            pub lr_min: f64,
+            #[doc = "The weights' momentum (0.9)."]
+            #[serde(default = "d_momentum")]
+            pub momentum: f64,
+            #[doc = "Nesterov momentum (true, the NB201 reference's; Liu et al.'s DARTS search uses plain momentum and weight decay 3e-4)."]
+            #[serde(default = "d_nesterov")]
+            pub nesterov: bool,
+            #[doc = "The weights' L2 weight decay (5e-4)."]
+            #[serde(default = "d_wd")]
+            pub weight_decay: f64,
+            #[doc = "The weights' gradient-norm clip (5)."]
+            #[serde(default = "d_clip")]
+            pub clip: f64,
+            #[doc = "α's Adam learning rate (3e-4)."]
+            #[serde(default = "d_arch_lr")]
+            pub arch_lr: f64,
+            #[doc = "α's Adam weight decay (1e-3)."]
+            #[serde(default = "d_arch_wd")]
+            pub arch_weight_decay: f64,
+            #[doc = "The weights' schedule: `cosine` (DARTS) or `cosine-power` (sharpDARTS' cosine power annealing)."]
+            pub lr_schedule: Option<String>,
+            #[doc = "`cosine-power`'s exponent p (2, sharpDARTS' command-line default)."]
+            pub lr_power: Option<f64>,
+            #[doc = "Track the dominant Hessian eigenvalue each epoch (false)."]
+            #[serde(default)]
+            pub hessian: bool,
+            #[doc = "Power-iteration steps per tracked epoch (20)."]
+            pub hessian_iterations: Option<usize>,
+            #[doc = "Batches of α's half the tracked loss is taken on (1)."]
+            pub hessian_batches: Option<usize>,
+            #[doc = "Stop when the eigenvalue rises (RobustDARTS' rule; false)."]
+            pub early_stop: Option<bool>,
+            #[doc = "Uniform cells whose supernet accuracy is journaled after training (0)."]
+            #[serde(default)]
+            pub ranking_sample: usize,
+            #[doc = "Batches each ranked cell is scored on (4)."]
+            #[serde(default = "d_ranking_batches")]
+            pub ranking_batches: usize,
+            $($(#[$fdoc])* pub $field: $fty,)*
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                toml::from_str("").expect("every key has a default")
+            }
+        }
+
+        impl $ty {
+            fn general(&self) -> OneShotToml {
+                #[allow(unused_mut)]
+                let mut g = OneShotToml { channels: self.channels.clone(), cells: self.cells.clone(), epochs: self.epochs.clone(), batch_size: self.batch_size.clone(), lr: self.lr.clone(), lr_min: self.lr_min.clone(), momentum: self.momentum.clone(), nesterov: self.nesterov.clone(), weight_decay: self.weight_decay.clone(), clip: self.clip.clone(), arch_lr: self.arch_lr.clone(), arch_weight_decay: self.arch_weight_decay.clone(), lr_schedule: self.lr_schedule.clone(), lr_power: self.lr_power.clone(), hessian: self.hessian.clone(), hessian_iterations: self.hessian_iterations.clone(), hessian_batches: self.hessian_batches.clone(), early_stop: self.early_stop.clone(), ranking_sample: self.ranking_sample.clone(), ranking_batches: self.ranking_batches.clone(), ..OneShotToml::default() };
+                $(g.$field = self.$field.clone();)*
+                g
+            }
+
+            /// The table from its general form (another method's keys dropped).
+            pub fn from_general(g: &OneShotToml) -> Self {
+                $ty { channels: g.channels.clone(), cells: g.cells.clone(), epochs: g.epochs.clone(), batch_size: g.batch_size.clone(), lr: g.lr.clone(), lr_min: g.lr_min.clone(), momentum: g.momentum.clone(), nesterov: g.nesterov.clone(), weight_decay: g.weight_decay.clone(), clip: g.clip.clone(), arch_lr: g.arch_lr.clone(), arch_weight_decay: g.arch_weight_decay.clone(), lr_schedule: g.lr_schedule.clone(), lr_power: g.lr_power.clone(), hessian: g.hessian.clone(), hessian_iterations: g.hessian_iterations.clone(), hessian_batches: g.hessian_batches.clone(), early_stop: g.early_stop.clone(), ranking_sample: g.ranking_sample.clone(), ranking_batches: g.ranking_batches.clone(), $($field: g.$field.clone(),)* }
+            }
+        }
 
         impl Params for $ty {
             type Checked = OneShotConfig;
             fn check(&self) -> Result<OneShotConfig, ParamError> {
-                self.0.check_for($kind)
+                self.general().check_for($kind)
             }
             fn resolved(&self, c: &OneShotConfig) -> Self {
-                $ty(self.0.resolved_for($kind, c))
+                $ty::from_general(&self.general().resolved_for($kind, c))
             }
         }
     )*};
 }
 
 one_shot_params! {
-    DartsToml => Kind::Darts, "`[strategy] name = \"darts\"`.";
-    GdasToml => Kind::Gdas, "`[strategy] name = \"gdas\"`.";
-    RspsToml => Kind::Rsps, "`[strategy] name = \"rsps\"`.";
-    SposToml => Kind::Spos, "`[strategy] name = \"spos\"`.";
-    DartsPtToml => Kind::DartsPt, "`[strategy] name = \"darts-pt\"`.";
+    /// `[strategy] name = "darts"`.
+    DartsToml => Kind::Darts, {
+        /// 1 (first order, DARTS-V1) or 2 (second order, DARTS-V2).
+        order: Option<u8>,
+        /// `softmax` (DARTS) or `max-w` (sharpDARTS' Max-W weighting).
+        weighting: Option<String>,
+    };
+    /// `[strategy] name = "gdas"`.
+    GdasToml => Kind::Gdas, {
+        /// τ of the first epoch (10).
+        tau_max: Option<f64>,
+        /// τ of the last epoch (0.1).
+        tau_min: Option<f64>,
+    };
+    /// `[strategy] name = "rsps"`.
+    RspsToml => Kind::Rsps, {
+        /// Cells sampled for the final choice (100).
+        candidates: Option<usize>,
+    };
+    /// `[strategy] name = "spos"`.
+    SposToml => Kind::Spos, {
+        /// Population (50).
+        population: Option<usize>,
+        /// Generations (20).
+        generations: Option<usize>,
+        /// Parents kept per generation (10).
+        parents: Option<usize>,
+        /// Per-edge mutation probability (0.1).
+        mutation_prob: Option<f64>,
+        /// Batches of α's half a candidate is scored on (4).
+        score_batches: Option<usize>,
+    };
+    /// `[strategy] name = "darts-pt"`.
+    DartsPtToml => Kind::DartsPt, {
+        /// The supernet projected: `darts` (trained α) or `fixed-alpha`.
+        supernet: Option<String>,
+        /// Epochs of fine-tuning after each decision (1; the reference's 5).
+        finetune_epochs: Option<usize>,
+        /// Batches of α's half each masked supernet is scored on (10).
+        score_batches: Option<usize>,
+    };
 }
 
 fn build(name: &'static str) -> impl Fn(&OneShotConfig, &StrategyContext<'_>) -> Result<Box<dyn nasforge_core::Strategy<nasforge_registry::ErasedSpace>>, String> + Send + Sync + 'static {
@@ -471,33 +586,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_of_another_method_names_its_owner_and_defaults_are_the_references() {
-        let t = OneShotToml { tau_max: Some(5.0), ..OneShotToml::default() };
-        let err = DartsToml(t.clone()).check().unwrap_err();
-        assert_eq!(err.key, "tau-max");
-        assert!(err.reason.contains("`gdas`"), "{}", err.reason);
-        let gdas = GdasToml(t).check().unwrap();
+    fn a_key_of_another_method_is_refused_with_the_valid_keys_and_defaults_are_the_references() {
+        let err = toml::from_str::<DartsToml>("tau-max = 5.0").unwrap_err().to_string();
+        assert!(err.contains("unknown field `tau-max`") && err.contains("`order`"), "{err}");
+        let gdas = toml::from_str::<GdasToml>("tau-max = 5.0").unwrap().check().unwrap();
         assert_eq!(gdas.method, Method::Gdas { tau_max: 5.0, tau_min: 0.1 });
         assert_eq!((gdas.epochs, gdas.channels, gdas.cells, gdas.batch_size), (250, 16, None, 64));
+        // The general form still names a foreign key's owner.
+        let err = OneShotToml { tau_max: Some(5.0), ..OneShotToml::default() }.check_for(Kind::Darts).unwrap_err();
+        assert!(err.key == "tau-max" && err.reason.contains("`gdas`"), "{}", err.reason);
         let darts = DartsToml::default().check().unwrap();
         assert_eq!((darts.epochs, darts.method.clone()), (50, Method::Darts { second_order: false }));
-        assert_eq!(DartsToml::default().resolved(&darts).0.order, Some(1));
-        let err = DartsToml(OneShotToml { order: Some(3), ..OneShotToml::default() }).check().unwrap_err();
+        assert_eq!(DartsToml::default().resolved(&darts).order, Some(1));
+        let err = DartsToml::from_general(&OneShotToml { order: Some(3), ..OneShotToml::default() }).check().unwrap_err();
         assert_eq!(err.key, "order");
-        let err = DartsPtToml(OneShotToml { supernet: Some("x".into()), ..OneShotToml::default() }).check().unwrap_err();
+        let err = DartsPtToml::from_general(&OneShotToml { supernet: Some("x".into()), ..OneShotToml::default() }).check().unwrap_err();
         assert!(err.reason.contains("darts, fixed-alpha"), "{}", err.reason);
-        let err = DartsToml(OneShotToml { early_stop: Some(true), ..OneShotToml::default() }).check().unwrap_err();
+        let err = DartsToml::from_general(&OneShotToml { early_stop: Some(true), ..OneShotToml::default() }).check().unwrap_err();
         assert_eq!(err.key, "early-stop");
-        let err = GdasToml(OneShotToml { tau_min: Some(20.0), ..OneShotToml::default() }).check().unwrap_err();
+        let err = GdasToml::from_general(&OneShotToml { tau_min: Some(20.0), ..OneShotToml::default() }).check().unwrap_err();
         assert_eq!(err.key, "tau-min");
-        let sharp = DartsToml(OneShotToml { lr_schedule: Some("cosine-power".into()), weighting: Some("max-w".into()), ..OneShotToml::default() }).check().unwrap();
+        let sharp = DartsToml::from_general(&OneShotToml { lr_schedule: Some("cosine-power".into()), weighting: Some("max-w".into()), ..OneShotToml::default() }).check().unwrap();
         assert_eq!((sharp.optimisers.schedule, sharp.optimisers.weighting), (Schedule::CosinePower(2.0), Weighting::MaxW));
-        assert_eq!(GdasToml(OneShotToml { weighting: Some("max-w".into()), ..OneShotToml::default() }).check().unwrap_err().key, "weighting");
-        assert_eq!(DartsToml(OneShotToml { lr_power: Some(3.0), ..OneShotToml::default() }).check().unwrap_err().key, "lr-power");
+        assert!(toml::from_str::<GdasToml>("weighting = \"max-w\"").is_err(), "Max-W is DARTS'");
+        assert_eq!(DartsToml::from_general(&OneShotToml { lr_power: Some(3.0), ..OneShotToml::default() }).check().unwrap_err().key, "lr-power");
         // The Hessian tracker is DARTS' objective's: not GDAS', not a fixed α's.
-        assert_eq!(GdasToml(OneShotToml { hessian: true, ..OneShotToml::default() }).check().unwrap_err().key, "hessian");
+        assert_eq!(GdasToml::from_general(&OneShotToml { hessian: true, ..OneShotToml::default() }).check().unwrap_err().key, "hessian");
         let fixed = OneShotToml { hessian: true, supernet: Some("fixed-alpha".into()), ..OneShotToml::default() };
-        assert_eq!(DartsPtToml(fixed).check().unwrap_err().key, "hessian");
-        assert!(DartsPtToml(OneShotToml { hessian: true, ..OneShotToml::default() }).check().is_ok());
+        assert_eq!(DartsPtToml::from_general(&fixed).check().unwrap_err().key, "hessian");
+        assert!(DartsPtToml::from_general(&OneShotToml { hessian: true, ..OneShotToml::default() }).check().is_ok());
     }
 }

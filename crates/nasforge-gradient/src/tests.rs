@@ -122,7 +122,7 @@ fn check_resumes_with(name: &str, config: OneShotConfig, search: fn(&str, &OneSh
 
 #[test]
 fn darts_journals_every_epoch_and_resumes_after_any_step_to_the_same_cell() {
-    let config = DartsToml(small("")).check().unwrap();
+    let config = DartsToml::from_general(&small("")).check().unwrap();
     let mut m = Memory::default();
     assert_eq!(search("darts", &config, &mut m), None);
     let r = rows(&m);
@@ -138,17 +138,17 @@ fn darts_journals_every_epoch_and_resumes_after_any_step_to_the_same_cell() {
 
 #[test]
 fn gdas_rsps_spos_and_darts_pt_resume_to_the_same_trajectory() {
-    check_resumes("gdas", GdasToml(small("")).check().unwrap());
-    check_resumes("rsps", RspsToml(small("candidates = 10\nranking-sample = 5")).check().unwrap());
-    check_resumes("spos", SposToml(small("epochs = 1\npopulation = 6\nparents = 2\ngenerations = 2\nscore-batches = 1")).check().unwrap());
+    check_resumes("gdas", GdasToml::from_general(&small("")).check().unwrap());
+    check_resumes("rsps", RspsToml::from_general(&small("candidates = 10\nranking-sample = 5")).check().unwrap());
+    check_resumes("spos", SposToml::from_general(&small("epochs = 1\npopulation = 6\nparents = 2\ngenerations = 2\nscore-batches = 1")).check().unwrap());
     // Fine-tuning moves α between decisions: the magnitude cell journaled
     // beside the choice must still be the one of the trained supernet.
-    check_resumes("darts-pt", DartsPtToml(small("epochs = 1\nscore-batches = 1\nfinetune-epochs = 1\nbatch-size = 128")).check().unwrap());
+    check_resumes("darts-pt", DartsPtToml::from_general(&small("epochs = 1\nscore-batches = 1\nfinetune-epochs = 1\nbatch-size = 128")).check().unwrap());
 }
 
 #[test]
 fn second_order_darts_and_the_hessian_tracker_journal_finite_values() {
-    let config = DartsToml(small("order = 2\nhessian = true\nhessian-iterations = 3")).check().unwrap();
+    let config = DartsToml::from_general(&small("order = 2\nhessian = true\nhessian-iterations = 3")).check().unwrap();
     let mut m = Memory::default();
     assert_eq!(search("darts", &config, &mut m), None);
     let r = rows(&m);
@@ -160,9 +160,9 @@ fn second_order_darts_and_the_hessian_tracker_journal_finite_values() {
 #[test]
 fn a_checkpoint_of_another_strategy_is_refused() {
     let mut m = Memory::default();
-    assert_eq!(search("darts", &DartsToml(small("epochs = 1")).check().unwrap(), &mut m), None);
+    assert_eq!(search("darts", &DartsToml::from_general(&small("epochs = 1")).check().unwrap(), &mut m), None);
     m.evaluated.clear();
-    let err = search("gdas", &GdasToml(small("epochs = 1")).check().unwrap(), &mut m).unwrap();
+    let err = search("gdas", &GdasToml::from_general(&small("epochs = 1")).check().unwrap(), &mut m).unwrap();
     assert!(err.contains("strategy `darts`, not `gdas`"), "{err}");
 }
 
@@ -171,7 +171,7 @@ fn darts_and_gdas_search_the_darts_cell_supernet_and_resume() {
     // Three cells (both reductions), C = 2: the smallest network with
     // every kind of edge.
     let tiny = "channels = 2\ncells = 3\nepochs = 1\nbatch-size = 64";
-    let config = DartsToml(small(tiny)).check().unwrap();
+    let config = DartsToml::from_general(&small(tiny)).check().unwrap();
     let mut m = Memory::default();
     assert_eq!(search_darts("darts", &config, &mut m), None);
     let r = rows(&m);
@@ -180,6 +180,6 @@ fn darts_and_gdas_search_the_darts_cell_supernet_and_resume() {
     assert_eq!(r[1]["cell"].as_str(), Some(m.evaluated[0].as_str()));
     check_resumes_with("darts", config, search_darts);
     let mut m = Memory::default();
-    assert_eq!(search_darts("gdas", &GdasToml(small(tiny)).check().unwrap(), &mut m), None);
+    assert_eq!(search_darts("gdas", &GdasToml::from_general(&small(tiny)).check().unwrap(), &mut m), None);
     assert!(rows(&m)[0]["tau"].as_f64().is_some());
 }
