@@ -143,6 +143,23 @@ impl FactorizedReduce {
     }
 }
 
+/// A cell's output: its nodes (detached into a sink) concatenated along
+/// the channels, each read with an empty tape.
+pub fn concat_nodes<T: Tape<f32, Cpu> + Merge<T>>(nodes: &[T4<NoneTape>]) -> T4<T> {
+    let mut out = nodes[0].retaped::<T>();
+    for n in &nodes[1..] {
+        out = (out, n.retaped::<T>()).concat_along(Axis::<1>);
+    }
+    out
+}
+
+/// `x` carrying `sink`'s tape too: what a network whose intermediate
+/// tensors were detached into `sink` returns.
+pub fn reattach<S: Shape, T: Tape<f32, Cpu> + Merge<T>>(x: Tensor<S, f32, Cpu, T>, sink: T) -> Tensor<S, f32, Cpu, T> {
+    let (x, tape) = x.split_tape();
+    x.put_tape(tape.merge(sink))
+}
+
 /// Moves `x`'s tape into `sink`; readers then take `x.retaped()`.
 pub fn detach<S: Shape, T: Tape<f32, Cpu>>(x: Tensor<S, f32, Cpu, T>, sink: &mut T) -> Tensor<S, f32, Cpu> {
     let (x, tape) = x.split_tape();

@@ -15,7 +15,7 @@
 //! weight, each with its strongest non-`none` operation (`_parse` of the
 //! reference's `genotype()`).
 
-use nasforge_engine::blocks::{Chain, FactorizedReduce, detach};
+use nasforge_engine::blocks::{Chain, FactorizedReduce, concat_nodes, detach, reattach};
 use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, max_pool2d, mix, mix_one, sum_all};
 use nasforge_engine::params::{BatchNorm, ParamStore};
@@ -215,16 +215,10 @@ impl DartsSupernet {
                 };
                 states.push(detach(node_out, &mut sink));
             }
-            let mut out = states[2].retaped::<T>();
-            for n in &states[3..] {
-                out = (out, n.retaped::<T>()).concat_along(Axis::<1>);
-            }
-            (s0, s1) = (s1, detach(out, &mut sink));
+            (s0, s1) = (s1, detach(concat_nodes::<T>(&states[2..]), &mut sink));
         }
         let pooled = global_avg_pool(s1.retaped::<T>());
-        let logits = linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes);
-        let (logits, tape) = logits.split_tape();
-        logits.put_tape(tape.merge(sink))
+        reattach(linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes), sink)
     }
 }
 

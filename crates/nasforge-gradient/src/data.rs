@@ -97,6 +97,11 @@ impl SearchData {
         Batch { x, y, labels: self.labels(idx) }
     }
 
+    /// [`SearchData::alpha_batches`] as batches.
+    pub fn alpha_batch_set(&self, n: usize, seed: u64) -> Vec<Batch> {
+        self.alpha_batches(n, seed).iter().map(|idx| self.batch(idx)).collect()
+    }
+
     /// Images and one-hot labels of training-split images `idx`.
     pub fn tensors(&self, idx: &[usize]) -> (T4<NoneTape>, Labels) {
         let dev = Cpu::default();

@@ -128,7 +128,7 @@ mod tests {
             t.weight_step(&data.batch(&w), 0.05, &mut soft(&alpha));
             t.alpha_step(&data.batch(&a), &mut soft(&alpha));
         }
-        let batches: Vec<Batch> = data.alpha_batches(1, 9).iter().map(|i| data.batch(i)).collect();
+        let batches = data.alpha_batch_set(1, 9);
         let wd = t.config.alpha.weight_decay();
         let lambda = dominant_eigenvalue(&mut t, &batches, 50, 2) - wd;
         // The explicit Hessian, column by column, symmetrised.

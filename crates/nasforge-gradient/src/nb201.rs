@@ -13,7 +13,7 @@
 
 use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, mix, mix_one, relu, sum_all};
-use nasforge_engine::blocks::ResidualReduce;
+use nasforge_engine::blocks::{ResidualReduce, reattach};
 use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, EDGES, Op};
 use rand::SeedableRng;
@@ -188,14 +188,6 @@ impl<T: Tape<f32, Cpu>> EdgeChoice<T> {
     }
 }
 
-/// `out` carrying `dropped`'s tape too: a node nothing reads still holds
-/// the backward ops of what computed it (and of what came before it).
-fn absorb<T: Tape<f32, Cpu> + Merge<T>>(out: T4<T>, dropped: T4<T>) -> T4<T> {
-    let (out, a) = out.split_tape();
-    let (_, b) = dropped.split_tape();
-    out.put_tape(a.merge(b))
-}
-
 /// One search cell: node `j` sums the edges from every node before it, as
 /// the reference's `SearchCell`.
 fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[MixedEdge; EDGES], choices: Vec<EdgeChoice<T>>, x: T4<T>, train: bool) -> T4<T> {
@@ -254,8 +246,10 @@ fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edges: &[M
         nodes[to] = Some(if terms.is_empty() { Cpu::default().zeros_like(&shape).put_tape(T::default()) } else { sum_all(terms) });
     }
     let mut out = nodes[3].take().expect("node 3 is computed");
+    // A node nothing reads still holds the backward ops of what computed
+    // it (and of what came before it).
     for d in dropped {
-        out = absorb(out, d);
+        out = reattach(out, d.split_tape().1);
     }
     out
 }

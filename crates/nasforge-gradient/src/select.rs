@@ -32,10 +32,6 @@ pub fn cell_path(cell: &Cell) -> Vec<usize> {
     cell.ops.iter().map(|&o| o as usize).collect()
 }
 
-fn batches(data: &SearchData, n: usize, seed: u64) -> Vec<Batch> {
-    data.alpha_batches(n, seed).iter().map(|idx| data.batch(idx)).collect()
-}
-
 /// The supernet's accuracy (%) for `cell`'s path over `batches`, batch
 /// norm in `train` mode or on the running statistics.
 fn path_accuracy(net: &mut Nb201Supernet, cell: &Cell, batches: &[Batch], train: bool) -> f64 {
@@ -65,7 +61,7 @@ fn distinct_cells(n: usize, rng: &mut impl Rng) -> Vec<Cell> {
 pub fn ranking(net: &mut Nb201Supernet, data: &SearchData, n: usize, nbatches: usize, seed: u64) -> Value {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cells = distinct_cells(n, &mut rng);
-    let bs = batches(data, nbatches, derive_seed(seed, "batches"));
+    let bs = data.alpha_batch_set(nbatches, derive_seed(seed, "batches"));
     let acc: Vec<f64> = cells.iter().map(|c| path_accuracy(net, c, &bs, true)).collect();
     json!({ "phase": "ranking", "cells": cells.iter().map(|c| Nb201Space.format(c)).collect::<Vec<_>>(), "supernet_acc": acc })
 }
@@ -78,7 +74,7 @@ pub fn ranking(net: &mut Nb201Supernet, data: &SearchData, n: usize, nbatches: u
 pub fn sampled(net: &mut Nb201Supernet, data: &SearchData, candidates: usize, seed: u64) -> (Cell, Value) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cells: Vec<Cell> = (0..candidates).map(|_| random_cell(&mut rng)).collect();
-    let bs = batches(data, candidates, derive_seed(seed, "batches"));
+    let bs = data.alpha_batch_set(candidates, derive_seed(seed, "batches"));
     let acc: Vec<f64> = cells.iter().zip(&bs).map(|(c, b)| path_accuracy(net, c, std::slice::from_ref(b), false)).collect();
     let best = (0..cells.len()).fold(0, |b, i| if acc[i] > acc[b] { i } else { b });
     let row = json!({
@@ -98,7 +94,7 @@ pub fn sampled(net: &mut Nb201Supernet, data: &SearchData, candidates: usize, se
 /// that recalibration converges to, on `score_batches` batches.
 pub fn evolution(net: &mut Nb201Supernet, data: &SearchData, e: &EvolutionConfig, seed: u64) -> (Cell, Value) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let bs = batches(data, e.score_batches, derive_seed(seed, "batches"));
+    let bs = data.alpha_batch_set(e.score_batches, derive_seed(seed, "batches"));
     let mut scored: std::collections::HashMap<usize, f64> = std::collections::HashMap::new();
     let score = |net: &mut Nb201Supernet, c: &Cell, scored: &mut std::collections::HashMap<usize, f64>| *scored.entry(c.code()).or_insert_with(|| path_accuracy(net, c, &bs, true));
     let mut population = distinct_cells(e.population, &mut rng);
@@ -240,7 +236,7 @@ pub fn project_edge(t: &mut Nb201Training, data: &SearchData, projection: &mut P
         // The reference makes a fresh SGD optimiser for the projection phase.
         t.reset_weight_optimiser();
     }
-    let bs = batches(data, pt.score_batches, derive_seed(seed, &format!("pt-score{decision}")));
+    let bs = data.alpha_batch_set(pt.score_batches, derive_seed(seed, &format!("pt-score{decision}")));
     let alpha = t.net.alpha.params.clone();
     let mut full = Meter::default();
     for b in &bs {

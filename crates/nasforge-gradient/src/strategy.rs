@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::config::{Method, OneShotConfig, Selection};
-use crate::data::{Batch, SearchData};
+use crate::data::SearchData;
 use crate::nb201::Nb201Supernet;
 use crate::select::{self, Projection};
 use crate::supernet::Supernet;
@@ -250,12 +250,13 @@ impl<N: Supernet> OneShot<N> {
         if let Some((_, bytes)) = evaluator.last_checkpoint() {
             p = self.restore(&mut t, &bytes)?;
         }
+        // The tracker's batches are the same every epoch.
+        let hessian_batches = self.config.hessian.as_ref().map(|h| data.alpha_batch_set(h.batches, derive_seed(self.seed, "hessian")));
         while p.epochs < self.config.epochs && !p.stopped && !evaluator.exhausted() {
             let epoch = p.epochs;
             let mut row = self.train_epoch(&mut t, &data, epoch)?;
-            if let Some(h) = &self.config.hessian {
-                let batches: Vec<Batch> = data.alpha_batches(h.batches, derive_seed(self.seed, "hessian")).iter().map(|i| data.batch(i)).collect();
-                let ev = hessian::dominant_eigenvalue(&mut t, &batches, h.iterations, derive_seed(self.seed, &format!("power{epoch}")));
+            if let (Some(h), Some(batches)) = (&self.config.hessian, &hessian_batches) {
+                let ev = hessian::dominant_eigenvalue(&mut t, batches, h.iterations, derive_seed(self.seed, &format!("power{epoch}")));
                 p.eigenvalues.push(ev);
                 row["eigenvalue"] = json!(ev);
                 if let Some(rule) = &h.early_stop {

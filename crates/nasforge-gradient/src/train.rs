@@ -151,11 +151,6 @@ impl<N: Supernet> Training<N> {
         }
     }
 
-    /// The mixed edges of DARTS-style methods under this training's
-    /// weighting.
-    pub fn mixed<'a, T: Tape<f32, Cpu> + Merge<T>>(&self, alpha: &'a [Param]) -> impl FnMut(usize) -> EdgeChoice<T> + 'a {
-        mixed(alpha, self.config.weighting)
-    }
 
     /// A forward pass of `batch` through `choice`'s edges and its loss,
     /// with the tape.

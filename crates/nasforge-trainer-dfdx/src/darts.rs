@@ -19,7 +19,7 @@
 //! holds them, so no gradient is lost when a node has no reader.
 
 use dfdx::prelude::*;
-use nasforge_engine::blocks::{Chain, FactorizedReduce, detach};
+use nasforge_engine::blocks::{Chain, FactorizedReduce, concat_nodes, detach, reattach};
 use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, max_pool2d, sum_all};
 use nasforge_engine::params::ParamStore;
 use nasforge_space_darts::{Genotype, NODES, Op};
@@ -171,17 +171,10 @@ impl ImageClassifier for DartsNet {
                 let node = sum_all(terms);
                 states.push(detach(node, &mut sink));
             }
-            let nodes = &states[2..];
-            let mut out = nodes[0].retaped::<T>();
-            for n in &nodes[1..] {
-                out = (out, n.retaped::<T>()).concat_along(Axis::<1>);
-            }
-            (s0, s1) = (s1, detach(out, &mut sink));
+            (s0, s1) = (s1, detach(concat_nodes::<T>(&states[2..]), &mut sink));
         }
         let pooled = global_avg_pool(s1.retaped::<T>());
-        let logits = linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes);
-        let (logits, tape) = logits.split_tape();
-        logits.put_tape(tape.merge(sink))
+        reattach(linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes), sink)
     }
 }
 
