@@ -25,6 +25,23 @@ pub enum Method {
         /// τ of the last epoch (0.1).
         tau_min: f64,
     },
+    /// RARTS (Xue, Qi & Xin, IEEE Access 2022): a relaxed single-level
+    /// problem with two weight sets sharing α, `w` on the weights' half
+    /// and `y` on α's, coupled by a penalty: minimise
+    /// `L_val(y, α) + λ·L_train(w, α) + β/2·‖w − y‖²` by Gauss-Seidel
+    /// steps, first `w`, then `y` (at the new `w`), then α on both losses
+    /// (at the new `w` and `y`), every gradient first order.
+    ///
+    /// Only the paper's abstract was readable here (no reference code is
+    /// public): the two networks, the data split, α shared and the
+    /// Gauss-Seidel order are its; the objective's exact form, λ and β
+    /// (1 and 1 by default) are ours.
+    Rarts {
+        /// λ, the training loss' weight in the objective.
+        lambda: f64,
+        /// β, the penalty coupling the two weight sets.
+        beta: f64,
+    },
     /// Weight sharing with a uniformly random path per step and no α
     /// (RSPS, Li & Talwalkar 2019; SPOS, Guo et al. 2020).
     UniformPaths,
@@ -102,6 +119,28 @@ pub struct EarlyStop {
     pub start: usize,
 }
 
+/// SD-DARTS' self-distillation (Zhu et al., "Improving Differentiable
+/// Architecture Search via Self-Distillation", Neural Networks 2023):
+/// the supernets of the previous `teachers` steps are kept, and the
+/// weight step's loss adds the divergence of the student's softened
+/// prediction from their vote.
+///
+/// Only the paper's abstract was readable here (no reference code is
+/// public): teachers from previous steps and their output probabilities
+/// aggregated by voting are its; the vote as the mean of the teachers'
+/// probabilities, the Hinton-style term `weight · τ² · KL(vote ‖
+/// softmax(z/τ))` on the weight step only, and the defaults (2 teachers,
+/// τ = 2, weight 1) are ours.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Distillation {
+    /// Previous steps' supernets kept as teachers (2).
+    pub teachers: usize,
+    /// The softening temperature τ (2).
+    pub temperature: f64,
+    /// The distillation term's weight (1).
+    pub weight: f64,
+}
+
 /// A checked one-shot search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OneShotConfig {
@@ -114,12 +153,16 @@ pub struct OneShotConfig {
     /// NAS-Bench-201: cells per stage (5 in its search); DARTS: cells in
     /// all (8 in its search); the supernet's default when `None`.
     pub cells: Option<usize>,
+    /// sharpDARTS' SharpSepConv for the DARTS supernet's dilated candidates.
+    pub sharp_sep_conv: bool,
     /// Epochs of supernet training.
     pub epochs: usize,
     /// Images per batch (64).
     pub batch_size: usize,
     /// The optimisers.
     pub optimisers: Optimisers,
+    /// SD-DARTS' self-distillation of the weight step.
+    pub distillation: Option<Distillation>,
     /// Track the Hessian's dominant eigenvalue each epoch.
     pub hessian: Option<HessianConfig>,
     /// Uniform cells whose supernet accuracy is journaled after training,

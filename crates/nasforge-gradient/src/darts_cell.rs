@@ -42,6 +42,12 @@ pub struct DartsShape {
     pub in_channels: usize,
     /// Classes.
     pub classes: usize,
+    /// sharpDARTS' SharpSepConv for the dilated candidates (its `OPS`
+    /// table, `dil_conv_k` = `SharpSepConv(k, dilation 2)`): the dilated
+    /// depthwise-pointwise-BN block followed by an undilated one, as the
+    /// separable candidates are. The separable candidates are
+    /// SharpSepConv already (at `C_mid = C_out` it is DARTS' `SepConv`).
+    pub sharp_sep_conv: bool,
 }
 
 /// One mixed edge's parameterised candidates.
@@ -54,8 +60,9 @@ struct MixedEdge {
     reduce: Option<FactorizedReduce>,
     sep3: [Chain; 2],
     sep5: [Chain; 2],
-    dil3: Chain,
-    dil5: Chain,
+    /// DARTS' `DilConv`: one block; SharpSepConv: two.
+    dil3: Vec<Chain>,
+    dil5: Vec<Chain>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,11 +134,18 @@ impl DartsSupernet {
                     };
                     let sep3 = sep(&mut w, 3, &mut rng);
                     let sep5 = sep(&mut w, 5, &mut rng);
-                    let dil3 = w.dw_pw(&format!("{en}.dil3"), c_cur, c_cur, (3, stride, 2), &mut rng);
-                    let dil5 = w.dw_pw(&format!("{en}.dil5"), c_cur, c_cur, (5, stride, 2), &mut rng);
+                    let dil = |w: &mut ParamStore, k: usize, rng: &mut ChaCha8Rng| {
+                        if shape.sharp_sep_conv {
+                            vec![w.dw_pw(&format!("{en}.dil{k}.1"), c_cur, c_cur, (k, stride, 2), rng), w.dw_pw(&format!("{en}.dil{k}.2"), c_cur, c_cur, (k, 1, 1), rng)]
+                        } else {
+                            vec![w.dw_pw(&format!("{en}.dil{k}"), c_cur, c_cur, (k, stride, 2), rng)]
+                        }
+                    };
+                    let dil3 = dil(&mut w, 3, &mut rng);
+                    let dil5 = dil(&mut w, 5, &mut rng);
                     frozen.extend(max_bn.affine_indices().into_iter().chain(avg_bn.affine_indices()));
                     frozen.extend(reduce.iter().flat_map(FactorizedReduce::affine_indices));
-                    frozen.extend(sep3.iter().chain(&sep5).chain([&dil3, &dil5]).flat_map(Chain::affine_indices));
+                    frozen.extend(sep3.iter().chain(&sep5).chain(&dil3).chain(&dil5).flat_map(Chain::affine_indices));
                     edges.push(MixedEdge { stride, max_bn, avg_bn, reduce, sep3, sep5, dil3, dil5 });
                 }
             }
@@ -241,8 +255,8 @@ fn candidate<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, edge: &MixedE
         },
         Op::SepConv3x3 => edge.sep3.iter().fold(x, |x, c| store.apply_chain(c, x, train)),
         Op::SepConv5x5 => edge.sep5.iter().fold(x, |x, c| store.apply_chain(c, x, train)),
-        Op::DilConv3x3 => store.apply_chain(&edge.dil3, x, train),
-        Op::DilConv5x5 => store.apply_chain(&edge.dil5, x, train),
+        Op::DilConv3x3 => edge.dil3.iter().fold(x, |x, c| store.apply_chain(c, x, train)),
+        Op::DilConv5x5 => edge.dil5.iter().fold(x, |x, c| store.apply_chain(c, x, train)),
         Op::None => unreachable!("`none` computes nothing"),
     }
 }
@@ -285,8 +299,12 @@ mod tests {
     type Labels = Tensor<(usize, usize), f32, Cpu>;
 
     fn tiny() -> (DartsSupernet, T4<NoneTape>, Labels) {
+        tiny_with(false)
+    }
+
+    fn tiny_with(sharp_sep_conv: bool) -> (DartsSupernet, T4<NoneTape>, Labels) {
         // Three cells: normal, then both reductions (at 1 and 2).
-        let net = DartsSupernet::new(DartsShape { channels: 2, layers: 3, in_channels: 1, classes: 3 }, 5);
+        let net = DartsSupernet::new(DartsShape { channels: 2, layers: 3, in_channels: 1, classes: 3, sharp_sep_conv }, 5);
         let dev = Cpu::default();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let x: Vec<f32> = (0..4 * 8 * 8).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -304,7 +322,27 @@ mod tests {
 
     #[test]
     fn alpha_gradients_through_every_mixed_edge_match_finite_differences() {
-        let (mut net, x, y) = tiny();
+        alpha_gradients_match_finite_differences(false);
+    }
+
+    #[test]
+    fn alpha_gradients_with_sharp_sep_convs_match_finite_differences() {
+        alpha_gradients_match_finite_differences(true);
+    }
+
+    #[test]
+    fn sharp_sep_conv_adds_an_undilated_block_to_each_dilated_candidate() {
+        let count = |net: &DartsSupernet| net.weights.params.iter().map(|p| p.shape().0).sum::<usize>();
+        let (plain, sharp) = (tiny_with(false).0, tiny_with(true).0);
+        // Cells at C = 2, 4, 8 (the reductions double it); per edge, each
+        // dilated candidate gains a depthwise k×k and a pointwise c×c conv
+        // and a BN (whose scale and shift are stored, and kept fixed).
+        let extra: usize = [2usize, 4, 8].iter().map(|&c| EDGES * (c * 9 + c * c + 2 * c + c * 25 + c * c + 2 * c)).sum();
+        assert_eq!(count(&sharp), count(&plain) + extra);
+    }
+
+    fn alpha_gradients_match_finite_differences(sharp_sep_conv: bool) {
+        let (mut net, x, y) = tiny_with(sharp_sep_conv);
         for r in 0..2 * EDGES {
             let v: Vec<f32> = (0..OPS).map(|o| 0.3 * ((r * OPS + o) % 7) as f32 - 0.9).collect();
             net.alpha.params[r] = net.alpha.device().tensor_from_vec(v, (OPS,));

@@ -18,14 +18,15 @@
 //!   weights and α.
 //! - [`train`]: the two optimisers and the steps (weights, α, GDAS'
 //!   Gumbel sample, uniform paths); [`darts2`]: DARTS' second-order α
-//!   step.
+//!   step; [`sd_darts`]: SD-DARTS' voting teachers and distilled weight
+//!   step; [`rarts`]: RARTS' iteration on two weight sets.
 //! - [`select`]: cells from a trained supernet (RSPS' sample, SPOS'
 //!   evolution, DARTS-PT's projection) and the ranking sample.
 //! - [`hessian`]: the dominant eigenvalue of the validation Hessian in α
 //!   and RobustDARTS' early stop.
 //! - [`strategy`]: the search as a strategy that drives its own loop,
-//!   journaling every epoch with a checkpoint; [`family`]: its registry
-//!   entries.
+//!   journaling every epoch with a checkpoint; [`params`]: each
+//!   strategy's TOML table; [`family`]: the registry entries.
 
 pub mod config;
 pub mod darts2;
@@ -34,6 +35,9 @@ pub mod data;
 pub mod family;
 pub mod hessian;
 pub mod nb201;
+pub mod params;
+pub mod rarts;
+pub mod sd_darts;
 pub mod select;
 pub mod strategy;
 pub mod supernet;

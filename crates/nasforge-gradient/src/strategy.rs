@@ -25,9 +25,10 @@ use crate::config::{Method, OneShotConfig, Selection};
 use crate::data::SearchData;
 use crate::nb201::Nb201Supernet;
 use crate::select::{self, Projection};
-use crate::supernet::Supernet;
+use crate::supernet::{Supernet, SupernetSpec};
 use crate::train::{GumbelSample, Meter, Training, mixed, path, score_batch};
-use crate::{darts2, hessian};
+use crate::sd_darts::Teachers;
+use crate::{darts2, hessian, rarts, sd_darts};
 
 /// A one-shot search on supernet `N` (the NAS-Bench-201 or DARTS search
 /// network). Uniform paths, the fixed-α supernet and every selection but
@@ -103,8 +104,20 @@ impl<N: Supernet> OneShot<N> {
     }
 
     fn fresh(&self, data: &SearchData) -> Training<N> {
-        let net = N::build(self.config.channels, self.config.cells, data.channels(), data.classes(), derive_seed(self.seed, "supernet"));
-        Training::new(net, self.config.optimisers.clone())
+        let spec = SupernetSpec {
+            channels: self.config.channels,
+            cells: self.config.cells,
+            sharp_sep_conv: self.config.sharp_sep_conv,
+            in_channels: data.channels(),
+            classes: data.classes(),
+        };
+        let net = N::build(&spec, derive_seed(self.seed, "supernet"));
+        let mut t = Training::new(net, self.config.optimisers.clone());
+        if matches!(self.config.method, Method::Rarts { .. }) {
+            t = t.with_twin();
+        }
+        t.teachers = self.config.distillation.map(|d| Teachers::new(d.teachers));
+        t
     }
 
     /// GDAS' τ in `epoch`: `τ_max − (τ_max − τ_min) · epoch / (epochs − 1)`.
@@ -123,9 +136,46 @@ impl<N: Supernet> OneShot<N> {
         let weighting = t.config.weighting;
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, &format!("epoch{epoch}")));
         let (mut train, mut valid) = (Meter::default(), Meter::default());
+        let (mut kl, mut distilled) = (0.0, 0usize);
         for (wi, ai) in data.epoch(derive_seed(self.seed, &format!("order{epoch}"))) {
             let (wb, ab) = (data.batch(&wi), data.batch(&ai));
             match &self.config.method {
+                Method::Darts { second_order } if self.config.distillation.is_some() => {
+                    // SD-DARTS: the previous steps' supernets vote on the
+                    // weight batch; this step's supernet joins them after.
+                    let d = self.config.distillation.expect("matched");
+                    let snapshot = Teachers::snapshot(&t.net);
+                    let teachers = t.teachers.take().expect("SD-DARTS keeps teachers");
+                    let vote = teachers.vote(&mut t.net, &wb, weighting, d.temperature);
+                    t.teachers = Some(teachers);
+                    let mut weight_step = |t: &mut Training<N>| {
+                        let alpha = t.net.alpha().params.clone();
+                        let (score, k) = sd_darts::weight_step(t, &wb, lr, &mut mixed(&alpha, weighting), vote.as_deref(), &d);
+                        train.add(score);
+                        if vote.is_some() {
+                            kl += k;
+                            distilled += 1;
+                        }
+                    };
+                    if *second_order {
+                        valid.add(darts2::alpha_step(t, &wb, &ab, lr));
+                        weight_step(t);
+                    } else if N::ALPHA_FIRST {
+                        let alpha = t.net.alpha().params.clone();
+                        valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
+                        weight_step(t);
+                    } else {
+                        weight_step(t);
+                        let alpha = t.net.alpha().params.clone();
+                        valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
+                    }
+                    t.teachers.as_mut().expect("SD-DARTS keeps teachers").push(snapshot);
+                }
+                Method::Rarts { lambda, beta } => {
+                    let (tr, va) = rarts::iteration(t, &wb, &ab, lr, *lambda, *beta);
+                    train.add(tr);
+                    valid.add(va);
+                }
                 Method::Darts { second_order: false } if N::ALPHA_FIRST => {
                     let alpha = t.net.alpha().params.clone();
                     valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
@@ -175,7 +225,15 @@ impl<N: Supernet> OneShot<N> {
             "valid_acc": va,
             "seconds": started.elapsed().as_secs_f64(),
         });
-        if matches!(self.config.method, Method::Darts { .. } | Method::Gdas { .. }) {
+        if distilled > 0 {
+            row["distill_kl"] = json!(kl / distilled as f64);
+        }
+        if let Some((y, _)) = &t.twin {
+            // RARTS: how far apart the penalty lets the two weight sets drift.
+            let d2: f64 = t.net.weights().params.iter().zip(&y.params).map(|(a, b)| a.as_vec().iter().zip(b.as_vec()).map(|(u, v)| f64::from(u - v).powi(2)).sum::<f64>()).sum();
+            row["weight_distance"] = json!(d2.sqrt());
+        }
+        if matches!(self.config.method, Method::Darts { .. } | Method::Gdas { .. } | Method::Rarts { .. }) {
             row["alpha"] = json!(t.net.alpha_rows());
             row["derived"] = json!(N::format(&t.net.derive()));
         }

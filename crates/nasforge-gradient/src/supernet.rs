@@ -9,6 +9,22 @@ use nasforge_engine::params::ParamStore;
 
 use crate::nb201::EdgeChoice;
 
+/// What a supernet is built for: its size, its options and the images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupernetSpec {
+    /// Channels of the first stage (C).
+    pub channels: usize,
+    /// Cells (per stage on NAS-Bench-201, in all on DARTS); the
+    /// supernet's default when `None`.
+    pub cells: Option<usize>,
+    /// sharpDARTS' SharpSepConv for the dilated candidates (DARTS only).
+    pub sharp_sep_conv: bool,
+    /// Image channels.
+    pub in_channels: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
 /// A weight-sharing supernet with architecture parameters α, one row per
 /// mixed edge.
 pub trait Supernet: Sized + Send + 'static {
@@ -20,10 +36,8 @@ pub trait Supernet: Sized + Send + 'static {
     /// yes; the NB201 reference's DARTS-V1: no).
     const ALPHA_FIRST: bool = false;
 
-    /// The network at `channels` (C) and `cells` (the space's default
-    /// when `None`) for images of `in_channels` and `classes`, every
-    /// weight and α drawn from `seed`.
-    fn build(channels: usize, cells: Option<usize>, in_channels: usize, classes: usize, seed: u64) -> Self;
+    /// The network `spec` describes, every weight and α drawn from `seed`.
+    fn build(spec: &SupernetSpec, seed: u64) -> Self;
 
     /// Network weights and batch-norm statistics.
     fn weights(&self) -> &ParamStore;
@@ -58,8 +72,10 @@ pub trait Supernet: Sized + Send + 'static {
 impl Supernet for crate::nb201::Nb201Supernet {
     type Arch = nasforge_space_nb201::Cell;
 
-    fn build(channels: usize, cells: Option<usize>, in_channels: usize, classes: usize, seed: u64) -> Self {
-        Self::new(crate::nb201::SupernetShape { channels, cells: cells.unwrap_or(5), in_channels, classes }, seed)
+    /// NAS-Bench-201 has no separable candidates: `sharp_sep_conv` is
+    /// refused by the family's builder before this.
+    fn build(s: &SupernetSpec, seed: u64) -> Self {
+        Self::new(crate::nb201::SupernetShape { channels: s.channels, cells: s.cells.unwrap_or(5), in_channels: s.in_channels, classes: s.classes }, seed)
     }
     fn weights(&self) -> &ParamStore {
         &self.weights
@@ -96,8 +112,15 @@ impl Supernet for crate::darts_cell::DartsSupernet {
     type Arch = nasforge_space_darts::Genotype;
     const ALPHA_FIRST: bool = true;
 
-    fn build(channels: usize, cells: Option<usize>, in_channels: usize, classes: usize, seed: u64) -> Self {
-        Self::new(crate::darts_cell::DartsShape { channels, layers: cells.unwrap_or(8), in_channels, classes }, seed)
+    fn build(s: &SupernetSpec, seed: u64) -> Self {
+        let shape = crate::darts_cell::DartsShape {
+            channels: s.channels,
+            layers: s.cells.unwrap_or(8),
+            in_channels: s.in_channels,
+            classes: s.classes,
+            sharp_sep_conv: s.sharp_sep_conv,
+        };
+        Self::new(shape, seed)
     }
     fn weights(&self) -> &ParamStore {
         &self.weights

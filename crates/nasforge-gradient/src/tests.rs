@@ -13,7 +13,7 @@ use serde_json::Value;
 use nasforge_space_darts::{DartsSpace, Genotype};
 
 use crate::darts_cell::DartsSupernet;
-use crate::family::{DartsPtToml, DartsToml, GdasToml, OneShotToml, RspsToml, SposToml};
+use crate::params::{DartsPtToml, DartsToml, GdasToml, OneShotToml, RartsToml, RspsToml, SdDartsToml, SposToml};
 use crate::nb201::Nb201Supernet;
 use crate::{OneShot, OneShotConfig};
 
@@ -144,6 +144,31 @@ fn gdas_rsps_spos_and_darts_pt_resume_to_the_same_trajectory() {
     // Fine-tuning moves α between decisions: the magnitude cell journaled
     // beside the choice must still be the one of the trained supernet.
     check_resumes("darts-pt", DartsPtToml::from_general(&small("epochs = 1\nscore-batches = 1\nfinetune-epochs = 1\nbatch-size = 128")).check().unwrap());
+}
+
+#[test]
+fn sd_darts_and_rarts_journal_their_terms_and_resume_to_the_same_trajectory() {
+    let sd = SdDartsToml::from_general(&small("teachers = 2")).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search("sd-darts", &sd, &mut m), None);
+    let r = rows(&m);
+    assert!(r[0]["distill_kl"].as_f64().is_some_and(|k| k.is_finite() && k >= 0.0), "{}", r[0]);
+    assert_ne!(r[0]["alpha"], r[1]["alpha"], "α moves");
+    // The teachers are in the checkpoint: a resume votes as before.
+    check_resumes("sd-darts", sd);
+    let rarts = RartsToml::from_general(&small("beta = 0.5")).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search("rarts", &rarts, &mut m), None);
+    let r = rows(&m);
+    assert!(r[0]["weight_distance"].as_f64().is_some_and(|d| d > 0.0), "{}", r[0]);
+    check_resumes("rarts", rarts);
+    // Both on DARTS' supernet too.
+    let tiny = "channels = 2\ncells = 3\nepochs = 1\nbatch-size = 64";
+    for (name, config) in [("sd-darts", SdDartsToml::from_general(&small(tiny)).check().unwrap()), ("rarts", RartsToml::from_general(&small(tiny)).check().unwrap())] {
+        let mut m = Memory::default();
+        assert_eq!(search_darts(name, &config, &mut m), None);
+        assert!(m.evaluated[0].starts_with("Genotype(normal="), "{name}: {}", m.evaluated[0]);
+    }
 }
 
 #[test]

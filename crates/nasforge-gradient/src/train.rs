@@ -4,7 +4,7 @@
 
 use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::ops::Param;
-use nasforge_engine::params::{Optimizer, OptimizerConfig};
+use nasforge_engine::params::{Optimizer, OptimizerConfig, ParamStore};
 use nasforge_engine::state::State;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
@@ -119,6 +119,10 @@ pub struct Training<N> {
     pub config: Optimisers,
     weights: Optimizer,
     alpha: Optimizer,
+    /// RARTS' second weight set `y` with its own optimiser.
+    pub(crate) twin: Option<(ParamStore, Optimizer)>,
+    /// SD-DARTS' teachers, the supernets of the previous steps.
+    pub(crate) teachers: Option<crate::sd_darts::Teachers>,
 }
 
 impl<N: Supernet> Training<N> {
@@ -126,7 +130,31 @@ impl<N: Supernet> Training<N> {
     pub fn new(net: N, config: Optimisers) -> Self {
         let weights = Optimizer::new(config.weights.clone());
         let alpha = Optimizer::new(config.alpha.clone()).with_betas(config.alpha_betas.0, config.alpha_betas.1);
-        Training { net, config, weights, alpha }
+        Training { net, config, weights, alpha, twin: None, teachers: None }
+    }
+
+    /// With RARTS' second weight set: a copy of the weights (as new
+    /// tensors, so that their gradients never mix), with its own SGD.
+    pub fn with_twin(mut self) -> Self {
+        let mut y = self.net.weights().clone();
+        for p in &mut y.params {
+            *p = p.device().tensor_from_vec(p.as_vec(), (p.shape().0,));
+        }
+        self.twin = Some((y, Optimizer::new(self.config.weights.clone())));
+        self
+    }
+
+    /// Runs `f` with the second weight set in the supernet (and its
+    /// optimiser as the weights'), then swaps them back.
+    pub(crate) fn on_twin<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let (mut y, mut opt) = self.twin.take().expect("a training with a second weight set");
+        std::mem::swap(self.net.weights_mut(), &mut y);
+        std::mem::swap(&mut self.weights, &mut opt);
+        let out = f(self);
+        std::mem::swap(self.net.weights_mut(), &mut y);
+        std::mem::swap(&mut self.weights, &mut opt);
+        self.twin = Some((y, opt));
+        out
     }
 
     /// The weights' learning rate in `epoch` of `epochs`: cosine annealing
@@ -168,14 +196,20 @@ impl<N: Supernet> Training<N> {
     pub fn weight_step(&mut self, batch: &Batch, lr: f64, choice: &mut dyn FnMut(usize) -> EdgeChoice<Taped>) -> BatchScore {
         let (loss, score) = self.loss(batch, choice);
         let mut grads = loss.backward();
+        self.step_weights(&mut grads, lr);
+        score
+    }
+
+    /// One SGD step of the weights with `grads` at rate `lr`, the
+    /// gradient norm clipped.
+    pub fn step_weights(&mut self, grads: &mut Gradients<f32, Cpu>, lr: f64) {
         let trainable = self.net.trainable();
-        clip_norm(&self.net.weights().params, &trainable, &mut grads, self.config.clip);
+        clip_norm(&self.net.weights().params, &trainable, grads, self.config.clip);
         let mut stepped: Vec<Param> = trainable.iter().map(|&i| self.net.weights().params[i].clone()).collect();
-        self.weights.step(&mut stepped, &mut grads, lr).expect("an SGD step on the CPU");
+        self.weights.step(&mut stepped, grads, lr).expect("an SGD step on the CPU");
         for (&i, p) in trainable.iter().zip(stepped) {
             self.net.weights_mut().params[i] = p;
         }
-        score
     }
 
     /// The weights' momentum buffer for weight `i` (zeros before the first step).
@@ -221,6 +255,14 @@ impl<N: Supernet> Training<N> {
         self.weights.save_into(state, "weights-opt.", &trainable).expect("optimiser state on the CPU");
         let alpha = self.net.alpha().params.clone();
         self.alpha.save_into(state, "alpha-opt.", &alpha).expect("optimiser state on the CPU");
+        if let Some(teachers) = &self.teachers {
+            teachers.save_into(&self.net, state);
+        }
+        if let Some((y, opt)) = &mut self.twin {
+            y.save_into(state, "twin.");
+            let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| y.params[i].clone()).collect();
+            opt.save_into(state, "twin-opt.", &trainable).expect("optimiser state on the CPU");
+        }
     }
 
     /// Reads what [`Training::save_into`] wrote.
@@ -230,7 +272,16 @@ impl<N: Supernet> Training<N> {
         let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| self.net.weights().params[i].clone()).collect();
         self.weights.load_from(state, "weights-opt.", &trainable)?;
         let alpha = self.net.alpha().params.clone();
-        self.alpha.load_from(state, "alpha-opt.", &alpha)
+        self.alpha.load_from(state, "alpha-opt.", &alpha)?;
+        if let Some(teachers) = &mut self.teachers {
+            teachers.load_from(&self.net, state)?;
+        }
+        if let Some((y, opt)) = &mut self.twin {
+            y.load_from(state, "twin.")?;
+            let trainable: Vec<Param> = self.net.trainable().iter().map(|&i| y.params[i].clone()).collect();
+            opt.load_from(state, "twin-opt.", &trainable)?;
+        }
+        Ok(())
     }
 }
 

@@ -273,7 +273,11 @@ pub struct StrategyEntry {
     pub about: About,
     build: Arc<StrategyBuild>,
     reads_data: Option<&'static str>,
+    space_check: Option<Arc<SpaceCheck>>,
 }
+
+/// A strategy's check of its checked parameters against a space's name.
+type SpaceCheck = dyn Fn(&Configured, &str) -> Result<(), nasforge_core::ParamError> + Send + Sync;
 
 impl StrategyEntry {
     /// A strategy with parameters `P`; the builder may refuse a space (one
@@ -283,7 +287,22 @@ impl StrategyEntry {
         about: &str,
         build: impl Fn(&P::Checked, &StrategyContext<'_>) -> Result<Box<dyn Strategy<ErasedSpace>>, String> + Send + Sync + 'static,
     ) -> Self {
-        StrategyEntry { about: About::new::<P>(name, about), build: Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx)), reads_data: None }
+        StrategyEntry { about: About::new::<P>(name, about), build: Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx)), reads_data: None, space_check: None }
+    }
+
+    /// A strategy whose settings hold only on some spaces (a supernet
+    /// option of one space's network): `check(params, space)` runs while
+    /// the file is read, so that a refusal names the file, the line and
+    /// the key ([`nasforge_core::ParamError::key`], `name` for the
+    /// strategy itself) rather than surfacing when the search starts.
+    pub fn checking_space<C: 'static>(mut self, check: impl Fn(&C, &str) -> Result<(), nasforge_core::ParamError> + Send + Sync + 'static) -> Self {
+        self.space_check = Some(Arc::new(move |c, space| check(checked::<C>(c), space)));
+        self
+    }
+
+    /// Whether `config` works on space `space` (see [`StrategyEntry::checking_space`]).
+    pub fn check_space(&self, config: &Configured, space: &str) -> Result<(), nasforge_core::ParamError> {
+        self.space_check.as_ref().map_or(Ok(()), |f| f(config, space))
     }
 
     /// A strategy that trains on the experiment's `[dataset]` itself (a
@@ -304,7 +323,7 @@ impl StrategyEntry {
         about: About,
         build: impl Fn(&Configured, &StrategyContext<'_>) -> Result<Box<dyn Strategy<ErasedSpace>>, String> + Send + Sync + 'static,
     ) -> Self {
-        StrategyEntry { about, build: Arc::new(build), reads_data: None }
+        StrategyEntry { about, build: Arc::new(build), reads_data: None, space_check: None }
     }
 
     /// Builds the strategy.

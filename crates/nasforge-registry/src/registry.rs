@@ -328,6 +328,9 @@ impl Registry {
         let strategy_section = required("strategy")?;
         let strategy = self.parse_entry(Kind::Strategy, &strategy_section, paths, None)?;
         let strategy_reads = self.strategy(strategy.name()).and_then(StrategyEntry::data_kind);
+        if let Some(Err(e)) = self.strategy(strategy.name()).map(|entry| entry.check_space(&strategy, space.name())) {
+            return Err(strategy_section.error(e.key, format!("strategy `{}` on space `{}`: {}", strategy.name(), space.name(), e.reason)));
+        }
 
         let estimator_section = required("estimator")?;
         let name = estimator_section.required_string("name")?;
@@ -465,6 +468,9 @@ impl Registry {
     pub fn check(&self, components: &Components) -> Result<(), BuildError> {
         let c = components;
         let error = |kind, name: &str, message: String| BuildError { kind, name: name.to_owned(), message };
+        if let Some(Err(e)) = self.strategy(c.strategy.name()).map(|s| s.check_space(&c.strategy, c.space.name())) {
+            return Err(error(Kind::Strategy, c.strategy.name(), format!("on space `{}`, `{}`: {}", c.space.name(), e.key, e.reason)));
+        }
         let served = self.estimators_for(c.space.name());
         if !served.contains(&c.estimator.name()) {
             return Err(error(Kind::Estimator, c.estimator.name(), Self::cannot_evaluate(c.space.name(), c.estimator.name(), &served)));

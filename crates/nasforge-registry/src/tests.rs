@@ -104,6 +104,12 @@ fn registry() -> Registry {
     r.add(|r: &mut Registry| {
         r.add_space(SpaceEntry::new::<NoParams, _>("bits", "Three bits, for these tests.", |_| Bits));
         r.add_strategy(StrategyEntry::new::<WalkParams>("walk", "A deterministic walk.", |_, _| Ok(Box::new(Walk(None)))));
+        // Long walks only on `bits`: a setting that holds on some spaces.
+        r.add_strategy(StrategyEntry::new::<WalkParams>("long-walk", "A walk of many steps.", |_, _| Ok(Box::new(Walk(None)))).checking_space(
+            |steps: &usize, space: &str| {
+                if *steps > 5 && space != "bits" { Err(ParamError { key: "steps", reason: format!("more than 5 only on `bits`, not `{space}`") }) } else { Ok(()) }
+            },
+        ));
         r.add_estimator(
             EstimatorEntry::new::<NoParams>("ones", "Counts the set bits.", Serves::spaces(&["bits"]), |_, _| Ok(Built::new(erase_estimator(Ones))))
                 .with_metrics::<NoParams>(|_| vec!["valid".into()]),
@@ -171,6 +177,27 @@ fn mistakes_are_located_with_their_choices() {
 
     let e = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"walk\"\n[estimator]\nname = \"ones\"\n[trainer]\nepochs = 1\n").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("trainer"), "{e}");
+}
+
+#[test]
+fn a_setting_that_does_not_hold_on_the_space_is_refused_at_its_line() {
+    let mut r = registry();
+    r.add(|r: &mut Registry| {
+        r.add_space(SpaceEntry::new::<NoParams, _>("more-bits", "Three bits again.", |_| Bits));
+    });
+    let text = "[space]\nname = \"more-bits\"\n[strategy]\nname = \"long-walk\"\nsteps = 9\n[estimator]\nname = \"ones\"\n";
+    let doc = Document::parse("t.toml", text).unwrap();
+    let paths = PathContext { data_root: None, base: ".".into() };
+    // `ones` serves `bits` only: the space check comes first.
+    let e = r.parse_components(&doc, &paths).unwrap_err();
+    assert_eq!((e.line, e.key.as_deref()), (Some(5), Some("strategy.steps")), "{e}");
+    assert!(e.message.contains("strategy `long-walk` on space `more-bits`: more than 5 only on `bits`"), "{e}");
+    assert!(parse("[space]\nname = \"bits\"\n[strategy]\nname = \"long-walk\"\nsteps = 9\n[estimator]\nname = \"ones\"\n").is_ok());
+    // Components configured in code are checked the same way.
+    let mut c = parse("[space]\nname = \"bits\"\n[strategy]\nname = \"long-walk\"\nsteps = 9\n[estimator]\nname = \"ones\"\n").unwrap();
+    c.space = r.configure(crate::Kind::Space, "more-bits", "").unwrap();
+    let e = r.check(&c).unwrap_err();
+    assert!(e.message.contains("on space `more-bits`, `steps`: more than 5"), "{}", e.message);
 }
 
 #[test]

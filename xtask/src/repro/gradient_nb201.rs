@@ -33,7 +33,7 @@ use super::{Mode, Suite, data_root};
 pub const SUITE: Suite = Suite {
     name: "gradient-nb201",
     paper: "Dong & Yang, \"NAS-Bench-201\", ICLR 2020, Table 5 (CIFAR-10 test): DARTS-V1 54.30 ± 0.00, DARTS-V2 54.30 ± 0.00, GDAS 93.61 ± 0.09, RSPS 87.66 ± 1.69; Wang et al., \"Rethinking Architecture Selection in Differentiable NAS\", ICLR 2021, Table 2: DARTS-PT 88.11, DARTS-PT (fix α) 93.80",
-    runs: "darts (first and second order), gdas, rsps, spos, darts-pt on DARTS' supernet and on a fixed-α one (examples/nb201-*.toml), searched on Fashion-MNIST, seeds 1..=3; each derived cell looked up in the NB201 CIFAR-10 table and retrained on Fashion-MNIST (C=8, N=1, 2 epochs on 10,000 images) beside 10 random cells; DARTS-PT against magnitude selection on the same supernet (checked); Kendall τ of RSPS/SPOS supernet accuracy against the table over 200 cells",
+    runs: "darts (first and second order), gdas, sd-darts, rarts, rsps, spos, darts-pt on DARTS' supernet and on a fixed-α one (examples/nb201-*.toml), searched on Fashion-MNIST, seeds 1..=3; each derived cell looked up in the NB201 CIFAR-10 table and retrained on Fashion-MNIST (C=8, N=1, 2 epochs on 10,000 images) beside 10 random cells; DARTS-PT against magnitude selection on the same supernet (checked); Kendall τ of RSPS/SPOS supernet accuracy against the table over 200 cells",
     quick: "seeds 1..=2, searched and retrained on the digits (8×8, a smoke test, not Fashion-MNIST), C=4, 2 epochs per search and smaller selection settings; retraining 2 epochs, 3 random cells; DARTS-PT vs magnitude printed, not checked",
     build,
 };
@@ -50,6 +50,8 @@ const STRATEGIES: &[Paper] = &[
     Paper { label: "DARTS-V1 (first order)", example: "nb201-darts", figure: Some((54.30, 0.0)), source: "NB201 Table 5" },
     Paper { label: "DARTS-V2 (second order)", example: "nb201-darts-2nd-order", figure: Some((54.30, 0.0)), source: "NB201 Table 5" },
     Paper { label: "GDAS", example: "nb201-gdas", figure: Some((93.61, 0.09)), source: "NB201 Table 5" },
+    Paper { label: "SD-DARTS", example: "nb201-sd-darts", figure: None, source: "no figure read (the paper's abstract only)" },
+    Paper { label: "RARTS", example: "nb201-rarts", figure: None, source: "no figure read (the paper's abstract only)" },
     Paper { label: "RSPS", example: "nb201-rsps", figure: Some((87.66, 1.69)), source: "NB201 Table 5" },
     Paper { label: "SPOS", example: "nb201-spos", figure: None, source: "not in NB201's table" },
     Paper { label: "DARTS-PT", example: "nb201-darts-pt", figure: Some((88.11, 0.0)), source: "DARTS-PT Table 2" },
@@ -96,14 +98,40 @@ fn config(registry: &Registry, name: &str, seed: u64, quick: bool, journal: &Pat
     Ok(c)
 }
 
+/// One search of `examples/NAME.toml` with `seed`. Without `--quick` a
+/// journal left by an earlier run of the suite with the same configuration
+/// is reused: a finished search is read back, an interrupted one resumed
+/// from its last epoch, so hours of searches survive a kill and a rerun
+/// only redoes what changed (delete `target/repro/gradient-nb201/` to
+/// search again after a code change). Quick runs always search afresh:
+/// they are the smoke test of the code itself.
 fn run_search(registry: &Registry, name: &str, seed: u64, quick: bool, dir: &Path) -> Result<Search> {
     let journal = dir.join(format!("{name}-seed{seed}{}.sqlite", if quick { "-quick" } else { "" }));
-    let _ = std::fs::remove_file(&journal);
     let c = config(registry, name, seed, quick, &journal)?;
-    let summary = nasforge_experiment::run(registry, &c, None).with_context(|| format!("{name}, seed {seed}"))?;
+    let hash = nasforge_experiment::experiment_hash(&c);
+    let earlier = if quick || !journal.exists() {
+        None
+    } else {
+        nasforge_journal::Journal::open_existing(&journal).ok().and_then(|j| j.experiments().ok()).and_then(|e| e.into_iter().rev().find(|e| e.hash == hash))
+    };
+    let summary = match earlier {
+        Some(e) if e.finished_at.is_some() => {
+            eprintln!("gradient-nb201: {name}, seed {seed}: reusing the finished search in {}", journal.display());
+            nasforge_experiment::summarize(&nasforge_journal::Journal::open_existing(&journal)?, e.id)?
+        }
+        Some(e) => {
+            eprintln!("gradient-nb201: {name}, seed {seed}: resuming the interrupted search in {}", journal.display());
+            nasforge_experiment::resume(registry, &journal, Some(e.id), None).with_context(|| format!("{name}, seed {seed}"))?
+        }
+        None => {
+            let _ = std::fs::remove_file(&journal);
+            eprintln!("gradient-nb201: {name}, seed {seed}: searching");
+            nasforge_experiment::run(registry, &c, None).with_context(|| format!("{name}, seed {seed}"))?
+        }
+    };
     let best = summary.best.with_context(|| format!("{name}, seed {seed}: no cell evaluated"))?;
     let j = nasforge_journal::Journal::open_existing(&journal)?;
-    let id = j.experiments()?.last().context("an experiment")?.id;
+    let id = summary.experiment.context("the search's experiment id")?;
     let steps: Vec<Json> = j.steps(id)?.into_iter().map(|(_, l)| serde_json::from_str(&l)).collect::<Result<_, _>>()?;
     let selected = steps.last().context("a selection step")?;
     if selected["cell"].as_str() != Some(best.arch.as_str()) {
@@ -150,6 +178,18 @@ fn build(mode: Mode) -> Result<Table> {
     let dir = PathBuf::from("target/repro/gradient-nb201");
     std::fs::create_dir_all(&dir)?;
 
+    // Every search first, DARTS-PT's (the checked row) before the rest, so
+    // that an interrupted full run has spent its hours where they count
+    // and a rerun reuses them (see `run_search`).
+    let mut order: Vec<usize> = (0..STRATEGIES.len()).collect();
+    order.sort_by_key(|&i| STRATEGIES[i].example != "nb201-darts-pt");
+    let mut searches: Vec<Vec<Option<Search>>> = STRATEGIES.iter().map(|_| (0..seeds).map(|_| None).collect()).collect();
+    for &i in &order {
+        for seed in 1..=seeds {
+            searches[i][(seed - 1) as usize] = Some(run_search(&registry, STRATEGIES[i].example, seed, quick, &dir)?);
+        }
+    }
+
     let mut stack = retrainer(&registry, quick)?;
     let n_random = if quick { 3 } else { 10 };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(0, "gradient-nb201 random cells"));
@@ -166,7 +206,7 @@ fn build(mode: Mode) -> Result<Table> {
     );
     let mut notes = Vec::new();
     let mut pt_vs_magnitude: Vec<(String, Vec<f64>)> = Vec::new();
-    for p in STRATEGIES {
+    for (p, runs) in STRATEGIES.iter().zip(searches) {
         let mut cifar = Vec::new();
         let mut fm = Vec::new();
         let mut seconds = Vec::new();
@@ -174,8 +214,7 @@ fn build(mode: Mode) -> Result<Table> {
         let mut gaps = Vec::new();
         let mut taus = Vec::new();
         let mut eigen = Vec::new();
-        for seed in 1..=seeds {
-            let s = run_search(&registry, p.example, seed, quick, &dir)?;
+        for (seed, s) in (1..=seeds).zip(runs.into_iter().flatten()) {
             let c10 = test_of(&s.cell)?;
             let f = retrain(&mut stack, &s.cell, seed)?;
             cifar.push(c10);
