@@ -35,7 +35,9 @@ pub enum Method {
     /// Only the paper's abstract was readable here (no reference code is
     /// public): the two networks, the data split, α shared and the
     /// Gauss-Seidel order are its; the objective's exact form, λ and β
-    /// (1 and 1 by default) are ours.
+    /// (1 and 1 by default), `y` starting as a copy of `w`, and the
+    /// penalty's gradient clipped together with the loss' (DARTS' norm
+    /// clip of 5 on each weight set's whole step) are ours.
     Rarts {
         /// λ, the training loss' weight in the objective.
         lambda: f64,
@@ -129,8 +131,9 @@ pub struct EarlyStop {
 /// public): teachers from previous steps and their output probabilities
 /// aggregated by voting are its; the vote as the mean of the teachers'
 /// probabilities, the Hinton-style term `weight · τ² · KL(vote ‖
-/// softmax(z/τ))` on the weight step only, and the defaults (2 teachers,
-/// τ = 2, weight 1) are ours.
+/// softmax(z/τ))` on the weight step only (its gradient clipped together
+/// with the labels', DARTS' norm clip of 5 on the whole step), and the
+/// defaults (2 teachers, τ = 2, weight 1) are ours.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Distillation {
     /// Previous steps' supernets kept as teachers (2).

@@ -49,6 +49,18 @@ fn gradients<N: Supernet>(t: &mut Training<N>, batch: &Batch, idx: &[usize]) -> 
 /// batch-norm statistics are as before. Returns the score of `valid` at
 /// the unrolled weights.
 pub fn alpha_step<N: Supernet>(t: &mut Training<N>, train: &Batch, valid: &Batch, lr: f64) -> BatchScore {
+    let (da, score) = hypergradient(t, train, valid, lr);
+    let mut grads = Gradients::leaky();
+    for (p, g) in t.net.alpha().params.clone().iter().zip(&da) {
+        grads.get_or_alloc_mut(p).expect("a CPU gradient").copy_from_slice(g);
+    }
+    t.step_alpha(&mut grads);
+    score
+}
+
+/// The second-order α gradient, row by row, and the score of `valid` at
+/// the unrolled weights; the weights and the statistics are as before.
+fn hypergradient<N: Supernet>(t: &mut Training<N>, train: &Batch, valid: &Batch, lr: f64) -> (Vec<Vec<f32>>, BatchScore) {
     let (momentum, wd) = match t.config.weights {
         OptimizerConfig::Sgd { momentum, weight_decay, .. } => (momentum, weight_decay),
         OptimizerConfig::Adam { weight_decay, .. } => (0.0, weight_decay),
@@ -88,11 +100,144 @@ pub fn alpha_step<N: Supernet>(t: &mut Training<N>, train: &Batch, valid: &Batch
     }
     set(t, &idx, &w);
     t.net.weights_mut().stats = stats;
+    (da, score)
+}
 
-    let mut grads = Gradients::leaky();
-    for (p, g) in t.net.alpha().params.clone().iter().zip(&da) {
-        grads.get_or_alloc_mut(p).expect("a CPU gradient").copy_from_slice(g);
+#[cfg(test)]
+mod tests {
+    use nasforge_engine::ops::{T2, T4, linear, mix};
+    use nasforge_engine::params::ParamStore;
+    use nasforge_space_nb201::Cell;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::data::SearchData;
+    use crate::nb201::EdgeChoice;
+    use crate::supernet::SupernetSpec;
+    use crate::train::Optimisers;
+
+    /// A smooth one-edge supernet: `softmax(α)`-mixed `tanh(x W_k + b_k)`
+    /// of the flattened image, five candidates, then a linear layer. No
+    /// ReLU kink can make finite differences of the unrolled loss disagree
+    /// with its derivative.
+    struct Smooth {
+        weights: ParamStore,
+        alpha: ParamStore,
+        hidden: usize,
+        classes: usize,
     }
-    t.step_alpha(&mut grads);
-    score
+
+    const K: usize = 5;
+
+    impl Supernet for Smooth {
+        type Arch = Cell;
+        fn build(s: &SupernetSpec, seed: u64) -> Self {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let (d, hidden) = (s.in_channels * 64, 6);
+            let mut w = ParamStore::new(Cpu::default());
+            for k in 0..K {
+                w.uniform(&format!("w{k}"), &[hidden * d], 0.3, &mut rng);
+                w.uniform(&format!("b{k}"), &[hidden], 0.3, &mut rng);
+            }
+            w.uniform("out.w", &[s.classes * hidden], 0.5, &mut rng);
+            w.uniform("out.b", &[s.classes], 0.1, &mut rng);
+            let mut alpha = ParamStore::new(Cpu::default());
+            let a = alpha.constant("alpha", &[K], 0.0);
+            alpha.params[a] = alpha.device().tensor_from_vec(vec![0.3, -0.5, 0.8, 0.0, -0.2], (K,));
+            Smooth { weights: w, alpha, hidden, classes: s.classes }
+        }
+        fn weights(&self) -> &ParamStore {
+            &self.weights
+        }
+        fn weights_mut(&mut self) -> &mut ParamStore {
+            &mut self.weights
+        }
+        fn alpha(&self) -> &ParamStore {
+            &self.alpha
+        }
+        fn alpha_mut(&mut self) -> &mut ParamStore {
+            &mut self.alpha
+        }
+        fn trainable(&self) -> Vec<usize> {
+            (0..self.weights.params.len()).collect()
+        }
+        fn forward_with<T: Tape<f32, Cpu> + Merge<T>>(&mut self, x: T4<T>, _train: bool, choice: &mut dyn FnMut(usize) -> EdgeChoice<T>) -> T2<T> {
+            let (n, c, h, w) = *x.shape();
+            let x: T2<T> = x.reshape_like(&(n, c * h * w));
+            let EdgeChoice::All(mixing) = choice(0) else { panic!("a mixed edge") };
+            let p = &self.weights.params;
+            let terms = (0..K).map(|k| (k, linear(x.with_empty_tape(), &p[2 * k], &p[2 * k + 1], self.hidden).tanh().reshape_like(&(n, self.hidden, 1, 1)))).collect();
+            let hidden: T2<T> = mix(terms, mixing).reshape_like(&(n, self.hidden));
+            linear(hidden, &p[2 * K], &p[2 * K + 1], self.classes)
+        }
+        fn derive(&self) -> Cell {
+            Cell::from_code(0)
+        }
+        fn format(arch: &Cell) -> String {
+            format!("{arch:?}")
+        }
+        fn parse(_: &str) -> Result<Cell, String> {
+            Err("not a space".into())
+        }
+    }
+
+    fn unroll(t: &mut Training<Smooth>, train: &Batch, lr: f64, wd: f64) -> Vec<Vec<f32>> {
+        let idx = t.net.trainable();
+        let w = values(t, &idx);
+        let (gw, _, _) = gradients(t, train, &idx);
+        w.iter().zip(&gw).map(|(w, g)| w.iter().zip(g).map(|(&w, &g)| w - (lr * (f64::from(g) + wd * f64::from(w))) as f32).collect()).collect()
+    }
+
+    /// `L_val(w − ξ(∇w L_train(w, α) + λw), α)`, the objective DARTS' second
+    /// order differentiates (a fresh optimiser: no momentum yet).
+    fn unrolled_loss(t: &mut Training<Smooth>, train: &Batch, valid: &Batch, lr: f64, wd: f64) -> f64 {
+        let idx = t.net.trainable();
+        let w = values(t, &idx);
+        let unrolled = unroll(t, train, lr, wd);
+        set(t, &idx, &unrolled);
+        let (_, _, score) = gradients(t, valid, &idx);
+        set(t, &idx, &w);
+        score.loss
+    }
+
+    #[test]
+    fn the_second_order_gradient_matches_finite_differences_of_the_unrolled_loss() {
+        let data = SearchData::new(std::sync::Arc::new(nasforge_datasets::digits(1)), 64, 3).unwrap();
+        let spec = SupernetSpec { channels: 1, cells: None, sharp_sep_conv: false, in_channels: data.channels(), classes: data.classes() };
+        let mut t = Training::new(Smooth::build(&spec, 2), Optimisers::default());
+        let (wi, ai) = data.epoch(1).swap_remove(0);
+        let (train, valid) = (data.batch(&wi), data.batch(&ai));
+        // A large ξ: the second-order term is far from negligible.
+        let (lr, wd) = (2.0, 5e-4);
+        let (hyper, _) = hypergradient(&mut t, &train, &valid, lr);
+        let first = {
+            let idx = t.net.trainable();
+            let w = values(&t, &idx);
+            let unrolled = unroll(&mut t, &train, lr, wd);
+            set(&mut t, &idx, &unrolled);
+            let (_, a, _) = gradients(&mut t, &valid, &idx);
+            set(&mut t, &idx, &w);
+            a
+        };
+        let h = 1e-2f32;
+        let (mut err, mut err_first, mut norm) = (0.0f64, 0.0f64, 0.0f64);
+        for o in 0..K {
+            let mut at = |d: f32| {
+                let mut v = t.net.alpha.params[0].as_vec();
+                v[o] += d;
+                t.net.alpha.params[0].copy_from(&v);
+                let l = unrolled_loss(&mut t, &train, &valid, lr, wd);
+                v[o] -= d;
+                t.net.alpha.params[0].copy_from(&v);
+                l
+            };
+            let fd = (at(h) - at(-h)) / f64::from(2.0 * h);
+            err += (f64::from(hyper[0][o]) - fd).powi(2);
+            err_first += (f64::from(first[0][o]) - fd).powi(2);
+            norm += fd.powi(2);
+        }
+        let (rel, rel_first) = ((err / norm).sqrt(), (err_first / norm).sqrt());
+        assert!(norm > 0.0 && rel < 2e-2, "second order: relative error {rel} (the first-order term alone: {rel_first})");
+        assert!(rel_first > 5.0 * rel, "the second-order term matters here: {rel} with it, {rel_first} without");
+    }
 }

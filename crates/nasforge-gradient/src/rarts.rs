@@ -47,13 +47,22 @@ pub fn iteration<N: Supernet>(t: &mut Training<N>, wb: &Batch, ab: &Batch, lr: f
         score
     });
 
-    // α ← α − η_α ∇_α(L_val(y, α) + λ·L_train(w, α)), at the new w and y:
-    // one tape through both networks (their weights are distinct tensors).
-    let (val, _) = t.on_twin(|t| t.loss(ab, &mut mixed(&alpha, weighting)));
-    let (tr, _) = t.loss(wb, &mut mixed(&alpha, weighting));
-    let mut grads = (val + tr * lambda as f32).backward();
+    // α ← α − η_α ∇_α(L_val(y, α) + λ·L_train(w, α)), at the new w and y.
+    let mut grads = alpha_gradients(t, wb, ab, lambda);
     t.step_alpha(&mut grads);
     (train, valid)
+}
+
+/// The gradients of `L_val(y, α) + λ·L_train(w, α)`: one tape through
+/// both networks (their weights are distinct tensors, α is shared). Each
+/// pass updates its network's batch-norm running statistics, which the
+/// search never reads (it normalises by batch statistics throughout).
+fn alpha_gradients<N: Supernet>(t: &mut Training<N>, wb: &Batch, ab: &Batch, lambda: f64) -> Gradients<f32, Cpu> {
+    let weighting = t.config.weighting;
+    let alpha = t.net.alpha().params.clone();
+    let (val, _) = t.on_twin(|t| t.loss(ab, &mut mixed(&alpha, weighting)));
+    let (tr, _) = t.loss(wb, &mut mixed(&alpha, weighting));
+    (val + tr * lambda as f32).backward()
 }
 
 #[cfg(test)]
@@ -90,21 +99,31 @@ mod tests {
     }
 
     #[test]
-    fn alpha_learns_from_both_losses() {
-        // λ = 0 leaves only the validation loss at y; λ > 0 adds the
-        // training loss at w: α's trajectory differs.
-        let (_, data) = setup();
-        let (wi, ai) = data.epoch(2).swap_remove(0);
-        let (wb, ab) = (data.batch(&wi), data.batch(&ai));
-        let run = |lambda: f64| {
-            let mut t = setup().0;
-            let (train, valid) = iteration(&mut t, &wb, &ab, 0.05, lambda, 1.0);
-            assert!(train.loss.is_finite() && valid.loss.is_finite());
-            t.net.alpha().params.iter().flat_map(|p| p.as_vec()).collect::<Vec<f32>>()
+    fn alphas_gradient_is_the_validation_loss_at_y_plus_lambda_times_the_training_loss_at_w() {
+        let (mut t, data) = setup();
+        // Apart first, so that the two networks' terms differ.
+        let batches = data.epoch(2);
+        for (w, a) in batches.iter().take(3) {
+            iteration(&mut t, &data.batch(w), &data.batch(a), 0.05, 1.0, 0.0);
+        }
+        assert!(distance(&t) > 0.0);
+        let (wb, ab) = (data.batch(&batches[3].0), data.batch(&batches[3].1));
+        let flat = |t: &Training<Nb201Supernet>, g: &mut Gradients<f32, Cpu>| -> Vec<f32> {
+            t.net.alpha().params.iter().flat_map(|p| g.get_or_alloc_mut(p).unwrap().to_vec()).collect()
         };
-        let (a0, a1) = (run(0.0), run(1.0));
-        let before: Vec<f32> = setup().0.net.alpha().params.iter().flat_map(|p| p.as_vec()).collect();
-        assert_ne!(a0, before, "α moves on the validation loss alone");
-        assert_ne!(a0, a1, "the training loss adds to α's gradient");
+        let mut g = alpha_gradients(&mut t, &wb, &ab, 0.7);
+        let combined = flat(&t, &mut g);
+        let at_w = t.alpha_gradient(&wb);
+        let at_y = t.on_twin(|t| t.alpha_gradient(&ab));
+        let (mut err, mut norm) = (0.0f64, 0.0f64);
+        for ((c, w), y) in combined.iter().zip(&at_w).zip(&at_y) {
+            let want = f64::from(*y) + 0.7 * f64::from(*w);
+            err += (f64::from(*c) - want).powi(2);
+            norm += want.powi(2);
+        }
+        assert!(norm > 0.0 && (err / norm).sqrt() < 1e-4, "relative error {}", (err / norm).sqrt());
+        // Both terms matter: neither alone is the combined gradient.
+        let far = |v: &[f32]| v.iter().zip(&combined).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt();
+        assert!(far(&at_w) > 1e-6 && far(&at_y) > 1e-6);
     }
 }

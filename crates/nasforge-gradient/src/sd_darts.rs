@@ -201,6 +201,28 @@ mod tests {
     }
 
     #[test]
+    fn with_weight_zero_a_vote_changes_nothing_the_labels_still_train() {
+        let (mut voted, batch) = setup();
+        let (mut plain, _) = setup();
+        let alpha = voted.net.alpha.params.clone();
+        let n = batch.labels.len();
+        let vote: Vec<f32> = vec![0.1; n * 10];
+        let d = Distillation { teachers: 1, temperature: 2.0, weight: 0.0 };
+        let (a, _) = weight_step(&mut voted, &batch, 0.05, &mut mixed(&alpha, Weighting::Softmax), Some(&vote), &d);
+        let (b, _) = weight_step(&mut plain, &batch, 0.05, &mut mixed(&alpha, Weighting::Softmax), None, &d);
+        assert_eq!(a, b);
+        let before = setup().0;
+        let mut moved = 0.0f32;
+        for ((p, q), r) in voted.net.weights.params.iter().zip(&plain.net.weights.params).zip(&before.net.weights.params) {
+            for ((x, y), z) in p.as_vec().iter().zip(q.as_vec()).zip(r.as_vec()) {
+                assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+                moved = moved.max((x - z).abs());
+            }
+        }
+        assert!(moved > 1e-4, "the label loss moved the weights");
+    }
+
+    #[test]
     fn the_distillation_term_pulls_the_student_towards_the_vote() {
         let (mut t, batch) = setup();
         let alpha = t.net.alpha.params.clone();

@@ -40,6 +40,9 @@ pub struct OneShot<N> {
     seed: u64,
     splits: Arc<ImageSplits>,
     failure: Option<String>,
+    /// When the last step was committed (or the search started): a row
+    /// without its own `seconds` is timed from here.
+    clock: Instant,
     net: PhantomData<fn() -> N>,
 }
 
@@ -100,7 +103,7 @@ impl<N: Supernet> OneShot<N> {
     /// A search `name` (its registry name) with `config`, drawing every
     /// random choice from `seed`, on `splits`' training split.
     pub fn new(name: &str, config: OneShotConfig, seed: u64, splits: Arc<ImageSplits>) -> Self {
-        OneShot { name: name.to_owned(), config, seed, splits, failure: None, net: PhantomData }
+        OneShot { name: name.to_owned(), config, seed, splits, failure: None, clock: Instant::now(), net: PhantomData }
     }
 
     fn fresh(&self, data: &SearchData) -> Training<N> {
@@ -130,7 +133,6 @@ impl<N: Supernet> OneShot<N> {
 
     /// One epoch of supernet training; its log row.
     fn train_epoch(&self, t: &mut Training<N>, data: &SearchData, epoch: usize) -> Result<Value, String> {
-        let started = Instant::now();
         let lr = t.lr(epoch, self.config.epochs);
         let tau = self.tau(epoch);
         let weighting = t.config.weighting;
@@ -223,7 +225,6 @@ impl<N: Supernet> OneShot<N> {
             "train_acc": ta,
             "valid_loss": vl,
             "valid_acc": va,
-            "seconds": started.elapsed().as_secs_f64(),
         });
         if distilled > 0 {
             row["distill_kl"] = json!(kl / distilled as f64);
@@ -287,8 +288,13 @@ impl<N: Supernet> OneShot<N> {
     }
 
     /// Journals `log` as the next step with the current state; `false`
-    /// when the search must stop.
+    /// when the search must stop. Every row's `seconds` is the time since
+    /// the step before (an epoch's with its Hessian tracking), so that the
+    /// search's time, the sum, survives a resume in its steps.
     fn commit(&mut self, t: &mut Training<N>, p: &mut Progress<N::Arch>, log: &Value, evaluator: &mut dyn Evaluator<DynArch>) -> bool {
+        let mut log = log.clone();
+        log["seconds"] = json!(self.clock.elapsed().as_secs_f64());
+        self.clock = Instant::now();
         let step = p.step;
         p.step += 1;
         let bytes = match self.save(t, p) {
@@ -302,6 +308,7 @@ impl<N: Supernet> OneShot<N> {
     }
 
     fn run(&mut self, evaluator: &mut dyn Evaluator<DynArch>) -> Result<(), String> {
+        self.clock = Instant::now();
         let data = SearchData::new(self.splits.clone(), self.config.batch_size, derive_seed(self.seed, "halves"))?;
         let mut t = self.fresh(&data);
         let mut p = Progress::default();

@@ -274,6 +274,8 @@ pub struct StrategyEntry {
     build: Arc<StrategyBuild>,
     reads_data: Option<&'static str>,
     space_check: Option<Arc<SpaceCheck>>,
+    /// The checked parameters' type (`None` for an erased entry).
+    checked_type: Option<(std::any::TypeId, &'static str)>,
 }
 
 /// A strategy's check of its checked parameters against a space's name.
@@ -287,7 +289,13 @@ impl StrategyEntry {
         about: &str,
         build: impl Fn(&P::Checked, &StrategyContext<'_>) -> Result<Box<dyn Strategy<ErasedSpace>>, String> + Send + Sync + 'static,
     ) -> Self {
-        StrategyEntry { about: About::new::<P>(name, about), build: Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx)), reads_data: None, space_check: None }
+        StrategyEntry {
+            about: About::new::<P>(name, about),
+            build: Arc::new(move |c, ctx| build(checked::<P::Checked>(c), ctx)),
+            reads_data: None,
+            space_check: None,
+            checked_type: Some((std::any::TypeId::of::<P::Checked>(), std::any::type_name::<P::Checked>())),
+        }
     }
 
     /// A strategy whose settings hold only on some spaces (a supernet
@@ -295,7 +303,12 @@ impl StrategyEntry {
     /// the file is read, so that a refusal names the file, the line and
     /// the key ([`nasforge_core::ParamError::key`], `name` for the
     /// strategy itself) rather than surfacing when the search starts.
+    /// `C` is the entry's checked parameter type (a mismatch panics here,
+    /// at registration).
     pub fn checking_space<C: 'static>(mut self, check: impl Fn(&C, &str) -> Result<(), nasforge_core::ParamError> + Send + Sync + 'static) -> Self {
+        if let Some((id, name)) = self.checked_type {
+            assert!(id == std::any::TypeId::of::<C>(), "strategy `{}`: its space check takes {}, its parameters check into {name}", self.about.name, std::any::type_name::<C>());
+        }
         self.space_check = Some(Arc::new(move |c, space| check(checked::<C>(c), space)));
         self
     }
@@ -323,7 +336,7 @@ impl StrategyEntry {
         about: About,
         build: impl Fn(&Configured, &StrategyContext<'_>) -> Result<Box<dyn Strategy<ErasedSpace>>, String> + Send + Sync + 'static,
     ) -> Self {
-        StrategyEntry { about, build: Arc::new(build), reads_data: None, space_check: None }
+        StrategyEntry { about, build: Arc::new(build), reads_data: None, space_check: None, checked_type: None }
     }
 
     /// Builds the strategy.

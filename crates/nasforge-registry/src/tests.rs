@@ -201,6 +201,12 @@ fn a_setting_that_does_not_hold_on_the_space_is_refused_at_its_line() {
 }
 
 #[test]
+#[should_panic(expected = "strategy `walk`: its space check takes bool, its parameters check into usize")]
+fn a_space_check_of_another_parameter_type_is_refused_at_registration() {
+    let _ = StrategyEntry::new::<WalkParams>("walk", "A walk.", |_, _| Ok(Box::new(Walk(None)))).checking_space(|_: &bool, _: &str| Ok(()));
+}
+
+#[test]
 #[should_panic(expected = "two components of kind strategy are registered as `walk`")]
 fn a_name_is_registered_once() {
     let mut r = registry();

@@ -102,17 +102,22 @@ fn config(registry: &Registry, name: &str, seed: u64, quick: bool, journal: &Pat
 /// journal left by an earlier run of the suite with the same configuration
 /// is reused: a finished search is read back, an interrupted one resumed
 /// from its last epoch, so hours of searches survive a kill and a rerun
-/// only redoes what changed (delete `target/repro/gradient-nb201/` to
-/// search again after a code change). Quick runs always search afresh:
+/// only redoes what changed. The configuration compared is the journal's
+/// read by today's registry (a key added since, at its default, changes
+/// nothing); the code is not compared: delete `target/repro/gradient-nb201/`
+/// to search again after changing it. Quick runs always search afresh:
 /// they are the smoke test of the code itself.
 fn run_search(registry: &Registry, name: &str, seed: u64, quick: bool, dir: &Path) -> Result<Search> {
     let journal = dir.join(format!("{name}-seed{seed}{}.sqlite", if quick { "-quick" } else { "" }));
     let c = config(registry, name, seed, quick, &journal)?;
     let hash = nasforge_experiment::experiment_hash(&c);
+    let same = |e: &nasforge_journal::ExperimentRecord| {
+        nasforge_experiment::parse_str(registry, &e.config, "<journal>", Path::new("/")).is_ok_and(|c| nasforge_experiment::experiment_hash(&c) == hash)
+    };
     let earlier = if quick || !journal.exists() {
         None
     } else {
-        nasforge_journal::Journal::open_existing(&journal).ok().and_then(|j| j.experiments().ok()).and_then(|e| e.into_iter().rev().find(|e| e.hash == hash))
+        nasforge_journal::Journal::open_existing(&journal).ok().and_then(|j| j.experiments().ok()).and_then(|e| e.into_iter().rev().find(same))
     };
     let summary = match earlier {
         Some(e) if e.finished_at.is_some() => {
@@ -139,7 +144,11 @@ fn run_search(registry: &Registry, name: &str, seed: u64, quick: bool, dir: &Pat
     }
     let parse = |s: &str| Nb201Space.parse(s).map_err(|e| anyhow::anyhow!("{e}"));
     let magnitude = selected["magnitude"].as_str().map(parse).transpose()?;
-    Ok(Search { cell: parse(&best.arch)?, magnitude, seconds: summary.seconds, steps })
+    // Summed over the steps, which survive a resume (the runner's clock
+    // restarts with a resumed session); the runner's when larger: journals
+    // written before every step was timed.
+    let seconds = steps.iter().filter_map(|r| r["seconds"].as_f64()).sum::<f64>().max(summary.seconds);
+    Ok(Search { cell: parse(&best.arch)?, magnitude, seconds, steps })
 }
 
 /// The Fashion-MNIST retraining estimator at the suite's fixed budget.
