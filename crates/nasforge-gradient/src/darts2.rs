@@ -179,6 +179,12 @@ mod tests {
         fn parse(_: &str) -> Result<Cell, String> {
             Err("not a space".into())
         }
+        fn random_arch(_: &mut rand_chacha::ChaCha8Rng) -> Cell {
+            Cell::from_code(0)
+        }
+        fn path_of(_: &Cell) -> Vec<usize> {
+            vec![0]
+        }
     }
 
     fn unroll(t: &mut Training<Smooth>, train: &Batch, lr: f64, wd: f64) -> Vec<Vec<f32>> {

@@ -16,28 +16,18 @@ use serde_json::{Value, json};
 use crate::config::{EvolutionConfig, PerturbationConfig};
 use crate::data::{Batch, SearchData};
 use crate::nb201::{EdgeChoice, Nb201Supernet};
+use crate::supernet::Supernet;
 use crate::train::{Meter, Training, path, score_batch};
 
 /// Training of the NAS-Bench-201 supernet, which every selection here works on.
 type Nb201Training = Training<Nb201Supernet>;
 
-/// A uniformly random cell (RSPS' `random_genotype`, SPOS' uniform
-/// sampling): one operation per edge, shared by every cell of the network.
-pub fn random_cell(rng: &mut impl Rng) -> Cell {
-    Cell { ops: std::array::from_fn(|_| Op::ALL[rng.random_range(0..Op::ALL.len())]) }
-}
-
-/// A cell as a path: each edge's operation index.
-pub fn cell_path(cell: &Cell) -> Vec<usize> {
-    cell.ops.iter().map(|&o| o as usize).collect()
-}
-
-/// The supernet's accuracy (%) for `cell`'s path over `batches`, batch
+/// The supernet's accuracy (%) for `arch`'s path over `batches`, batch
 /// norm in `train` mode or on the running statistics.
-fn path_accuracy(net: &mut Nb201Supernet, cell: &Cell, batches: &[Batch], train: bool) -> f64 {
+fn path_accuracy<N: Supernet>(net: &mut N, arch: &N::Arch, batches: &[Batch], train: bool) -> f64 {
     let mut m = Meter::default();
     for b in batches {
-        m.add(score_batch(net, b, train, &mut path(cell_path(cell))));
+        m.add(score_batch(net, b, train, &mut path(N::path_of(arch))));
     }
     m.mean().1
 }
@@ -66,22 +56,23 @@ pub fn ranking(net: &mut Nb201Supernet, data: &SearchData, n: usize, nbatches: u
     json!({ "phase": "ranking", "cells": cells.iter().map(|c| Nb201Space.format(c)).collect::<Vec<_>>(), "supernet_acc": acc })
 }
 
-/// RSPS' selection: `candidates` uniform cells, the i-th scored on the
-/// i-th batch of α's half (one batch each, as `search_find_best` draws
-/// them from the loader) in evaluation mode (the running statistics, as
-/// the reference's `network.eval()`), the most accurate chosen. The
-/// reference's batches are 512 images; these are the search's batch size.
-pub fn sampled(net: &mut Nb201Supernet, data: &SearchData, candidates: usize, seed: u64) -> (Cell, Value) {
+/// RSPS' selection: `candidates` uniform architectures, the i-th scored
+/// on the i-th batch of α's half (one batch each, as `search_find_best`
+/// draws them from the loader) in evaluation mode (the running
+/// statistics, as the reference's `network.eval()`), the most accurate
+/// chosen. The reference's batches are 512 images; these are the search's
+/// batch size.
+pub fn sampled<N: Supernet>(net: &mut N, data: &SearchData, candidates: usize, seed: u64) -> (N::Arch, Value) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let cells: Vec<Cell> = (0..candidates).map(|_| random_cell(&mut rng)).collect();
+    let archs: Vec<N::Arch> = (0..candidates).map(|_| N::random_arch(&mut rng)).collect();
     let bs = data.alpha_batch_set(candidates, derive_seed(seed, "batches"));
-    let acc: Vec<f64> = cells.iter().zip(&bs).map(|(c, b)| path_accuracy(net, c, std::slice::from_ref(b), false)).collect();
-    let best = (0..cells.len()).fold(0, |b, i| if acc[i] > acc[b] { i } else { b });
+    let acc: Vec<f64> = archs.iter().zip(&bs).map(|(a, b)| path_accuracy(net, a, std::slice::from_ref(b), false)).collect();
+    let best = (0..archs.len()).fold(0, |b, i| if acc[i] > acc[b] { i } else { b });
     let row = json!({
-        "phase": "selected", "by": "sampled", "cell": Nb201Space.format(&cells[best]),
-        "candidates": cells.iter().map(|c| Nb201Space.format(c)).collect::<Vec<_>>(), "supernet_acc": acc,
+        "phase": "selected", "by": "sampled", "cell": N::format(&archs[best]),
+        "candidates": archs.iter().map(N::format).collect::<Vec<_>>(), "supernet_acc": acc,
     });
-    (cells[best], row)
+    (archs[best], row)
 }
 
 /// SPOS' evolutionary search on supernet accuracy (the reference's

@@ -203,8 +203,7 @@ impl<N: Supernet> OneShot<N> {
                     valid.add(t.alpha_step(&ab, &mut sample.edges(&alpha)));
                 }
                 Method::UniformPaths => {
-                    let ops = select::cell_path(&select::random_cell(&mut rng));
-                    let t = nb201(t)?;
+                    let ops = N::path_of(&N::random_arch(&mut rng));
                     train.add(t.weight_step(&wb, lr, &mut path(ops.clone())));
                     // The α half is only watched (no α): the same path's score.
                     valid.add(score_batch(&mut t.net, &ab, true, &mut path(ops)));
@@ -368,10 +367,7 @@ impl<N: Supernet> OneShot<N> {
                     (arch, json!({ "phase": "selected", "cell": N::format(&arch), "by": "magnitude", "early_stop_epoch": at }))
                 }
                 Selection::Magnitude => (magnitude, json!({ "phase": "selected", "cell": N::format(&magnitude), "by": "magnitude" })),
-                Selection::Sampled { candidates } => {
-                    let (cell, row) = select::sampled(&mut nb201(&mut t)?.net, &data, candidates, derive_seed(self.seed, "candidates"));
-                    (as_arch::<N>(cell)?, row)
-                }
+                Selection::Sampled { candidates } => select::sampled(&mut t.net, &data, candidates, derive_seed(self.seed, "candidates")),
                 Selection::Evolution(e) => {
                     let (cell, row) = select::evolution(&mut nb201(&mut t)?.net, &data, &e, derive_seed(self.seed, "evolution"));
                     (as_arch::<N>(cell)?, row)

@@ -63,6 +63,14 @@ pub trait Supernet: Sized + Send + 'static {
     /// Reads [`Supernet::format`]'s string.
     fn parse(text: &str) -> Result<Self::Arch, String>;
 
+    /// A uniformly random architecture (RSPS' and SPOS' sampling of a
+    /// path).
+    fn random_arch(rng: &mut rand_chacha::ChaCha8Rng) -> Self::Arch;
+
+    /// `arch` as a path: the candidate on each α row (0, `none`, where
+    /// the architecture has no edge).
+    fn path_of(arch: &Self::Arch) -> Vec<usize>;
+
     /// α's values, row by row.
     fn alpha_rows(&self) -> Vec<Vec<f32>> {
         self.alpha().params.iter().map(|p| p.as_vec()).collect()
@@ -105,6 +113,16 @@ impl Supernet for crate::nb201::Nb201Supernet {
     fn parse(text: &str) -> Result<Self::Arch, String> {
         use nasforge_core::SearchSpace;
         nasforge_space_nb201::Nb201Space.parse(text).map_err(|e| e.to_string())
+    }
+    /// RSPS' `random_genotype`: one operation per edge, shared by every
+    /// cell of the network.
+    fn random_arch(rng: &mut rand_chacha::ChaCha8Rng) -> Self::Arch {
+        use nasforge_space_nb201::Op;
+        use rand::Rng;
+        nasforge_space_nb201::Cell { ops: std::array::from_fn(|_| Op::ALL[rng.random_range(0..Op::ALL.len())]) }
+    }
+    fn path_of(arch: &Self::Arch) -> Vec<usize> {
+        arch.ops.iter().map(|&o| o as usize).collect()
     }
 }
 
@@ -150,5 +168,68 @@ impl Supernet for crate::darts_cell::DartsSupernet {
     fn parse(text: &str) -> Result<Self::Arch, String> {
         use nasforge_core::SearchSpace;
         nasforge_space_darts::DartsSpace.parse(text).map_err(|e| e.to_string())
+    }
+    /// A genotype as DARTS derives one (Li & Talwalkar's `sample_arch` on
+    /// this space): each node of each cell kind takes two distinct inputs,
+    /// each with a uniform operation other than `none` (a derived
+    /// genotype never holds `none`; excluding it is our reading).
+    fn random_arch(rng: &mut rand_chacha::ChaCha8Rng) -> Self::Arch {
+        use nasforge_space_darts::CellGenes;
+        let normal = CellGenes::random_derived(rng);
+        nasforge_space_darts::Genotype { normal, reduce: CellGenes::random_derived(rng) }
+    }
+    /// Rows as the supernet's edges: node `i`'s edge from state `j` is row
+    /// `2i + i(i−1)/2 + j` of its cell kind (the reduction's after the
+    /// normal's 14).
+    fn path_of(arch: &Self::Arch) -> Vec<usize> {
+        use nasforge_space_darts::{NODES, Op};
+        let edges = crate::darts_cell::EDGES;
+        let mut ops = vec![0; 2 * edges];
+        for (base, cell) in [(0, &arch.normal), (edges, &arch.reduce)] {
+            for (k, e) in cell.edges.iter().enumerate() {
+                let node = k / 2;
+                debug_assert!(node < NODES);
+                let row = base + 2 * node + node * node.saturating_sub(1) / 2 + e.input as usize;
+                ops[row] = Op::ALL.iter().position(|&o| o == e.op).expect("a DARTS operation");
+            }
+        }
+        ops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nasforge_core::SearchSpace;
+    use nasforge_space_darts::{DartsSpace, Op};
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::darts_cell::DartsSupernet;
+
+    /// DARTS-V2, as published in DARTS' `genotypes.py`.
+    const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+    #[test]
+    fn a_darts_genotype_is_the_path_of_its_sixteen_edges() {
+        // DARTS-V2: normal node 0 reads states 0 and 1 with sep_conv_3x3,
+        // node 3 reads 0 (skip) and 2 (dil_conv_3x3).
+        let g = DartsSpace.parse(DARTS_V2).unwrap();
+        let p = DartsSupernet::path_of(&g);
+        assert_eq!(p.len(), 28);
+        assert_eq!(p.iter().filter(|&&o| o != 0).count(), 16);
+        let index = |op: Op| Op::ALL.iter().position(|&o| o == op).unwrap();
+        assert_eq!((p[0], p[1]), (index(Op::SepConv3x3), index(Op::SepConv3x3)));
+        // Node 3's edges are rows 9..14: from state 0 (row 9) and 2 (row 11).
+        assert_eq!((p[9], p[11], p[10]), (index(Op::SkipConnect), index(Op::DilConv3x3), 0));
+        // The reduction cell's rows follow: node 0 reads 0 and 1 with max pools.
+        assert_eq!((p[14], p[15]), (index(Op::MaxPool3x3), index(Op::MaxPool3x3)));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..50 {
+            let g = DartsSupernet::random_arch(&mut rng);
+            let p = DartsSupernet::path_of(&g);
+            // Two distinct inputs per node, never `none`: 8 edges per cell kind.
+            assert_eq!(p.iter().filter(|&&o| o != 0).count(), 16, "{}", DartsSpace.format(&g));
+            assert!(DartsSpace.parse(&DartsSpace.format(&g)).is_ok());
+        }
     }
 }

@@ -208,3 +208,18 @@ fn darts_and_gdas_search_the_darts_cell_supernet_and_resume() {
     assert_eq!(search_darts("gdas", &GdasToml::from_general(&small(tiny)).check().unwrap(), &mut m), None);
     assert!(rows(&m)[0]["tau"].as_f64().is_some());
 }
+
+#[test]
+fn rsps_trains_darts_paths_and_chooses_among_sampled_genotypes() {
+    let tiny = "channels = 2\ncells = 3\nepochs = 1\nbatch-size = 64\ncandidates = 4";
+    let config = RspsToml::from_general(&small(tiny)).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search_darts("rsps", &config, &mut m), None);
+    let r = rows(&m);
+    let selected = &r[1];
+    let candidates = selected["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 4);
+    assert!(candidates.iter().any(|c| c.as_str() == Some(m.evaluated[0].as_str())), "the choice is one of the candidates");
+    assert!(m.evaluated[0].starts_with("Genotype(normal="), "{}", m.evaluated[0]);
+    check_resumes_with("rsps", config, search_darts);
+}

@@ -142,13 +142,26 @@ impl CellGenes {
     }
 
     fn random(rng: &mut Rng) -> Self {
+        Self::random_from(rng, 0)
+    }
+
+    /// A uniform cell as DARTS derives them: two distinct inputs per node,
+    /// each edge with an operation other than `none` (RSPS' sampling on
+    /// the DARTS supernet).
+    pub fn random_derived(rng: &mut Rng) -> Self {
+        Self::random_from(rng, 1)
+    }
+
+    /// Two distinct uniform inputs per node, each edge with a uniform
+    /// operation of `Op::ALL[first..]`.
+    fn random_from(rng: &mut Rng, first: usize) -> Self {
         let mut edges = [Edge { op: Op::None, input: 0 }; 2 * NODES];
         for node in 0..NODES {
             let n = node as u8 + 2;
             let a = rng.random_range(0..n);
             let b = (a + rng.random_range(1..n)) % n;
             for (k, input) in [a, b].into_iter().enumerate() {
-                edges[2 * node + k] = Edge { op: Op::ALL[rng.random_range(0..Op::ALL.len())], input };
+                edges[2 * node + k] = Edge { op: Op::ALL[rng.random_range(first..Op::ALL.len())], input };
             }
         }
         CellGenes { edges }
