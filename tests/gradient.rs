@@ -83,3 +83,27 @@ fn a_killed_darts_search_resumes_from_its_last_epoch_to_the_uninterrupted_result
     let shown = common::last_json(&common::nasforge(&["show", killed.to_str().unwrap(), "--json"]));
     assert_eq!(shown["steps"].as_array().unwrap().len() as i64, EPOCHS + 1);
 }
+
+#[test]
+fn the_alpha_trajectory_and_the_cell_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    // SD-DARTS: DARTS' steps and the teachers' votes, in few epochs.
+    let file = experiment(dir.path(), "name = \"sd-darts\"\nchannels = 4\ncells = 1\nbatch-size = 32\nepochs = 2");
+    let run = |threads: usize| {
+        let journal = dir.path().join(format!("threads{threads}.sqlite"));
+        let out = Command::new(env!("CARGO_BIN_EXE_nasforge"))
+            .args(["run", file.to_str().unwrap(), "--journal", journal.to_str().unwrap(), "--json"])
+            .env("NASFORGE_DATA", common::data())
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let best = common::last_json(&out)["best"]["arch"].clone();
+        let rows: Vec<(i64, serde_json::Value)> = steps(&journal).into_iter().map(|(s, v, _)| (s, v)).collect();
+        (rows, best)
+    };
+    let (one, three) = (run(1), run(3));
+    assert!(one.0[0].1["alpha"].is_array() && one.0[1].1["distill_kl"].is_number(), "{:?}", one.0[0]);
+    assert!(one.1.is_string());
+    assert_eq!(one, three, "1 and 3 threads");
+}
