@@ -1,7 +1,7 @@
 //! The gradient family's registry entries: the one-shot strategies
 //! `darts`, `gdas`, `sd-darts`, `rarts`, `rsps`, `spos` and `darts-pt` on
-//! the NAS-Bench-201 supernet (all but the last two on the DARTS
-//! supernet too), each training
+//! the NAS-Bench-201 supernet (all but the last on the DARTS supernet
+//! too), each training
 //! on the experiment's `[dataset]` (image data), each with its own table
 //! ([`crate::params`]).
 
@@ -31,14 +31,13 @@ fn space_check(config: &OneShotConfig, space: &str) -> Result<(), ParamError> {
         "nas-bench-201" => Ok(()),
         "darts" => {
             let nb201_only = match (&config.method, &config.selection) {
-                (_, Selection::Evolution(_)) => Some(("name", "SPOS' evolutionary search")),
                 (Method::FixedAlpha, _) => Some(("supernet", "the fixed-α supernet")),
                 (_, Selection::Perturbation(_)) => Some(("name", "perturbation-based selection")),
                 _ if config.ranking_sample > 0 => Some(("ranking-sample", "the ranking sample")),
                 _ => None,
             };
             match nb201_only {
-                Some((key, what)) => refuse(key, format!("{what} is implemented on the NAS-Bench-201 supernet only so far; on `darts` use `darts`, `gdas`, `sd-darts`, `rarts` or `rsps`")),
+                Some((key, what)) => refuse(key, format!("{what} is implemented on the NAS-Bench-201 supernet only so far; on `darts` use `darts`, `gdas`, `sd-darts`, `rarts`, `rsps` or `spos`")),
                 None => Ok(()),
             }
         }

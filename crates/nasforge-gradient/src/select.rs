@@ -6,6 +6,7 @@
 use nasforge_core::derive_seed;
 use nasforge_engine::dfdx::prelude::*;
 use nasforge_engine::ops::Param;
+use nasforge_space_darts::{Genotype, Op as DartsOp};
 use nasforge_space_nb201::{Cell, EDGES, Nb201Space, Op};
 use nasforge_core::SearchSpace;
 use rand::seq::SliceRandom;
@@ -75,21 +76,101 @@ pub fn sampled<N: Supernet>(net: &mut N, data: &SearchData, candidates: usize, s
     (archs[best], row)
 }
 
+/// What SPOS' evolution draws and breeds on a supernet's architectures.
+pub trait Evolve: Supernet {
+    /// A uniform architecture (the first population's and the fill's).
+    fn uniform(rng: &mut ChaCha8Rng) -> Self::Arch;
+    /// `parent` with each choice redrawn with probability `p`.
+    fn mutate(parent: &Self::Arch, p: f64, rng: &mut ChaCha8Rng) -> Self::Arch;
+    /// A uniform crossover of `a` and `b`.
+    fn crossover(a: &Self::Arch, b: &Self::Arch, rng: &mut ChaCha8Rng) -> Self::Arch;
+}
+
+impl Evolve for Nb201Supernet {
+    fn uniform(rng: &mut ChaCha8Rng) -> Cell {
+        Cell::from_code(rng.random_range(0..nasforge_space_nb201::SIZE))
+    }
+    /// The reference's: each edge redrawn with `p`.
+    fn mutate(parent: &Cell, p: f64, rng: &mut ChaCha8Rng) -> Cell {
+        Cell { ops: std::array::from_fn(|k| if rng.random_bool(p) { Op::ALL[rng.random_range(0..5)] } else { parent.ops[k] }) }
+    }
+    /// The reference's: each edge from either parent.
+    fn crossover(a: &Cell, b: &Cell, rng: &mut ChaCha8Rng) -> Cell {
+        Cell { ops: std::array::from_fn(|k| if rng.random_bool(0.5) { a.ops[k] } else { b.ops[k] }) }
+    }
+}
+
+impl Evolve for crate::darts_cell::DartsSupernet {
+    fn uniform(rng: &mut ChaCha8Rng) -> Genotype {
+        Self::random_arch(rng)
+    }
+    /// Each edge's operation (never `none`) and each edge's input (never
+    /// its sibling's) redrawn with `p`: SPOS' per-choice mutation on this
+    /// space's choices (our reading; SPOS searched its own space).
+    fn mutate(parent: &Genotype, p: f64, rng: &mut ChaCha8Rng) -> Genotype {
+        let mut g = *parent;
+        for cell in [&mut g.normal, &mut g.reduce] {
+            for k in 0..2 * nasforge_space_darts::NODES {
+                let node = k / 2;
+                if rng.random_bool(p) {
+                    cell.edges[k].op = DartsOp::ALL[rng.random_range(1..DartsOp::ALL.len())];
+                }
+                if rng.random_bool(p) {
+                    let sibling = cell.edges[k ^ 1].input;
+                    let n = node as u8 + 2;
+                    // Uniform over the n − 1 states the sibling does not read.
+                    let pick = rng.random_range(0..n - 1);
+                    cell.edges[k].input = if pick >= sibling { pick + 1 } else { pick };
+                }
+            }
+        }
+        g
+    }
+    /// Each node of each cell kind from either parent, both its edges
+    /// together (so the child's nodes keep two distinct inputs).
+    fn crossover(a: &Genotype, b: &Genotype, rng: &mut ChaCha8Rng) -> Genotype {
+        let mut g = *a;
+        for (cell, other) in [(&mut g.normal, &b.normal), (&mut g.reduce, &b.reduce)] {
+            for node in 0..nasforge_space_darts::NODES {
+                if rng.random_bool(0.5) {
+                    cell.edges[2 * node] = other.edges[2 * node];
+                    cell.edges[2 * node + 1] = other.edges[2 * node + 1];
+                }
+            }
+        }
+        g
+    }
+}
+
 /// SPOS' evolutionary search on supernet accuracy (the reference's
 /// `search.py`): a random population; each generation keeps the
-/// `parents` best cells seen, breeds `population / 2` children by mutation (a random parent, each edge redrawn with
-/// `mutation_prob`) and `population / 2` by uniform crossover of two
-/// parents, and fills up with random cells; a cell is scored once. SPOS
-/// recalibrates batch norm for each candidate on 200 training batches;
-/// here each candidate is scored with batch statistics, which is what
-/// that recalibration converges to, on `score_batches` batches.
-pub fn evolution(net: &mut Nb201Supernet, data: &SearchData, e: &EvolutionConfig, seed: u64) -> (Cell, Value) {
+/// `parents` best architectures seen, breeds `population / 2` children by
+/// mutation (a random parent, each choice redrawn with `mutation_prob`)
+/// and `population / 2` by uniform crossover of two parents, and fills up
+/// with random ones; an architecture is scored once. SPOS recalibrates
+/// batch norm for each candidate on 200 training batches; here each
+/// candidate is scored with batch statistics, which is what that
+/// recalibration converges to, on `score_batches` batches.
+pub fn evolution<N: Evolve>(net: &mut N, data: &SearchData, e: &EvolutionConfig, seed: u64) -> (N::Arch, Value) {
+    use std::collections::{HashMap, HashSet};
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let bs = data.alpha_batch_set(e.score_batches, derive_seed(seed, "batches"));
-    let mut scored: std::collections::HashMap<usize, f64> = std::collections::HashMap::new();
-    let score = |net: &mut Nb201Supernet, c: &Cell, scored: &mut std::collections::HashMap<usize, f64>| *scored.entry(c.code()).or_insert_with(|| path_accuracy(net, c, &bs, true));
-    let mut population = distinct_cells(e.population, &mut rng);
-    let mut top: Vec<(f64, Cell)> = Vec::new();
+    let mut scored: HashMap<N::Arch, f64> = HashMap::new();
+    let score = |net: &mut N, c: &N::Arch, scored: &mut HashMap<N::Arch, f64>| *scored.entry(*c).or_insert_with(|| path_accuracy(net, c, &bs, true));
+    // Distinct: the first population never repeats an architecture (a
+    // bounded number of draws, for a space smaller than the population).
+    let mut population: Vec<N::Arch> = Vec::with_capacity(e.population);
+    let mut drawn = HashSet::new();
+    for _ in 0..1000 * e.population {
+        if population.len() == e.population {
+            break;
+        }
+        let c = N::uniform(&mut rng);
+        if drawn.insert(c) {
+            population.push(c);
+        }
+    }
+    let mut top: Vec<(f64, N::Arch)> = Vec::new();
     let mut best_per_generation = Vec::with_capacity(e.generations);
     for _ in 0..e.generations {
         for c in &population {
@@ -98,50 +179,50 @@ pub fn evolution(net: &mut Nb201Supernet, data: &SearchData, e: &EvolutionConfig
                 top.push((s, *c));
             }
         }
-        // A stable sort: ties keep the earlier cell, in the seed's order.
+        // A stable sort: ties keep the earlier architecture, in the seed's order.
         top.sort_by(|a, b| b.0.total_cmp(&a.0));
         top.truncate(e.parents);
         best_per_generation.push(top[0].0);
-        let mut next: Vec<Cell> = Vec::with_capacity(e.population);
-        // The reference's `is_legal`: no cell is proposed twice.
-        let seen: std::collections::HashSet<usize> = scored.keys().copied().collect();
-        let breed = |next: &mut Vec<Cell>, n: usize, child: &mut dyn FnMut() -> Cell| {
+        let mut next: Vec<N::Arch> = Vec::with_capacity(e.population);
+        // The reference's `is_legal`: nothing is proposed twice.
+        let seen: HashSet<N::Arch> = scored.keys().copied().collect();
+        let breed = |next: &mut Vec<N::Arch>, n: usize, child: &mut dyn FnMut() -> N::Arch| {
             let (goal, mut tries) = (next.len() + n, 0);
             while next.len() < goal && tries < 10 * n {
                 tries += 1;
                 let c = child();
-                if !next.contains(&c) && !seen.contains(&c.code()) {
+                if !next.contains(&c) && !seen.contains(&c) {
                     next.push(c);
                 }
             }
         };
         let half = e.population / 2;
-        let parents: Vec<Cell> = top.iter().map(|t| t.1).collect();
+        let parents: Vec<N::Arch> = top.iter().map(|t| t.1).collect();
         let rng = &mut rng;
         {
             let mut mutate = || {
                 let p = parents[rng.random_range(0..parents.len())];
-                Cell { ops: std::array::from_fn(|k| if rng.random_bool(e.mutation_prob) { Op::ALL[rng.random_range(0..5)] } else { p.ops[k] }) }
+                N::mutate(&p, e.mutation_prob, rng)
             };
             breed(&mut next, half, &mut mutate);
         }
         {
             let mut cross = || {
                 let (a, b) = (parents[rng.random_range(0..parents.len())], parents[rng.random_range(0..parents.len())]);
-                Cell { ops: std::array::from_fn(|k| if rng.random_bool(0.5) { a.ops[k] } else { b.ops[k] }) }
+                N::crossover(&a, &b, rng)
             };
             breed(&mut next, half, &mut cross);
         }
         let fill = e.population - next.len();
-        breed(&mut next, fill, &mut || Cell::from_code(rng.random_range(0..nasforge_space_nb201::SIZE)));
+        breed(&mut next, fill, &mut || N::uniform(rng));
         population = next;
     }
-    let (acc, cell) = top[0];
+    let (acc, arch) = top[0];
     let row = json!({
-        "phase": "selected", "by": "evolution", "cell": Nb201Space.format(&cell), "supernet_acc": acc,
+        "phase": "selected", "by": "evolution", "cell": N::format(&arch), "supernet_acc": acc,
         "best_per_generation": best_per_generation, "scored": scored.len(),
     });
-    (cell, row)
+    (arch, row)
 }
 
 /// DARTS-PT's decisions so far: the operation kept on each decided edge.

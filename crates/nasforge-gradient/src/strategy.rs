@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::config::{Method, OneShotConfig, Selection};
 use crate::data::SearchData;
 use crate::nb201::Nb201Supernet;
-use crate::select::{self, Projection};
+use crate::select::{self, Evolve, Projection};
 use crate::supernet::{Supernet, SupernetSpec};
 use crate::train::{GumbelSample, Meter, Training, mixed, path, score_batch};
 use crate::sd_darts::Teachers;
@@ -99,7 +99,7 @@ impl<A> Default for Progress<A> {
     }
 }
 
-impl<N: Supernet> OneShot<N> {
+impl<N: Evolve> OneShot<N> {
     /// A search `name` (its registry name) with `config`, drawing every
     /// random choice from `seed`, on `splits`' training split.
     pub fn new(name: &str, config: OneShotConfig, seed: u64, splits: Arc<ImageSplits>) -> Self {
@@ -368,10 +368,7 @@ impl<N: Supernet> OneShot<N> {
                 }
                 Selection::Magnitude => (magnitude, json!({ "phase": "selected", "cell": N::format(&magnitude), "by": "magnitude" })),
                 Selection::Sampled { candidates } => select::sampled(&mut t.net, &data, candidates, derive_seed(self.seed, "candidates")),
-                Selection::Evolution(e) => {
-                    let (cell, row) = select::evolution(&mut nb201(&mut t)?.net, &data, &e, derive_seed(self.seed, "evolution"));
-                    (as_arch::<N>(cell)?, row)
-                }
+                Selection::Evolution(e) => select::evolution(&mut t.net, &data, &e, derive_seed(self.seed, "evolution")),
                 Selection::Perturbation(pt) => {
                     let order = select::edge_order(derive_seed(self.seed, "edge-order"));
                     while let Some(edge) = p.projection.next(&order) {
@@ -400,7 +397,7 @@ impl<N: Supernet> OneShot<N> {
     }
 }
 
-impl<N: Supernet> Strategy<ErasedSpace> for OneShot<N> {
+impl<N: Evolve> Strategy<ErasedSpace> for OneShot<N> {
     fn name(&self) -> &str {
         &self.name
     }

@@ -232,4 +232,22 @@ mod tests {
             assert!(DartsSpace.parse(&DartsSpace.format(&g)).is_ok());
         }
     }
+
+    #[test]
+    fn spos_children_of_darts_genotypes_are_valid_and_mutation_changes_something() {
+        use crate::select::Evolve;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let mut changed = 0;
+        for _ in 0..200 {
+            let (a, b) = (DartsSupernet::random_arch(&mut rng), DartsSupernet::random_arch(&mut rng));
+            for child in [DartsSupernet::mutate(&a, 0.3, &mut rng), DartsSupernet::crossover(&a, &b, &mut rng)] {
+                let text = DartsSpace.format(&child);
+                assert_eq!(DartsSpace.parse(&text).unwrap_or_else(|e| panic!("{text}: {e}")), child);
+                assert_eq!(DartsSupernet::path_of(&child).iter().filter(|&&o| o != 0).count(), 16, "{text}");
+            }
+            changed += usize::from(DartsSupernet::mutate(&a, 0.3, &mut rng) != a);
+            assert_eq!(DartsSupernet::mutate(&a, 0.0, &mut rng), a);
+        }
+        assert!(changed > 190, "{changed}");
+    }
 }

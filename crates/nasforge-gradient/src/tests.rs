@@ -210,7 +210,7 @@ fn darts_and_gdas_search_the_darts_cell_supernet_and_resume() {
 }
 
 #[test]
-fn rsps_trains_darts_paths_and_chooses_among_sampled_genotypes() {
+fn rsps_and_spos_train_darts_paths_and_choose_among_genotypes() {
     let tiny = "channels = 2\ncells = 3\nepochs = 1\nbatch-size = 64\ncandidates = 4";
     let config = RspsToml::from_general(&small(tiny)).check().unwrap();
     let mut m = Memory::default();
@@ -222,4 +222,13 @@ fn rsps_trains_darts_paths_and_chooses_among_sampled_genotypes() {
     assert!(candidates.iter().any(|c| c.as_str() == Some(m.evaluated[0].as_str())), "the choice is one of the candidates");
     assert!(m.evaluated[0].starts_with("Genotype(normal="), "{}", m.evaluated[0]);
     check_resumes_with("rsps", config, search_darts);
+    // SPOS' evolution breeds genotypes: mutated and crossed-over children
+    // stay valid (the evaluator formats them), and resumes reach the same one.
+    let spos = SposToml::from_general(&small("channels = 2\ncells = 3\nepochs = 1\nbatch-size = 64\npopulation = 6\nparents = 2\ngenerations = 2\nscore-batches = 1")).check().unwrap();
+    let mut m = Memory::default();
+    assert_eq!(search_darts("spos", &spos, &mut m), None);
+    let r = rows(&m);
+    assert_eq!(r[1]["by"].as_str(), Some("evolution"));
+    assert!(r[1]["scored"].as_u64().unwrap() > 6, "the second generation scores children: {}", r[1]);
+    check_resumes_with("spos", spos, search_darts);
 }
