@@ -187,23 +187,19 @@ mod tests {
         }
     }
 
-    fn unroll(t: &mut Training<Smooth>, train: &Batch, lr: f64, wd: f64) -> Vec<Vec<f32>> {
+    /// At `w' = w − ξ(∇w L_train(w, α) + λw)`, the objective DARTS' second
+    /// order differentiates (a fresh optimiser: no momentum yet): the α
+    /// gradient of `L_val(w', α)` with `w'` held fixed (the first-order
+    /// term alone) and the loss itself; the weights are restored.
+    fn at_unrolled(t: &mut Training<Smooth>, train: &Batch, valid: &Batch, lr: f64, wd: f64) -> (Vec<Vec<f32>>, f64) {
         let idx = t.net.trainable();
         let w = values(t, &idx);
         let (gw, _, _) = gradients(t, train, &idx);
-        w.iter().zip(&gw).map(|(w, g)| w.iter().zip(g).map(|(&w, &g)| w - (lr * (f64::from(g) + wd * f64::from(w))) as f32).collect()).collect()
-    }
-
-    /// `L_val(w − ξ(∇w L_train(w, α) + λw), α)`, the objective DARTS' second
-    /// order differentiates (a fresh optimiser: no momentum yet).
-    fn unrolled_loss(t: &mut Training<Smooth>, train: &Batch, valid: &Batch, lr: f64, wd: f64) -> f64 {
-        let idx = t.net.trainable();
-        let w = values(t, &idx);
-        let unrolled = unroll(t, train, lr, wd);
+        let unrolled: Vec<Vec<f32>> = w.iter().zip(&gw).map(|(w, g)| w.iter().zip(g).map(|(&w, &g)| w - (lr * (f64::from(g) + wd * f64::from(w))) as f32).collect()).collect();
         set(t, &idx, &unrolled);
-        let (_, _, score) = gradients(t, valid, &idx);
+        let (_, a, score) = gradients(t, valid, &idx);
         set(t, &idx, &w);
-        score.loss
+        (a, score.loss)
     }
 
     #[test]
@@ -216,15 +212,7 @@ mod tests {
         // A large ξ: the second-order term is far from negligible.
         let (lr, wd) = (2.0, 5e-4);
         let (hyper, _) = hypergradient(&mut t, &train, &valid, lr);
-        let first = {
-            let idx = t.net.trainable();
-            let w = values(&t, &idx);
-            let unrolled = unroll(&mut t, &train, lr, wd);
-            set(&mut t, &idx, &unrolled);
-            let (_, a, _) = gradients(&mut t, &valid, &idx);
-            set(&mut t, &idx, &w);
-            a
-        };
+        let (first, _) = at_unrolled(&mut t, &train, &valid, lr, wd);
         let h = 1e-2f32;
         let (mut err, mut err_first, mut norm) = (0.0f64, 0.0f64, 0.0f64);
         for o in 0..K {
@@ -232,7 +220,7 @@ mod tests {
                 let mut v = t.net.alpha.params[0].as_vec();
                 v[o] += d;
                 t.net.alpha.params[0].copy_from(&v);
-                let l = unrolled_loss(&mut t, &train, &valid, lr, wd);
+                let (_, l) = at_unrolled(&mut t, &train, &valid, lr, wd);
                 v[o] -= d;
                 t.net.alpha.params[0].copy_from(&v);
                 l

@@ -132,16 +132,12 @@ pub fn weight_step<N: Supernet>(
     vote: Option<&[f32]>,
     d: &Distillation,
 ) -> (BatchScore, f64) {
+    let Some(vote) = vote else {
+        return (t.weight_step(batch, lr, choice), 0.0);
+    };
     let logits = t.net.forward_with(batch.x.leaky_trace(), true, choice);
     let (n, classes) = *logits.shape();
     let hits = correct(&logits.as_vec(), classes, &batch.labels);
-    let Some(vote) = vote else {
-        let loss = cross_entropy_with_logits_loss(logits, batch.y.clone());
-        let score = BatchScore { loss: f64::from(loss.array()), correct: hits, n };
-        let mut grads = loss.backward();
-        t.step_weights(&mut grads, lr);
-        return (score, 0.0);
-    };
     let ce = cross_entropy_with_logits_loss(logits.with_empty_tape(), batch.y.clone());
     let score = BatchScore { loss: f64::from(ce.array()), correct: hits, n };
     let target = logits.device().tensor_from_vec(vote.to_vec(), (n, classes));

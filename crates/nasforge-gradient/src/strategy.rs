@@ -142,21 +142,33 @@ impl<N: Evolve> OneShot<N> {
         for (wi, ai) in data.epoch(derive_seed(self.seed, &format!("order{epoch}"))) {
             let (wb, ab) = (data.batch(&wi), data.batch(&ai));
             match &self.config.method {
-                Method::Darts { second_order } if self.config.distillation.is_some() => {
+                Method::Rarts { lambda, beta } => {
+                    let (tr, va) = rarts::iteration(t, &wb, &ab, lr, *lambda, *beta);
+                    train.add(tr);
+                    valid.add(va);
+                }
+                Method::Darts { second_order } => {
                     // SD-DARTS: the previous steps' supernets vote on the
                     // weight batch; this step's supernet joins them after.
-                    let d = self.config.distillation.expect("matched");
-                    let snapshot = Teachers::snapshot(&t.net);
-                    let teachers = t.teachers.take().expect("SD-DARTS keeps teachers");
-                    let vote = teachers.vote(&mut t.net, &wb, weighting, d.temperature);
-                    t.teachers = Some(teachers);
+                    let distill = self.config.distillation.map(|d| {
+                        let snapshot = Teachers::snapshot(&t.net);
+                        let teachers = t.teachers.take().expect("SD-DARTS keeps teachers");
+                        let vote = teachers.vote(&mut t.net, &wb, weighting, d.temperature);
+                        t.teachers = Some(teachers);
+                        (d, snapshot, vote)
+                    });
                     let mut weight_step = |t: &mut Training<N>| {
                         let alpha = t.net.alpha().params.clone();
-                        let (score, k) = sd_darts::weight_step(t, &wb, lr, &mut mixed(&alpha, weighting), vote.as_deref(), &d);
-                        train.add(score);
-                        if vote.is_some() {
-                            kl += k;
-                            distilled += 1;
+                        match &distill {
+                            Some((d, _, vote)) => {
+                                let (score, k) = sd_darts::weight_step(t, &wb, lr, &mut mixed(&alpha, weighting), vote.as_deref(), d);
+                                train.add(score);
+                                if vote.is_some() {
+                                    kl += k;
+                                    distilled += 1;
+                                }
+                            }
+                            None => train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting))),
                         }
                     };
                     if *second_order {
@@ -171,28 +183,9 @@ impl<N: Evolve> OneShot<N> {
                         let alpha = t.net.alpha().params.clone();
                         valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
                     }
-                    t.teachers.as_mut().expect("SD-DARTS keeps teachers").push(snapshot);
-                }
-                Method::Rarts { lambda, beta } => {
-                    let (tr, va) = rarts::iteration(t, &wb, &ab, lr, *lambda, *beta);
-                    train.add(tr);
-                    valid.add(va);
-                }
-                Method::Darts { second_order: false } if N::ALPHA_FIRST => {
-                    let alpha = t.net.alpha().params.clone();
-                    valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
-                    let alpha = t.net.alpha().params.clone();
-                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
-                }
-                Method::Darts { second_order: false } => {
-                    let alpha = t.net.alpha().params.clone();
-                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
-                    valid.add(t.alpha_step(&ab, &mut mixed(&alpha, weighting)));
-                }
-                Method::Darts { second_order: true } => {
-                    valid.add(darts2::alpha_step(t, &wb, &ab, lr));
-                    let alpha = t.net.alpha().params.clone();
-                    train.add(t.weight_step(&wb, lr, &mut mixed(&alpha, weighting)));
+                    if let Some((_, snapshot, _)) = distill {
+                        t.teachers.as_mut().expect("SD-DARTS keeps teachers").push(snapshot);
+                    }
                 }
                 Method::Gdas { .. } => {
                     let tau = tau.expect("GDAS has a τ");

@@ -81,7 +81,7 @@ impl Supernet for crate::nb201::Nb201Supernet {
     type Arch = nasforge_space_nb201::Cell;
 
     /// NAS-Bench-201 has no separable candidates: `sharp_sep_conv` is
-    /// refused by the family's builder before this.
+    /// refused by the family's space check before this.
     fn build(s: &SupernetSpec, seed: u64) -> Self {
         Self::new(crate::nb201::SupernetShape { channels: s.channels, cells: s.cells.unwrap_or(5), in_channels: s.in_channels, classes: s.classes }, seed)
     }
