@@ -106,6 +106,11 @@ enum Top {
         /// Seeds 1..=N, overriding the suite's count (full or quick).
         #[arg(long)]
         seeds: Option<u64>,
+        /// Searches run at once, by the suites whose searches are
+        /// independent and long (gradient-nb201); the table is the same
+        /// for any value.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Runs every fuzz target (or the named ones) for `--seconds` each, one
     /// after another; reports executions and crashes, copies crash inputs
@@ -135,7 +140,7 @@ fn main() -> Result<()> {
         Top::Bench { which } => bench::run(which),
         Top::Nb201Order { csv } => nb201_order(&csv),
         Top::Fuzz { seconds, rss_limit_mb, targets } => fuzz::fuzz(seconds, &targets, rss_limit_mb),
-        Top::Repro { name, quick, seeds } => repro::run(&name, repro::Mode { quick, seeds }),
+        Top::Repro { name, quick, seeds, jobs } => repro::run(&name, repro::Mode { quick, seeds, jobs: jobs.max(1) }),
         Top::StrategyTable { seeds, budgets, strategies, benchmarks } => strategy_table(seeds, &budgets, &strategies, &benchmarks),
         Top::NbgraphSpearman { table, graph, archs, epochs, dim, seed } => nbgraph_spearman(&table, &graph, archs, epochs, dim, seed),
     }

@@ -3,9 +3,8 @@
 //! with a checkpoint (so a killed search resumes from its last epoch),
 //! then chooses a cell and has the experiment's estimator evaluate it.
 //!
-//! A `[budget] seconds` limit counts the current session only: the runner
-//! restores the elapsed time from replayed trials, and a one-shot search
-//! journals its trial at the end.
+//! A `[budget] seconds` limit counts every session of a resumed search:
+//! the runner restores the elapsed time with the checkpoint.
 
 use std::any::Any;
 use std::marker::PhantomData;

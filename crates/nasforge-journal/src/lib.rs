@@ -28,7 +28,7 @@ use std::time::Duration;
 use nasforge_core::{EvalError, Evaluation, Metrics};
 use rusqlite::{Connection, params};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// A journal operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -279,15 +279,19 @@ impl Journal {
         )))?;
         // The version is read before anything else is written, so a journal
         // of a newer schema is left untouched. Version 2 added the lease
-        // table, version 3 the step and checkpoint tables, and nothing else;
-        // the upgrade is one-way (an older build refuses the upgraded file).
+        // table, version 3 the step and checkpoint tables, version 4 the
+        // checkpoint's search seconds, and nothing else; the upgrade is
+        // one-way (an older build refuses the upgraded file).
         let upgrade = || -> rusqlite::Result<Result<(), String>> {
             let version: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))?;
             match version.as_str() {
-                "1" | "2" | "3" => {
+                "1" | "2" | "3" | "4" => {
                     lease::create_table(&self.conn)?;
                     create_step_tables(&self.conn)?;
-                    self.conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])?;
+                    if version == "3" {
+                        self.conn.execute_batch("ALTER TABLE checkpoints ADD COLUMN elapsed REAL")?;
+                    }
+                    self.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema'", [])?;
                     Ok(Ok(()))
                 }
                 other => Ok(Err(format!("schema version {other}, this build reads {SCHEMA_VERSION}"))),
@@ -445,8 +449,10 @@ impl Journal {
     /// Writes a long strategy's step: its log row (replacing the step's
     /// row if a killed run had written it) and its checkpoint (replacing
     /// the previous one), in one commit, under the same lease rules as
-    /// [`Journal::append`].
-    pub fn save_step(&mut self, experiment: i64, step: u64, log: &str, state: &[u8]) -> Result<(), JournalError> {
+    /// [`Journal::append`]. `elapsed` is the search's seconds so far,
+    /// summed over its sessions, from which a resumed search's clock
+    /// continues.
+    pub fn save_step(&mut self, experiment: i64, step: u64, log: &str, state: &[u8], elapsed: f64) -> Result<(), JournalError> {
         let path = &self.path;
         let tx = self.conn.transaction().map_err(sqlite(path))?;
         lease::guard(&tx, path, experiment, self.leases.get(&experiment).map(String::as_str))?;
@@ -457,8 +463,8 @@ impl Journal {
         )
         .map_err(sqlite(path))?;
         tx.execute(
-            "INSERT OR REPLACE INTO checkpoints (experiment_id, step, state, at) VALUES (?1, ?2, ?3, ?4)",
-            params![experiment, step as i64, state, at],
+            "INSERT OR REPLACE INTO checkpoints (experiment_id, step, state, at, elapsed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![experiment, step as i64, state, at, elapsed],
         )
         .map_err(sqlite(path))?;
         tx.commit().map_err(sqlite(path))
@@ -471,10 +477,10 @@ impl Journal {
         self.sql(rows.collect())
     }
 
-    /// The last checkpoint of an experiment, `(step, state)`.
-    pub fn checkpoint(&self, experiment: i64) -> Result<Option<(u64, Vec<u8>)>, JournalError> {
-        let r = self.conn.query_row("SELECT step, state FROM checkpoints WHERE experiment_id = ?1", [experiment], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+    /// The last checkpoint of an experiment.
+    pub fn checkpoint(&self, experiment: i64) -> Result<Option<Checkpoint>, JournalError> {
+        let r = self.conn.query_row("SELECT step, state, elapsed FROM checkpoints WHERE experiment_id = ?1", [experiment], |r| {
+            Ok(Checkpoint { step: r.get::<_, i64>(0)? as u64, state: r.get(1)?, elapsed: r.get(2)? })
         });
         match r {
             Ok(c) => Ok(Some(c)),
@@ -517,8 +523,21 @@ impl Journal {
     }
 }
 
-/// The tables of long strategies (schema 3): one log row per step, and
-/// the last checkpoint of each experiment.
+/// A long strategy's last checkpoint ([`Journal::save_step`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// The step it was written after.
+    pub step: u64,
+    /// The strategy's state.
+    pub state: Vec<u8>,
+    /// Seconds of search when it was written, summed over sessions; `None`
+    /// in a journal written before schema 4.
+    pub elapsed: Option<f64>,
+}
+
+/// The tables of long strategies (schema 3; the checkpoint's `elapsed`
+/// since schema 4): one log row per step, and the last checkpoint of each
+/// experiment.
 fn create_step_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS steps (
@@ -532,7 +551,8 @@ fn create_step_tables(conn: &Connection) -> rusqlite::Result<()> {
              experiment_id INTEGER PRIMARY KEY REFERENCES experiments(id),
              step INTEGER NOT NULL,
              state BLOB NOT NULL,
-             at REAL NOT NULL
+             at REAL NOT NULL,
+             elapsed REAL
          );",
     )
 }

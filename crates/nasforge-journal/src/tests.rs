@@ -192,17 +192,39 @@ fn a_version_1_journal_is_upgraded() {
     let mut j = Journal::open(&path).unwrap();
     let lease = j.acquire_lease(id, DEFAULT_LEASE).unwrap();
     let v: String = j.conn.query_row("SELECT value FROM meta", [], |r| r.get(0)).unwrap();
-    assert_eq!(v, "3");
-    j.save_step(id, 0, "{}", b"state").unwrap();
+    assert_eq!(v, "4");
+    j.save_step(id, 0, "{}", b"state", 1.5).unwrap();
     drop(lease);
     // A journal of a newer schema is refused and left as it was.
-    j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '4';").unwrap();
+    j.conn.execute_batch("DROP TABLE leases; UPDATE meta SET value = '5';").unwrap();
     drop(j);
     let err = Journal::open(&path).unwrap_err().to_string();
-    assert!(err.contains("schema version 4, this build reads 3"), "{err}");
+    assert!(err.contains("schema version 5, this build reads 4"), "{err}");
     let raw = rusqlite::Connection::open(&path).unwrap();
     let leases: i64 = raw.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'leases'", [], |r| r.get(0)).unwrap();
     assert_eq!(leases, 0);
+}
+
+#[test]
+fn a_version_3_journal_keeps_its_checkpoint_and_gains_its_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let id = j.create_experiment(&experiment()).unwrap();
+    // Schema 3's checkpoint table, with a checkpoint in it.
+    j.conn
+        .execute_batch(&format!(
+            "DROP TABLE checkpoints;
+             CREATE TABLE checkpoints (experiment_id INTEGER PRIMARY KEY REFERENCES experiments(id), step INTEGER NOT NULL, state BLOB NOT NULL, at REAL NOT NULL);
+             INSERT INTO checkpoints VALUES ({id}, 7, x'0102', 0.0);
+             UPDATE meta SET value = '3';"
+        ))
+        .unwrap();
+    drop(j);
+    let mut j = Journal::open(&path).unwrap();
+    assert_eq!(j.checkpoint(id).unwrap(), Some(Checkpoint { step: 7, state: vec![1, 2], elapsed: None }));
+    j.save_step(id, 8, "{}", &[3], 12.5).unwrap();
+    assert_eq!(j.checkpoint(id).unwrap(), Some(Checkpoint { step: 8, state: vec![3], elapsed: Some(12.5) }));
 }
 
 #[test]
@@ -212,10 +234,10 @@ fn steps_and_checkpoints_round_trip_and_a_step_written_again_replaces_its_row() 
     let (id, _lease) = j.start_experiment(&experiment(), DEFAULT_LEASE).unwrap();
     let other = j.create_experiment(&experiment()).unwrap();
     assert_eq!(j.checkpoint(id).unwrap(), None);
-    j.save_step(id, 0, r#"{"epoch":0}"#, &[1, 2]).unwrap();
-    j.save_step(id, 1, r#"{"epoch":1}"#, &[3]).unwrap();
-    j.save_step(id, 1, r#"{"epoch":1,"again":true}"#, &[4, 5, 6]).unwrap();
-    assert_eq!(j.checkpoint(id).unwrap(), Some((1, vec![4, 5, 6])));
+    j.save_step(id, 0, r#"{"epoch":0}"#, &[1, 2], 1.0).unwrap();
+    j.save_step(id, 1, r#"{"epoch":1}"#, &[3], 2.0).unwrap();
+    j.save_step(id, 1, r#"{"epoch":1,"again":true}"#, &[4, 5, 6], 3.0).unwrap();
+    assert_eq!(j.checkpoint(id).unwrap(), Some(Checkpoint { step: 1, state: vec![4, 5, 6], elapsed: Some(3.0) }));
     assert_eq!(j.steps(id).unwrap(), vec![(0, r#"{"epoch":0}"#.to_owned()), (1, r#"{"epoch":1,"again":true}"#.to_owned())]);
     assert_eq!((j.steps(other).unwrap(), j.checkpoint(other).unwrap()), (vec![], None));
 }

@@ -303,8 +303,9 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
                 return Err(SearchStopped);
             }
             if self.replay.is_empty() {
-                // Live search time continues from where the journal ends.
-                self.elapsed_before = rec.elapsed;
+                // Live search time continues from where the journal ends
+                // (or from the restored checkpoint's time, when later).
+                self.elapsed_before = rec.elapsed.max(self.elapsed());
                 self.clock = Instant::now();
             }
             self.record(arch, &rec.outcome);
@@ -346,7 +347,8 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
             return Err(SearchStopped);
         }
         if let Some(sink) = self.sink.as_mut() {
-            if let Err(e) = sink.journal.save_step(sink.experiment, step, log, state) {
+            let elapsed = self.elapsed_before + self.clock.elapsed().as_secs_f64();
+            if let Err(e) = sink.journal.save_step(sink.experiment, step, log, state, elapsed) {
                 self.error = Some(e.into());
                 return Err(SearchStopped);
             }
@@ -365,7 +367,15 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
     fn last_checkpoint(&mut self) -> Option<(u64, Vec<u8>)> {
         let sink = self.sink.as_ref()?;
         match sink.journal.checkpoint(sink.experiment) {
-            Ok(c) => c,
+            Ok(Some(c)) => {
+                // A resumed search's clock (and `[budget] seconds`)
+                // continues from the checkpoint's, not from zero.
+                let elapsed = c.elapsed.unwrap_or(0.0).max(self.elapsed());
+                self.elapsed_before = elapsed;
+                self.clock = Instant::now();
+                Some((c.step, c.state))
+            }
+            Ok(None) => None,
             Err(e) => {
                 // Unreadable: the run stops rather than silently starting over.
                 self.error = Some(e.into());
@@ -456,6 +466,40 @@ mod tests {
     fn seconds_budget_stops_the_search() {
         let s = search(Budget { evaluations: None, seconds: Some(0.05) }, Vec::new()).unwrap();
         assert!(s.trials > 0 && s.seconds >= 0.05 && s.seconds < 5.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_resumed_long_search_continues_its_clock_from_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path().join("j.sqlite")).unwrap();
+        let record = nasforge_journal::ExperimentRecord {
+            id: 0,
+            hash: "h".into(),
+            seed: 0,
+            config: String::new(),
+            space: "nas-bench-201".into(),
+            strategy: "s".into(),
+            estimator: "convs".into(),
+            created_at: 0.0,
+            finished_at: None,
+        };
+        let id = journal.create_experiment(&record).unwrap();
+        // A session that spent 100 s before its checkpoint.
+        journal.save_step(id, 4, "{}", b"state", 100.0).unwrap();
+        let mut estimator = Convs;
+        let budget = |s| Budget { evaluations: None, seconds: Some(s) };
+        let mut runner = Runner::new(&Nb201Space, &mut estimator, budget(50.0), 0).with_journal(&mut journal, id, "h".into());
+        assert!(!runner.exhausted(), "the fresh clock alone is under the budget");
+        assert_eq!(runner.last_checkpoint(), Some((4, b"state".to_vec())));
+        assert!(runner.exhausted(), "the restored 100 s spend the 50 s budget");
+        let mut runner = Runner::new(&Nb201Space, &mut estimator, budget(1000.0), 0).with_journal(&mut journal, id, "h".into());
+        runner.last_checkpoint();
+        assert!(!runner.exhausted());
+        runner.checkpoint(5, "{}", b"next").unwrap();
+        let s = runner.finish().unwrap();
+        assert!(s.seconds >= 100.0, "{s:?}");
+        let elapsed = journal.checkpoint(id).unwrap().unwrap().elapsed.unwrap();
+        assert!((100.0..s.seconds + 1e-9).contains(&elapsed), "{elapsed}");
     }
 
     #[test]

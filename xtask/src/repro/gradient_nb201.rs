@@ -151,6 +151,32 @@ fn run_search(registry: &Registry, name: &str, seed: u64, quick: bool, dir: &Pat
     Ok(Search { cell: parse(&best.arch)?, magnitude, seconds, steps })
 }
 
+/// The searches of `queue` ((strategy, seed) pairs, in that order of
+/// priority), `jobs` at a time, each on its own thread: every search is
+/// seeded and journalled on its own, so the results do not depend on
+/// `jobs`. The first error stops the handing out of further searches.
+fn run_searches(registry: &Registry, queue: &[(usize, u64)], quick: bool, dir: &Path, jobs: usize) -> Result<Vec<((usize, u64), Search)>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(queue.len()));
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.clamp(1, queue.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    while let Some(&(i, seed)) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        let search = run_search(registry, STRATEGIES[i].example, seed, quick, dir).inspect_err(|_| next.store(queue.len(), Ordering::SeqCst))?;
+                        done.lock().expect("no search thread panics holding the lock").push(((i, seed), search));
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })?;
+    Ok(done.into_inner().expect("no search thread panicked"))
+}
+
 /// The Fashion-MNIST retraining estimator at the suite's fixed budget.
 fn retrainer(registry: &Registry, quick: bool) -> Result<nasforge_registry::Stack> {
     let (dataset, epochs, channels) =
@@ -192,12 +218,8 @@ fn build(mode: Mode) -> Result<Table> {
     // and a rerun reuses them (see `run_search`).
     let mut order: Vec<usize> = (0..STRATEGIES.len()).collect();
     order.sort_by_key(|&i| STRATEGIES[i].example != "nb201-darts-pt");
-    let mut searches: Vec<Vec<Option<Search>>> = STRATEGIES.iter().map(|_| (0..seeds).map(|_| None).collect()).collect();
-    for &i in &order {
-        for seed in 1..=seeds {
-            searches[i][(seed - 1) as usize] = Some(run_search(&registry, STRATEGIES[i].example, seed, quick, &dir)?);
-        }
-    }
+    let queue: Vec<(usize, u64)> = order.iter().flat_map(|&i| (1..=seeds).map(move |seed| (i, seed))).collect();
+    let searches = run_searches(&registry, &queue, quick, &dir, mode.jobs)?;
 
     let mut stack = retrainer(&registry, quick)?;
     let n_random = if quick { 3 } else { 10 };
@@ -215,7 +237,8 @@ fn build(mode: Mode) -> Result<Table> {
     );
     let mut notes = Vec::new();
     let mut pt_vs_magnitude: Vec<(String, Vec<f64>)> = Vec::new();
-    for (p, runs) in STRATEGIES.iter().zip(searches) {
+    for (i, p) in STRATEGIES.iter().enumerate() {
+        let runs = (1..=seeds).map(|seed| searches.iter().position(|(k, _)| *k == (i, seed)).map(|at| &searches[at].1));
         let mut cifar = Vec::new();
         let mut fm = Vec::new();
         let mut seconds = Vec::new();
@@ -223,7 +246,7 @@ fn build(mode: Mode) -> Result<Table> {
         let mut gaps = Vec::new();
         let mut taus = Vec::new();
         let mut eigen = Vec::new();
-        for (seed, s) in (1..=seeds).zip(runs.into_iter().flatten()) {
+        for (seed, s) in (1..=seeds).zip(runs.flatten()) {
             let c10 = test_of(&s.cell)?;
             let f = retrain(&mut stack, &s.cell, seed)?;
             cifar.push(c10);

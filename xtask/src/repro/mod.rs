@@ -38,6 +38,10 @@ pub struct Mode {
     pub quick: bool,
     /// `--seeds`: overrides the suite's seed count.
     pub seeds: Option<u64>,
+    /// `--jobs`: how many independent searches a suite may run at once
+    /// (a suite whose searches are long and single-threaded enough to
+    /// gain from it; the others ignore it). Results do not depend on it.
+    pub jobs: usize,
 }
 
 impl Mode {
