@@ -9,8 +9,8 @@
 //! }
 //! ```
 //!
-//! Subcommands: `run`, `resume`, `show`, `describe`, `list`, `plugins
-//! list`; a binary may add its own ([`App::with_command`]).
+//! Subcommands: `run`, `resume`, `show`, `report`, `export`, `describe`,
+//! `list`, `plugins list`; a binary may add its own ([`App::with_command`]).
 
 mod list;
 
@@ -72,6 +72,40 @@ enum Command {
         /// Print the (latest or chosen) experiment's JSON summary last.
         #[arg(long)]
         json: bool,
+    },
+    /// Write an HTML report of the journals' searches (DIR/index.html, one
+    /// self-contained page): best-so-far curves against evaluations and
+    /// time (the seeds of one configuration as mean ± sd), Pareto fronts,
+    /// supernets' α trajectories and eigenvalues, the top trials and each
+    /// configuration's best architecture, drawn.
+    Report {
+        /// Journal files.
+        #[arg(required = true)]
+        journals: Vec<PathBuf>,
+        /// The folder to write the page into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Export one trial's architecture: JSON (standard string, canonical
+    /// key, decisions, graph, metrics), Graphviz DOT or an SVG drawing.
+    Export {
+        /// The journal file.
+        journal: PathBuf,
+        /// The experiment's id (default: the latest).
+        #[arg(long)]
+        experiment: Option<i64>,
+        /// The best trial by validation score.
+        #[arg(long, conflicts_with = "trial", required_unless_present = "trial")]
+        best: bool,
+        /// This trial.
+        #[arg(long)]
+        trial: Option<u64>,
+        /// json, dot or svg.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// The file to write (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List every registered space, strategy, estimator, dataset and
     /// trainer with its parameters.
@@ -216,6 +250,30 @@ fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
             report(&summary, Some(&journal), json)
         }
         Command::Show { journal, experiment, json } => show(registry, &journal, experiment, json),
+        Command::Export { journal, experiment, best, trial, format, out } => {
+            use nasforge_report::export::{Format, Which, export};
+            let which = match (best, trial) {
+                (_, Some(n)) => Which::Trial(n),
+                _ => Which::Best,
+            };
+            let text = export(registry, &journal, experiment, which, Format::parse(&format)?)?;
+            match out {
+                Some(path) => std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Report { journals, out } => {
+            let report = nasforge_report::Report::load(registry, &journals)?;
+            for note in &report.notes {
+                eprintln!("note: {note}");
+            }
+            let path = report.write(&out)?;
+            println!("report: {} ({} experiments, {} series)", path.display(), report.runs.len(), report.series.len());
+            Ok(())
+        }
         Command::List { kind, json } => list::list(registry, kind.as_deref(), json),
         Command::Describe { space, arch, json } => describe(registry, &space, &arch, json),
         Command::Plugins { command: PluginsCommand::List { experiment, json } } => list_plugins(registry, &experiment, json),

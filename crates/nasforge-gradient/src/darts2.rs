@@ -107,7 +107,7 @@ fn hypergradient<N: Supernet>(t: &mut Training<N>, train: &Batch, valid: &Batch,
 mod tests {
     use nasforge_engine::ops::{T2, T4, linear, mix};
     use nasforge_engine::params::ParamStore;
-    use nasforge_space_nb201::Cell;
+    use nasforge_space_nb201::{Cell, Op};
     use rand::SeedableRng;
 
     use super::*;
@@ -131,6 +131,9 @@ mod tests {
 
     impl Supernet for Smooth {
         type Arch = Cell;
+        fn op_names() -> Vec<&'static str> {
+            Op::ALL.iter().map(|o| o.name()).collect()
+        }
         fn build(s: &SupernetSpec, seed: u64) -> Self {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             let (d, hidden) = (s.in_channels * 64, 6);

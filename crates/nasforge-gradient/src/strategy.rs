@@ -227,6 +227,7 @@ impl<N: Evolve> OneShot<N> {
         }
         if matches!(self.config.method, Method::Darts { .. } | Method::Gdas { .. } | Method::Rarts { .. }) {
             row["alpha"] = json!(t.net.alpha_rows());
+            row["ops"] = json!(N::op_names());
             row["derived"] = json!(N::format(&t.net.derive()));
         }
         if let Some(tau) = tau {

@@ -71,6 +71,9 @@ pub trait Supernet: Sized + Send + 'static {
     /// the architecture has no edge).
     fn path_of(arch: &Self::Arch) -> Vec<usize>;
 
+    /// The candidates of a mixed edge, by name, in α's column order.
+    fn op_names() -> Vec<&'static str>;
+
     /// α's values, row by row.
     fn alpha_rows(&self) -> Vec<Vec<f32>> {
         self.alpha().params.iter().map(|p| p.as_vec()).collect()
@@ -79,6 +82,10 @@ pub trait Supernet: Sized + Send + 'static {
 
 impl Supernet for crate::nb201::Nb201Supernet {
     type Arch = nasforge_space_nb201::Cell;
+
+    fn op_names() -> Vec<&'static str> {
+        nasforge_space_nb201::Op::ALL.iter().map(|o| o.name()).collect()
+    }
 
     /// NAS-Bench-201 has no separable candidates: `sharp_sep_conv` is
     /// refused by the family's space check before this.
@@ -129,6 +136,10 @@ impl Supernet for crate::nb201::Nb201Supernet {
 impl Supernet for crate::darts_cell::DartsSupernet {
     type Arch = nasforge_space_darts::Genotype;
     const ALPHA_FIRST: bool = true;
+
+    fn op_names() -> Vec<&'static str> {
+        nasforge_space_darts::Op::ALL.iter().map(|o| o.name()).collect()
+    }
 
     fn build(s: &SupernetSpec, seed: u64) -> Self {
         let shape = crate::darts_cell::DartsShape {
