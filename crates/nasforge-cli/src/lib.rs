@@ -9,8 +9,8 @@
 //! }
 //! ```
 //!
-//! Subcommands: `run`, `resume`, `show`, `report`, `export`, `describe`,
-//! `list`, `plugins list`; a binary may add its own ([`App::with_command`]).
+//! Subcommands: `run`, `resume`, `show`, `report`, `dashboard`, `export`,
+//! `describe`, `list`, `plugins list`; a binary may add its own ([`App::with_command`]).
 
 mod list;
 
@@ -85,6 +85,21 @@ enum Command {
         /// The folder to write the page into.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Serve the report of the journals live (default
+    /// http://127.0.0.1:8787/): each load reads the journals afresh, and
+    /// the page reloads itself when trials land.
+    Dashboard {
+        /// Journal files.
+        #[arg(required = true)]
+        journals: Vec<PathBuf>,
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// The address to listen on; anything but the loopback default
+        /// shows the journals to the network.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
     },
     /// Export one trial's architecture: JSON (standard string, canonical
     /// key, decisions, graph, metrics), Graphviz DOT or an SVG drawing.
@@ -250,6 +265,12 @@ fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
             report(&summary, Some(&journal), json)
         }
         Command::Show { journal, experiment, json } => show(registry, &journal, experiment, json),
+        Command::Dashboard { journals, port, host } => nasforge_report::dashboard::serve(registry, &journals, std::net::SocketAddr::new(host, port), |addr| {
+            use std::io::Write;
+            println!("dashboard: http://{addr}/ (Ctrl-C to stop)");
+            // The line is how scripts (and the tests) learn the port.
+            let _ = std::io::stdout().flush();
+        }),
         Command::Export { journal, experiment, best, trial, format, out } => {
             use nasforge_report::export::{Format, Which, export};
             let which = match (best, trial) {

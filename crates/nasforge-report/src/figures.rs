@@ -62,7 +62,7 @@ pub fn band_chart(title: &str, x_desc: &str, y_desc: &str, curves: &[BandCurve])
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max.max(1.0), padded(y_lo, y_hi))?;
+            .build_cartesian_2d(0.0..if x_max > 0.0 { x_max } else { 1.0 }, padded(y_lo, y_hi))?;
         chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE.mix(0.0)).draw()?;
         for (i, c) in curves.iter().enumerate() {
             let col = colour(i);

@@ -10,10 +10,13 @@
 //! - the top trials, and a drawing of each configuration's best
 //!   architecture ([`drawing`]).
 //!
+//! [`dashboard`] serves the same page live on 127.0.0.1.
+//!
 //! Experiments are grouped into series by their configuration with the
 //! seed left out: the seeds of one configuration are one series.
 
 pub mod curves;
+pub mod dashboard;
 pub mod drawing;
 pub mod export;
 mod figures;
