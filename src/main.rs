@@ -1,6 +1,7 @@
 //! The `nasforge` command line: the default families over the CLI
-//! library, plus `train` (one NAS-Bench-201 cell trained for real) and
-//! `zero-cost` (a scores CSV of zero-cost proxies).
+//! library, plus `train` (one NAS-Bench-201 cell trained for real),
+//! `zero-cost` (a scores CSV of zero-cost proxies) and `export --format
+//! onnx` (the trainer's network of a journalled architecture).
 
 // Training allocates and frees activation-sized buffers every step: see
 // the allocator module for why this one.
@@ -24,6 +25,9 @@ fn main() -> ExitCode {
     nasforge_cli::App::new(nasforge::families())
         .with_command(train, train_command)
         .with_command(nasforge_zero_cost::cli::command(), nasforge_zero_cost::cli::run)
+        .with_exporter("onnx", |registry, e, trial, checkpoint| {
+            nasforge_trainer_dfdx::onnx::export(registry, &e.config, &e.space, &trial.arch, trial.seed, checkpoint).map_err(anyhow::Error::msg)
+        })
         .main()
 }
 

@@ -72,7 +72,7 @@ fn a_report_shows_every_series_its_front_its_supernet_and_its_best_architecture(
 
     // A configuration this build cannot rebuild loses its drawing, not the page.
     rusqlite::Connection::open(&darts).unwrap().execute("UPDATE experiments SET config = replace(config, 'nas-bench-201', 'no-such-space')", []).unwrap();
-    let partial = report(&[darts.clone()], &dir.path().join("partial"));
+    let partial = report(std::slice::from_ref(&darts), &dir.path().join("partial"));
     assert!(partial.status.success(), "{}", String::from_utf8_lossy(&partial.stderr));
     assert!(String::from_utf8_lossy(&partial.stderr).contains("no drawing of its architectures: no space `no-such-space`"), "{}", String::from_utf8_lossy(&partial.stderr));
 

@@ -23,7 +23,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use nasforge_core::SearchSpace;
 use nasforge_experiment::{Progress, RunSummary};
-use nasforge_journal::Journal;
+use nasforge_journal::{ExperimentRecord, Journal, TrialRecord};
 use nasforge_registry::Registry;
 
 /// Neural architecture search: run experiments described in TOML, keep
@@ -115,9 +115,14 @@ enum Command {
         /// This trial.
         #[arg(long)]
         trial: Option<u64>,
-        /// json, dot or svg.
+        /// json, dot, svg, or a format the binary adds (the `nasforge`
+        /// binary: onnx).
         #[arg(long, default_value = "json")]
         format: String,
+        /// Trained weights for the network of a binary format (`nasforge
+        /// train`'s safetensors; default: the trial's initialisation).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
         /// The file to write (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -167,17 +172,30 @@ enum PluginsCommand {
 
 type Handler = Box<dyn Fn(&Registry, &ArgMatches) -> Result<()>>;
 
+/// An `export --format NAME` of the binary's own: the experiment's record,
+/// the chosen trial and `--checkpoint`, to the file's bytes.
+pub type Exporter = Box<dyn Fn(&Registry, &ExperimentRecord, &TrialRecord, Option<&Path>) -> Result<Vec<u8>>>;
+
 /// The command line: a registry and any extra subcommands.
 pub struct App {
     registry: Registry,
     extra: Vec<(clap::Command, Handler)>,
+    exporters: Vec<(&'static str, Exporter)>,
     name: Option<(&'static str, &'static str, &'static str)>,
 }
 
 impl App {
     /// The standard subcommands over `registry`.
     pub fn new(registry: Registry) -> Self {
-        App { registry, extra: Vec::new(), name: None }
+        App { registry, extra: Vec::new(), exporters: Vec::new(), name: None }
+    }
+
+    /// Adds `export --format FORMAT`, written by `exporter` (the root
+    /// binary adds `onnx`, which needs the engine this crate goes
+    /// without).
+    pub fn with_exporter(mut self, format: &'static str, exporter: impl Fn(&Registry, &ExperimentRecord, &TrialRecord, Option<&Path>) -> Result<Vec<u8>> + 'static) -> Self {
+        self.exporters.push((format, Box::new(exporter)));
+        self
     }
 
     /// The binary's own name, one-line description and version, for
@@ -207,7 +225,7 @@ impl App {
         let matches = command.get_matches();
         let outcome = match matches.subcommand().and_then(|(name, sub)| self.extra.iter().find(|(c, _)| c.get_name() == name).map(|(_, h)| (h, sub))) {
             Some((handler, sub)) => handler(&self.registry, sub),
-            None => Cli::from_arg_matches(&matches).map_err(anyhow::Error::from).and_then(|cli| dispatch(&self.registry, cli)),
+            None => Cli::from_arg_matches(&matches).map_err(anyhow::Error::from).and_then(|cli| dispatch(&self.registry, &self.exporters, cli)),
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
@@ -236,7 +254,7 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
+fn dispatch(registry: &Registry, exporters: &[(&'static str, Exporter)], cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { experiment, seed, journal, json } => {
             let mut config = nasforge_experiment::load(registry, &experiment)?;
@@ -271,21 +289,7 @@ fn dispatch(registry: &Registry, cli: Cli) -> Result<()> {
             // The line is how scripts (and the tests) learn the port.
             let _ = std::io::stdout().flush();
         }),
-        Command::Export { journal, experiment, best, trial, format, out } => {
-            use nasforge_report::export::{Format, Which, export};
-            let which = match (best, trial) {
-                (_, Some(n)) => Which::Trial(n),
-                _ => Which::Best,
-            };
-            let text = export(registry, &journal, experiment, which, Format::parse(&format)?)?;
-            match out {
-                Some(path) => std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())),
-                None => {
-                    print!("{text}");
-                    Ok(())
-                }
-            }
-        }
+        Command::Export { journal, experiment, best, trial, format, checkpoint, out } => export(registry, exporters, &journal, experiment, trial.filter(|_| !best), &format, checkpoint.as_deref(), out.as_deref()),
         Command::Report { journals, out } => {
             let report = nasforge_report::Report::load(registry, &journals)?;
             for note in &report.notes {
@@ -423,6 +427,41 @@ fn show(registry: &Registry, path: &Path, only: Option<i64>, json: bool) -> Resu
         println!("{}", serde_json::to_string(&last.expect("at least one experiment"))?);
     }
     Ok(())
+}
+
+#[allow(clippy::too_many_arguments)] // one per flag of `export`
+fn export(
+    registry: &Registry,
+    exporters: &[(&'static str, Exporter)],
+    journal: &Path,
+    experiment: Option<i64>,
+    trial: Option<u64>,
+    format: &str,
+    checkpoint: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<()> {
+    use nasforge_report::export::{Format, Which, render, select};
+    let which = trial.map_or(Which::Best, Which::Trial);
+    let write = |bytes: &[u8]| match out {
+        Some(path) => std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(bytes).map_err(anyhow::Error::from)
+        }
+    };
+    if let Some((_, exporter)) = exporters.iter().find(|(name, _)| *name == format) {
+        if out.is_none() {
+            bail!("--format {format} writes a binary file: name it with --out");
+        }
+        let (e, t) = select(journal, experiment, which)?;
+        return write(&exporter(registry, &e, &t, checkpoint)?);
+    }
+    let format = Format::parse(format).map_err(|e| anyhow::anyhow!("{e}{}", exporters.iter().map(|(n, _)| format!(", {n}")).collect::<String>()))?;
+    if checkpoint.is_some() {
+        bail!("--checkpoint gives a network its weights: json, dot and svg describe the architecture alone");
+    }
+    let (e, t) = select(journal, experiment, which)?;
+    write(render(registry, journal, &e, &t, format)?.as_bytes())
 }
 
 fn describe(registry: &Registry, space: &str, arch: &str, json: bool) -> Result<()> {

@@ -50,9 +50,9 @@ pub struct FactorizedReduce {
 /// 1×1-convolved shortcut.
 #[derive(Clone, Copy, Debug)]
 pub struct ResidualReduce {
-    a: ConvBn,
-    b: ConvBn,
-    shortcut: ConvW,
+    pub(crate) a: ConvBn,
+    pub(crate) b: ConvBn,
+    pub(crate) shortcut: ConvW,
 }
 
 impl ParamStore {

@@ -26,6 +26,7 @@ pub use dfdx;
 pub mod allocator;
 pub mod blocks;
 mod gemm;
+pub mod onnx;
 pub mod ops;
 pub mod params;
 pub mod probe;

@@ -18,14 +18,14 @@ use crate::state::State;
 
 /// Batch norm's running-statistics momentum and epsilon (PyTorch's).
 const BN_MOMENTUM: f32 = 0.1;
-const BN_EPS: f32 = 1e-5;
+pub(crate) const BN_EPS: f32 = 1e-5;
 
 /// A dense layer's weight (`out × in`) and bias, by their indices in a
 /// [`ParamStore`], and its output width.
 #[derive(Clone, Copy, Debug)]
 pub struct Dense {
-    w: usize,
-    b: usize,
+    pub(crate) w: usize,
+    pub(crate) b: usize,
     out: usize,
 }
 
@@ -42,9 +42,9 @@ impl Dense {
 pub struct ConvBn {
     /// The convolution.
     pub conv: Conv,
-    weight: usize,
-    bn: BatchNorm,
-    relu_first: bool,
+    pub(crate) weight: usize,
+    pub(crate) bn: BatchNorm,
+    pub(crate) relu_first: bool,
 }
 
 impl ConvBn {
@@ -58,9 +58,9 @@ impl ConvBn {
 /// in a [`ParamStore`].
 #[derive(Clone, Copy, Debug)]
 pub struct BatchNorm {
-    gamma: usize,
-    beta: usize,
-    stats: usize,
+    pub(crate) gamma: usize,
+    pub(crate) beta: usize,
+    pub(crate) stats: usize,
 }
 
 impl BatchNorm {

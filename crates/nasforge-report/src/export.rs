@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use nasforge_core::SearchSpace;
-use nasforge_journal::{Journal, TrialRecord};
+use nasforge_journal::{ExperimentRecord, Journal, TrialRecord};
 use nasforge_registry::Registry;
 
 /// Which trial.
@@ -47,6 +47,12 @@ impl Format {
 /// The chosen trial of the experiment (`None`: the latest) of `journal`,
 /// in `format`.
 pub fn export(registry: &Registry, journal: &Path, experiment: Option<i64>, which: Which, format: Format) -> Result<String> {
+    let (e, trial) = select(journal, experiment, which)?;
+    render(registry, journal, &e, &trial, format)
+}
+
+/// The experiment (`None`: the latest) of `journal` and its chosen trial.
+pub fn select(journal: &Path, experiment: Option<i64>, which: Which) -> Result<(ExperimentRecord, TrialRecord)> {
     let j = Journal::open_existing(journal)?;
     let experiments = j.experiments()?;
     let e = match experiment {
@@ -62,6 +68,11 @@ pub fn export(registry: &Registry, journal: &Path, experiment: Option<i64>, whic
             .with_context(|| format!("{} experiment {}: no successful trial", journal.display(), e.id))?,
         Which::Trial(n) => trials.iter().find(|t| t.trial == n).with_context(|| format!("{} experiment {}: no trial {n} (it has {})", journal.display(), e.id, trials.len()))?,
     };
+    Ok((e.clone(), trial.clone()))
+}
+
+/// `trial` of experiment `e` (of `journal`, for messages) in `format`.
+pub fn render(registry: &Registry, journal: &Path, e: &ExperimentRecord, trial: &TrialRecord, format: Format) -> Result<String> {
     let space = crate::space_of(registry, e).map_err(|why| anyhow::anyhow!("{} experiment {}: {why}", journal.display(), e.id))?;
     let arch = space.parse(&trial.arch).map_err(|err| anyhow::anyhow!("trial {}'s architecture `{}`: {err}", trial.trial, trial.arch))?;
     let graph = space.to_graph(&arch);

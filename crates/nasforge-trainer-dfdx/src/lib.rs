@@ -24,6 +24,7 @@ pub mod family;
 pub mod mobilenet;
 pub mod gnn;
 pub mod nb201;
+pub mod onnx;
 pub mod recipe;
 pub mod train;
 pub mod transformer;

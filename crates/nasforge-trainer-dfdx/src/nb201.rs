@@ -10,6 +10,7 @@
 use dfdx::prelude::*;
 use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, relu, sum_all};
 use nasforge_engine::blocks::ResidualReduce;
+use nasforge_engine::onnx::OnnxGraph;
 use nasforge_engine::params::{BatchNorm, ConvBn, ParamStore};
 use nasforge_space_nb201::{Cell, EDGE_NODES, Op};
 use rand::SeedableRng;
@@ -113,6 +114,48 @@ impl ImageClassifier for Nb201Net {
         let pooled = global_avg_pool(x);
         linear(pooled, &store.params[self.fc.0], &store.params[self.fc.1], self.classes)
     }
+}
+
+impl Nb201Net {
+    /// The network as an ONNX model for `(C, H, W)` images, in inference
+    /// mode (batch norm on its running statistics): the same blocks as
+    /// [`ImageClassifier::forward`], in the same order.
+    pub fn to_onnx(&self, input: (usize, usize, usize), doc: &str) -> Vec<u8> {
+        let (mut g, s) = (OnnxGraph::new(), &self.store);
+        let mut x = g.conv_bn(s, &self.stem, OnnxGraph::INPUT);
+        for block in &self.blocks {
+            x = match block {
+                Block::Cell(ops) => cell_onnx(&mut g, s, ops, &x),
+                Block::Reduction(r) => g.residual_reduce(s, r, &x),
+            };
+        }
+        let x = g.batch_norm(s, &self.head_bn, &x);
+        let x = g.relu(&x);
+        let x = g.global_avg_pool(&x);
+        let logits = g.linear(s, self.fc.0, self.fc.1, &x);
+        g.finish(&logits, input, self.classes, doc)
+    }
+}
+
+fn cell_onnx(g: &mut OnnxGraph, store: &ParamStore, ops: &[EdgeOp; 6], x: &str) -> String {
+    let mut nodes: [Option<String>; 4] = [Some(x.to_owned()), None, None, None];
+    for to in 1..4 {
+        let mut terms = Vec::with_capacity(3);
+        for (e, &(from, t)) in EDGE_NODES.iter().enumerate() {
+            if t != to {
+                continue;
+            }
+            let input = nodes[from].clone().expect("node computed before it is read");
+            terms.push(match &ops[e] {
+                EdgeOp::Zero => g.scale(&input, 0.0),
+                EdgeOp::Skip => input,
+                EdgeOp::Pool => g.avg_pool(&input, Pool { kernel: 3, stride: 1, padding: 1 }),
+                EdgeOp::ConvBn(cb) => g.conv_bn(store, cb, &input),
+            });
+        }
+        nodes[to] = Some(g.sum(&terms));
+    }
+    nodes[3].take().expect("node 3 has inputs")
 }
 
 fn cell_forward<T: Tape<f32, Cpu> + Merge<T>>(store: &mut ParamStore, ops: &[EdgeOp; 6], x: T4<T>, train: bool) -> T4<T> {

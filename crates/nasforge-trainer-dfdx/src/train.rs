@@ -125,6 +125,14 @@ pub trait ImageClassifier {
     fn store(&mut self) -> &mut ParamStore;
 }
 
+/// The logits `(batch, classes)`, row-major, of `net` in inference mode
+/// (batch norm on its running statistics) for `batch` images of
+/// `(C, H, W)` = `shape`, row-major in `pixels`.
+pub fn infer(net: &mut impl ImageClassifier, pixels: Vec<f32>, batch: usize, (c, h, w): (usize, usize, usize)) -> Vec<f32> {
+    let x: T4<NoneTape> = net.store().device().tensor_from_vec(pixels, (batch, c, h, w));
+    net.forward(x, false).as_vec()
+}
+
 /// The names of `net`'s parameters that get no gradient from one training
 /// forward pass on `x` (a loss quadratic in the logits: a linear one gives
 /// none through a batch norm pooled straight into them).
