@@ -41,7 +41,7 @@ pub use entry::{
     StrategyEntry, TrainerContext, TrainerEntry,
 };
 pub use erased::{DynArch, DynSpace, ErasedSpace, erase_estimator};
-pub use params::{DATA_ENV, DataDir, DataFile, NoParams, Params, fields_of};
+pub use params::{DATA_ENV, DataDir, DataFile, NoParams, OutputDir, Params, fields_of};
 pub use registry::{BuildError, Components, Family, Kind, Registry, Stack};
 pub use source::{ConfigError, Document, Section, Source, array_of_tables, read_file};
 

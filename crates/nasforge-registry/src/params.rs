@@ -192,6 +192,40 @@ macro_rules! data_path {
 data_path!(DataFile, true, "A data file named in a component's parameters (a benchmark table, a graph).");
 data_path!(DataDir, false, "A data folder named in a component's parameters (an IDX image folder).");
 
+/// A folder a component writes into (a trainer's saved weights). Written
+/// relative, it resolves against the experiment file's folder (not the
+/// data root: outputs are the run's, not the data's); it need not exist
+/// yet (the writer creates it). It is stored absolute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputDir(PathBuf);
+
+impl OutputDir {
+    /// The absolute path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputDir {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let written = String::deserialize(d)?;
+        if written.is_empty() {
+            return Err(de::Error::custom("an empty path"));
+        }
+        let path = PATHS.with(|p| p.borrow().as_ref().map_or_else(|| PathBuf::from(&written), |ctx| ctx.base.join(&written)));
+        if path.exists() && !path.is_dir() {
+            return Err(de::Error::custom(format!("{} exists and is not a folder", path.display())));
+        }
+        Ok(OutputDir(std::path::absolute(&path).unwrap_or(path)))
+    }
+}
+
+impl Serialize for OutputDir {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.display().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

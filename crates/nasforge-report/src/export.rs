@@ -61,10 +61,8 @@ pub fn select(journal: &Path, experiment: Option<i64>, which: Which) -> Result<(
     };
     let trials = j.trials(e.id)?;
     let trial: &TrialRecord = match which {
-        Which::Best => trials
-            .iter()
-            .filter(|t| t.outcome.as_ref().is_ok_and(|m| m.valid.is_finite()))
-            .max_by(|a, b| a.outcome.as_ref().map_or(f64::NAN, |m| m.valid).total_cmp(&b.outcome.as_ref().map_or(f64::NAN, |m| m.valid)))
+        Which::Best => crate::first_best(trials.iter().filter_map(|t| t.outcome.as_ref().ok().filter(|m| m.valid.is_finite()).map(|m| (t, m.valid))))
+            .map(|(t, _)| t)
             .with_context(|| format!("{} experiment {}: no successful trial", journal.display(), e.id))?,
         Which::Trial(n) => trials.iter().find(|t| t.trial == n).with_context(|| format!("{} experiment {}: no trial {n} (it has {})", journal.display(), e.id, trials.len()))?,
     };

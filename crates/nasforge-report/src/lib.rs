@@ -68,6 +68,15 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// The first of the items with the highest score, as the runner picks
+/// its best trial (a later tie does not replace it).
+pub(crate) fn first_best<T>(items: impl IntoIterator<Item = (T, f64)>) -> Option<(T, f64)> {
+    items.into_iter().fold(None, |best, (item, score)| match best {
+        Some((_, b)) if b >= score => best,
+        _ => Some((item, score)),
+    })
+}
+
 /// The configuration without its seed and journal: what a series shares.
 fn series_key(config: &str) -> String {
     match config.parse::<toml::Table>() {

@@ -257,13 +257,10 @@ fn top_trials(h: &mut String, r: &Report) -> Result<()> {
 fn best_architectures(h: &mut String, r: &Report) -> Result<()> {
     let mut body = String::new();
     for s in &r.series {
-        let best = s
-            .runs
-            .iter()
-            .flat_map(|&i| r.runs[i].trials.iter().map(move |t| (i, t)))
-            .filter_map(|(i, t)| t.outcome.as_ref().ok().filter(|m| m.valid.is_finite()).map(|m| (i, t, m.valid)))
-            .max_by(|a, b| a.2.total_cmp(&b.2));
-        let Some((i, t, valid)) = best else { continue };
+        let best = crate::first_best(
+            s.runs.iter().flat_map(|&i| r.runs[i].trials.iter().map(move |t| (i, t))).filter_map(|(i, t)| t.outcome.as_ref().ok().filter(|m| m.valid.is_finite()).map(|m| ((i, t), m.valid))),
+        );
+        let Some(((i, t), valid)) = best else { continue };
         let run = &r.runs[i];
         write!(body, "<h3>{}: seed {}, trial {} (valid {})</h3><p class=\"arch\">{}</p>", esc(&s.label), run.experiment.seed, t.trial, fmt(valid), esc(&t.arch))?;
         let drawn = run.space.as_ref().ok_or_else(|| "its space could not be rebuilt (see the notes)".to_owned()).and_then(|space| {

@@ -73,6 +73,8 @@ pub struct TrainerToml {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq_len: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_weights: Option<nasforge_registry::OutputDir>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub search_lr: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_epochs: Option<Vec<u32>>,
@@ -149,6 +151,7 @@ impl Params for TrainerToml {
                 optimizer,
                 cosine: self.cosine.unwrap_or(true),
                 ece_bins: positive("ece-bins", self.ece_bins, defaults.ece_bins)?,
+                save_weights: self.save_weights.as_ref().map(|d| d.path().to_owned()),
             },
             budget: TrainBudget { epochs: self.epochs, steps: self.steps, seconds: self.seconds },
             recipe,
@@ -171,6 +174,7 @@ impl Params for TrainerToml {
             dropout: Some(t.gnn.dropout),
             post_layers: Some(t.gnn.post_layers),
             seq_len: Some(t.seq_len),
+            save_weights: self.save_weights.clone(),
             search_lr: self.search_lr.clone(),
             search_epochs: self.search_epochs.clone(),
             search_weight_decay: self.search_weight_decay.clone(),

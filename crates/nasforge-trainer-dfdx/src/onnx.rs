@@ -1,6 +1,6 @@
 //! `nasforge export --format onnx`: the network the trainer builds for a
-//! journalled architecture, at initialisation or with a checkpoint's
-//! weights, as an ONNX model (`nasforge_engine::onnx`: IR 10, opset 17).
+//! journalled architecture, with a checkpoint's weights, the weights the
+//! search kept (`[trainer] save-weights`) or at initialisation, as an ONNX model (`nasforge_engine::onnx`: IR 10, opset 17).
 //! NAS-Bench-201 networks so far.
 
 use std::path::Path;
@@ -25,9 +25,11 @@ fn section(config: &toml::Table, key: &str, default_name: Option<&str>) -> Resul
 
 /// The ONNX model of `arch` (the experiment's space `space`) as the
 /// experiment's `[trainer]` and `[dataset]` (`config`, its journalled
-/// TOML) build it: initialised as the trial with seed `trial_seed`
-/// started, or with `checkpoint`'s weights (`nasforge train`'s
-/// safetensors). The dataset is loaded for its image shape and classes.
+/// TOML) build it, with `checkpoint`'s weights (`nasforge train`'s
+/// safetensors); without one, with the weights the search kept of the
+/// trial with seed `trial_seed` (`[trainer] save-weights`), else as that
+/// trial's network started. The dataset is loaded for its image shape and
+/// classes.
 pub fn export(registry: &Registry, config: &str, space: &str, arch: &str, trial_seed: u64, checkpoint: Option<&Path>) -> Result<Vec<u8>, String> {
     let n = network(registry, config, space, arch, trial_seed, checkpoint)?;
     Ok(n.net.to_onnx(n.input, &n.doc))
@@ -53,7 +55,11 @@ pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial
     let config: toml::Table = config.parse().map_err(|e| format!("the journalled configuration: {e}"))?;
     let (trainer_name, body) = section(&config, "trainer", Some("image"))?;
     let trainer = registry.configure(Kind::Trainer, &trainer_name, &body).map_err(|e| e.to_string())?;
-    let shape = trainer.checked::<TrainerConfig>().ok_or_else(|| format!("trainer `{trainer_name}` trains no image networks"))?.image.shape;
+    let image = &trainer.checked::<TrainerConfig>().ok_or_else(|| format!("trainer `{trainer_name}` trains no image networks"))?.image;
+    let shape = image.shape;
+    // The search's own weights of this trial, when it kept them.
+    let saved = image.save_weights.as_ref().map(|dir| crate::train::weights_path(dir, trial_seed)).filter(|p| p.is_file());
+    let checkpoint = checkpoint.map(Path::to_path_buf).or(saved);
     let (dataset_name, body) = section(&config, "dataset", None)?;
     let dataset = registry.configure(Kind::Dataset, &dataset_name, &body).map_err(|e| e.to_string())?;
     let entry = registry.dataset(&dataset_name).ok_or_else(|| format!("no dataset `{dataset_name}` in this build"))?;
@@ -61,7 +67,7 @@ pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial
     let images = data.downcast::<ImageSplits>().map_err(|_| format!("dataset `{dataset_name}` holds no images"))?;
     let (c, h, w) = images.train.shape;
     let mut net = Nb201Net::new(&cell, shape, c, images.train.classes, splitmix64(trial_seed));
-    let weights = match checkpoint {
+    let weights = match &checkpoint {
         Some(path) => {
             net.store.load(path)?;
             format!("weights from {}", path.display())

@@ -38,6 +38,26 @@ pub struct ImageTrainConfig {
     pub cosine: bool,
     /// Bins of the expected calibration error.
     pub ece_bins: usize,
+    /// A folder to keep every trained network's weights in, as
+    /// [`weights_path`] names them (`save-weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_weights: Option<std::path::PathBuf>,
+}
+
+/// Where a network trained with seed `seed` keeps its weights in `dir`:
+/// one safetensors file per trial, named by the trial's seed (which the
+/// journal records), so that `export` finds a trial's weights.
+pub fn weights_path(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    dir.join(format!("{seed:016x}.safetensors"))
+}
+
+/// The report of `t`, its weights first saved where `config` asks.
+fn kept<N: ImageClassifier>(mut t: Trained<N>, config: &ImageTrainConfig, seed: u64) -> Result<TrainReport, EvalError> {
+    if let Some(dir) = &config.save_weights {
+        std::fs::create_dir_all(dir).map_err(|e| EvalError::Other(format!("save-weights: creating {}: {e}", dir.display())))?;
+        t.net.store().save(&weights_path(dir, seed)).map_err(|e| EvalError::Other(format!("save-weights: {e}")))?;
+    }
+    Ok(t.report)
 }
 
 impl Default for ImageTrainConfig {
@@ -49,6 +69,7 @@ impl Default for ImageTrainConfig {
             optimizer: OptimizerConfig::Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4 },
             cosine: true,
             ece_bins: 15,
+            save_weights: None,
         }
     }
 }
@@ -351,7 +372,7 @@ impl ImageArch for Cell {
     const TRAINER: &'static str = "dfdx-nb201";
 
     fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_nb201(self, data, config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+        train_nb201(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, config, seed))
     }
 }
 
@@ -359,7 +380,7 @@ impl ImageArch for Genotype {
     const TRAINER: &'static str = "dfdx-darts";
 
     fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_darts(self, data, config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+        train_darts(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, config, seed))
     }
 }
 
@@ -367,7 +388,7 @@ impl ImageArch for MbNet {
     const TRAINER: &'static str = "dfdx-mobilenet";
 
     fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_mobilenet(self, data, config, budget, seed, &mut |_, _, _| {}).map(|t| t.report)
+        train_mobilenet(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, config, seed))
     }
 }
 
