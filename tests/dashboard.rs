@@ -30,8 +30,13 @@ fn headless(args: &[&str]) -> String {
 }
 
 fn get(addr: &str, path: &str) -> String {
+    get_as(addr, addr, path)
+}
+
+/// The response body to a GET of `path` that says `Host: host`.
+fn get_as(addr: &str, host: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
@@ -72,14 +77,20 @@ fn the_dashboard_serves_the_live_report_on_loopback_and_follows_new_trials() {
     assert!(url.starts_with("http://127.0.0.1:"), "binds the loopback interface by default: {line}");
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
 
-    assert_eq!(get(&addr, "/state"), "{\"trials\":40,\"experiments\":1}");
+    let state = get(&addr, "/state");
+    assert_eq!(state, "{\"trials\":40,\"steps\":0,\"experiments\":1}");
     let dom = headless(&["--dump-dom", &url]);
     assert!(dom.contains("<span id=\"trial-count\">40</span>"), "the page shows the trial count");
     assert!(dom.contains("Best-so-far validation score") && dom.contains("fetch('/state')"), "the report, live");
+    // The page reloads when /state differs from the state it shows.
+    assert!(dom.contains(&format!("const shown={}", serde_json::Value::String(state))), "the poller compares with the state the page was rendered from");
+    // A page from elsewhere whose name resolves to 127.0.0.1 is refused.
+    let port = addr.rsplit(':').next().unwrap();
+    assert!(get_as(&addr, &format!("rebound.example:{port}"), "/state").contains("127.0.0.1 only"));
 
     // A second search lands in the same journal: the next load shows it.
     search(&file, "2", &journal);
-    assert_eq!(get(&addr, "/state"), "{\"trials\":80,\"experiments\":2}");
+    assert_eq!(get(&addr, "/state"), "{\"trials\":80,\"steps\":0,\"experiments\":2}");
     let shot = common::root().join("target/dashboard.png");
     let _ = std::fs::remove_file(&shot);
     headless(&["--window-size=1400,2400", &format!("--screenshot={}", shot.display()), &url]);

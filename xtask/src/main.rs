@@ -107,8 +107,9 @@ enum Top {
         #[arg(long)]
         seeds: Option<u64>,
         /// Searches run at once, by the suites whose searches are
-        /// independent and long (gradient-nb201); the table is the same
-        /// for any value.
+        /// independent and long (gradient-nb201); the cells and
+        /// accuracies are the same for any value, the search seconds grow
+        /// as searches share the cores.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },

@@ -175,18 +175,47 @@ impl ParamStore {
 
     /// Saves parameters and statistics as safetensors.
     pub fn save(&self, path: &Path) -> Result<(), String> {
+        self.save_with_meta(path, &[])
+    }
+
+    /// [`ParamStore::save`] with metadata (the architecture's standard
+    /// string, say), which [`ParamStore::load_expecting`] checks.
+    pub fn save_with_meta(&self, path: &Path, meta: &[(&str, &str)]) -> Result<(), String> {
         let mut state = State::new();
         self.save_into(&mut state, "");
+        for (key, value) in meta {
+            state.set_meta(*key, *value);
+        }
         let bytes = state.to_bytes()?;
         std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Loads parameters and statistics saved by [`ParamStore::save`] from a
-    /// network of the same architecture; names and shapes must match.
+    /// network of the same architecture: names and shapes must match, and
+    /// the file may hold nothing else.
     pub fn load(&mut self, path: &Path) -> Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let state = State::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.load_from(&state, "").map_err(|e| format!("{}: {e}", path.display()))
+        self.load_expecting(path, &[])
+    }
+
+    /// [`ParamStore::load`], refusing a file whose metadata says another
+    /// value for a key of `expected` (a file without the key, written
+    /// before it was recorded, is not refused for it). Tensors that match
+    /// by name and shape are not enough: networks whose cells differ only
+    /// in parameter-free operations share them all.
+    pub fn load_expecting(&mut self, path: &Path, expected: &[(&str, &str)]) -> Result<(), String> {
+        let at = |e: String| format!("{}: {e}", path.display());
+        let bytes = std::fs::read(path).map_err(|e| at(e.to_string()))?;
+        let state = State::from_bytes(&bytes).map_err(at)?;
+        for (key, want) in expected {
+            if let Some(found) = state.meta(key).filter(|found| found != want) {
+                return Err(at(format!("the weights are of {key} `{found}`, not `{want}`")));
+            }
+        }
+        let mine = self.params.len() + 2 * self.stats.len();
+        if state.len() != mine {
+            return Err(at(format!("holds {} tensors, this network has {mine} (another network?)", state.len())));
+        }
+        self.load_from(&state, "").map_err(at)
     }
 
     /// Writes parameters and statistics into `state`, names prefixed.

@@ -33,6 +33,16 @@ impl State {
         Ok(v)
     }
 
+    /// How many tensors are stored.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether no tensor is stored.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
     /// Whether tensor `name` is stored.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)

@@ -4,7 +4,10 @@
 //! then chooses a cell and has the experiment's estimator evaluate it.
 //!
 //! A `[budget] seconds` limit counts every session of a resumed search:
-//! the runner restores the elapsed time with the checkpoint.
+//! the runner restores the elapsed time with the checkpoint (a checkpoint
+//! written before journal schema 4 has none, and the clock restarts at
+//! 0). A budget spent during training ends the search without a cell:
+//! the runner evaluates nothing once its budget is spent.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -227,7 +230,10 @@ impl<N: Evolve> OneShot<N> {
         }
         if matches!(self.config.method, Method::Darts { .. } | Method::Gdas { .. } | Method::Rarts { .. }) {
             row["alpha"] = json!(t.net.alpha_rows());
-            row["ops"] = json!(N::op_names());
+            if epoch == 0 && !N::op_names().is_empty() {
+                // Once: the names of α's columns, for readers of the log.
+                row["ops"] = json!(N::op_names());
+            }
             row["derived"] = json!(N::format(&t.net.derive()));
         }
         if let Some(tau) = tau {

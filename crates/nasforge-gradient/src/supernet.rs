@@ -71,8 +71,11 @@ pub trait Supernet: Sized + Send + 'static {
     /// the architecture has no edge).
     fn path_of(arch: &Self::Arch) -> Vec<usize>;
 
-    /// The candidates of a mixed edge, by name, in α's column order.
-    fn op_names() -> Vec<&'static str>;
+    /// The candidates of a mixed edge, by name, in α's column order
+    /// (none by default: reports then number them).
+    fn op_names() -> Vec<&'static str> {
+        Vec::new()
+    }
 
     /// α's values, row by row.
     fn alpha_rows(&self) -> Vec<Vec<f32>> {

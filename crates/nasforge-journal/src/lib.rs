@@ -205,6 +205,40 @@ impl Journal {
         Self::open(p)
     }
 
+    /// Opens an existing journal to read it only: no schema upgrade, no
+    /// write lock, so a report or a dashboard can read a journal a search
+    /// is writing (or one of an older schema, which it leaves as it is).
+    /// A journal without step tables (schema 1 and 2) reads as having no
+    /// steps.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let path = path.as_ref().to_owned();
+        if !path.is_file() {
+            return Err(JournalError::Incompatible { path, reason: "no such journal file".into() });
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|source| JournalError::Sqlite { path: path.clone(), source })?;
+        let journal = Self { conn, path, leases: HashMap::new() };
+        journal.sql(journal.conn.busy_timeout(Duration::from_secs(30)))?;
+        let version = journal.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get::<_, String>(0));
+        match version.as_deref() {
+            Ok("1" | "2" | "3" | "4") => Ok(journal),
+            Ok(other) => Err(JournalError::Incompatible { path: journal.path.clone(), reason: format!("schema version {other}, this build reads 1 to {SCHEMA_VERSION}") }),
+            Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                Err(JournalError::Incompatible { path: journal.path.clone(), reason: "not a SQLite file".into() })
+            }
+            Err(_) => Err(JournalError::Incompatible { path: journal.path.clone(), reason: "not a nasforge journal (no schema version)".into() }),
+        }
+    }
+
+    fn has_table(&self, name: &str) -> Result<bool, JournalError> {
+        self.sql(self.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0))).map(|n| n > 0)
+    }
+
+    /// The number of trials of an experiment.
+    pub fn trial_count(&self, experiment: i64) -> Result<u64, JournalError> {
+        self.sql(self.conn.query_row("SELECT COUNT(*) FROM trials WHERE experiment_id = ?1", [experiment], |r| r.get::<_, i64>(0))).map(|n| n as u64)
+    }
+
     /// The journal's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -472,6 +506,9 @@ impl Journal {
 
     /// The step log of an experiment, `(step, log)` in step order.
     pub fn steps(&self, experiment: i64) -> Result<Vec<(u64, String)>, JournalError> {
+        if !self.has_table("steps")? {
+            return Ok(Vec::new());
+        }
         let mut stmt = self.sql(self.conn.prepare("SELECT step, log FROM steps WHERE experiment_id = ?1 ORDER BY step"))?;
         let rows = self.sql(stmt.query_map([experiment], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))))?;
         self.sql(rows.collect())

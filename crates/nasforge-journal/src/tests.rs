@@ -251,3 +251,23 @@ fn refuses_non_journals() {
     assert!(err.contains("not.sqlite"), "{err}");
     assert!(Journal::open_existing(dir.path().join("missing.sqlite")).is_err());
 }
+
+#[test]
+fn a_read_only_handle_reads_without_upgrading_or_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let id = j.create_experiment(&experiment()).unwrap();
+    j.append(id, "h", &trial(0, Ok(Metrics::with_valid(0.5)))).unwrap();
+    // A schema-2 journal: no step tables.
+    j.conn.execute_batch("DROP TABLE steps; DROP TABLE checkpoints; UPDATE meta SET value = '2';").unwrap();
+    drop(j);
+    let r = Journal::open_read_only(&path).unwrap();
+    assert_eq!((r.experiments().unwrap().len(), r.trial_count(id).unwrap(), r.steps(id).unwrap()), (1, 1, vec![]));
+    let version: String = r.conn.query_row("SELECT value FROM meta", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, "2", "left as it was");
+    assert!(r.conn.execute("DELETE FROM trials", []).is_err(), "the handle cannot write");
+    assert!(Journal::open_read_only(dir.path().join("missing.sqlite")).is_err());
+    std::fs::write(dir.path().join("text.sqlite"), "not a database at all, only some text to fill a page").unwrap();
+    assert!(Journal::open_read_only(dir.path().join("text.sqlite")).unwrap_err().to_string().contains("text.sqlite"));
+}

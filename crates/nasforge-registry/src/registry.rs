@@ -556,6 +556,21 @@ impl Registry {
         Ok(Stack { space, strategy, estimator: built.estimator, objectives })
     }
 
+    /// The component of kind `kind` that section `[key]` of a stored
+    /// experiment configuration (a journal's resolved TOML) names,
+    /// configured; `default_name` when the section names none (a
+    /// `[trainer]` names its trainer by the data it trains on). For code
+    /// that rebuilds one component of a journalled run (reports, export).
+    pub fn configure_stored(&self, kind: Kind, config: &toml::Table, key: &str, default_name: Option<&str>) -> Result<Configured, String> {
+        let mut section = config.get(key).and_then(toml::Value::as_table).cloned().ok_or_else(|| format!("the configuration has no `[{key}]`"))?;
+        let name = match section.remove("name") {
+            Some(toml::Value::String(name)) => name,
+            _ => default_name.ok_or_else(|| format!("`[{key}]` names no {}", kind.as_str()))?.to_owned(),
+        };
+        let body = toml::to_string(&section).map_err(|e| e.to_string())?;
+        self.configure(kind, &name, &body).map_err(|e| e.to_string())
+    }
+
     /// A component configured from a TOML body (`population = 30`), as if
     /// written in an experiment file's section: for tests and code that
     /// swaps one component of a loaded experiment.

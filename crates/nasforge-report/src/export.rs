@@ -53,7 +53,7 @@ pub fn export(registry: &Registry, journal: &Path, experiment: Option<i64>, whic
 
 /// The experiment (`None`: the latest) of `journal` and its chosen trial.
 pub fn select(journal: &Path, experiment: Option<i64>, which: Which) -> Result<(ExperimentRecord, TrialRecord)> {
-    let j = Journal::open_existing(journal)?;
+    let j = Journal::open_read_only(journal)?;
     let experiments = j.experiments()?;
     let e = match experiment {
         Some(id) => experiments.iter().find(|e| e.id == id).with_context(|| format!("{}: no experiment with id {id}", journal.display()))?,
@@ -61,7 +61,7 @@ pub fn select(journal: &Path, experiment: Option<i64>, which: Which) -> Result<(
     };
     let trials = j.trials(e.id)?;
     let trial: &TrialRecord = match which {
-        Which::Best => crate::first_best(trials.iter().filter_map(|t| t.outcome.as_ref().ok().filter(|m| m.valid.is_finite()).map(|m| (t, m.valid))))
+        Which::Best => crate::first_best(trials.iter().filter_map(|t| crate::finite_valid(t).map(|v| (t, v))))
             .map(|(t, _)| t)
             .with_context(|| format!("{} experiment {}: no successful trial", journal.display(), e.id))?,
         Which::Trial(n) => trials.iter().find(|t| t.trial == n).with_context(|| format!("{} experiment {}: no trial {n} (it has {})", journal.display(), e.id, trials.len()))?,

@@ -20,7 +20,7 @@ pub mod dashboard;
 pub mod drawing;
 pub mod export;
 mod figures;
-mod page;
+pub(crate) mod page;
 
 use std::path::{Path, PathBuf};
 
@@ -77,24 +77,24 @@ pub(crate) fn first_best<T>(items: impl IntoIterator<Item = (T, f64)>) -> Option
     })
 }
 
-/// The configuration without its seed and journal: what a series shares.
-fn series_key(config: &str) -> String {
-    match config.parse::<toml::Table>() {
+/// What a series shares: the components, and the configuration without
+/// its seed and journal (empty for a runner built in code, which stores
+/// none).
+fn series_key(e: &ExperimentRecord) -> String {
+    let config = match e.config.parse::<toml::Table>() {
         Ok(mut t) => {
             t.remove("seed");
             t.remove("journal");
             toml::to_string(&t).unwrap_or_default()
         }
-        Err(_) => config.to_owned(),
-    }
+        Err(_) => e.config.clone(),
+    };
+    format!("{}\n{}\n{}\n{config}", e.space, e.strategy, e.estimator)
 }
 
-/// A section of the journalled configuration as a component's TOML body
-/// (its keys but `name`).
-fn section_body(config: &toml::Table, section: &str) -> Option<(String, String)> {
-    let mut t = config.get(section)?.as_table()?.clone();
-    let name = t.remove("name")?.as_str()?.to_owned();
-    Some((name, toml::to_string(&t).ok()?))
+/// The validation score of a successful trial with a finite one.
+pub(crate) fn finite_valid(t: &TrialRecord) -> Option<f64> {
+    t.outcome.as_ref().ok().map(|m| m.valid).filter(|v| v.is_finite())
 }
 
 /// The experiment's space, rebuilt from its journalled `[space]` (only
@@ -102,9 +102,9 @@ fn section_body(config: &toml::Table, section: &str) -> Option<(String, String)>
 /// more).
 pub fn space_of(registry: &Registry, e: &ExperimentRecord) -> Result<ErasedSpace, String> {
     let config: toml::Table = e.config.parse().map_err(|err| format!("its configuration does not parse: {err}"))?;
-    let (name, body) = section_body(&config, "space").ok_or("its configuration has no `[space] name`")?;
-    let entry = registry.space(&name).ok_or_else(|| format!("no space `{name}` in this build"))?;
-    entry.build(&registry.configure(Kind::Space, &name, &body).map_err(|err| err.to_string())?, e.seed)
+    let space = registry.configure_stored(Kind::Space, &config, "space", None)?;
+    let entry = registry.space(space.name()).ok_or_else(|| format!("no space `{}` in this build", space.name()))?;
+    entry.build(&space, e.seed)
 }
 
 impl Report {
@@ -115,7 +115,7 @@ impl Report {
         let mut report = Report { runs: Vec::new(), series: Vec::new(), notes: Vec::new() };
         let mut keys: Vec<String> = Vec::new();
         for path in journals {
-            let journal = Journal::open_existing(path).with_context(|| format!("opening {}", path.display()))?;
+            let journal = Journal::open_read_only(path).with_context(|| format!("opening {}", path.display()))?;
             for experiment in journal.experiments()? {
                 let trials = journal.trials(experiment.id)?;
                 let steps = journal
@@ -123,7 +123,7 @@ impl Report {
                     .into_iter()
                     .map(|(_, log)| serde_json::from_str(&log).unwrap_or(Json::Null))
                     .collect();
-                let key = series_key(&experiment.config);
+                let key = series_key(&experiment);
                 let series = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                     keys.push(key);
                     report.series.push(Series { label: String::new(), runs: Vec::new() });
@@ -142,10 +142,13 @@ impl Report {
     fn components(&mut self, registry: &Registry, path: &Path, e: &ExperimentRecord) -> (Option<ErasedSpace>, Vec<String>) {
         let config: toml::Table = e.config.parse().unwrap_or_default();
         let space = space_of(registry, e).map_err(|why| self.notes.push(format!("{} experiment {}: no drawing of its architectures: {why}", path.display(), e.id))).ok();
-        let objectives = section_body(&config, "strategy")
-            .and_then(|(name, body)| registry.configure(Kind::Strategy, &name, &body).ok())
-            .and_then(|c| c.objectives().map(<[String]>::to_vec))
-            .unwrap_or_default();
+        let objectives = match registry.configure_stored(Kind::Strategy, &config, "strategy", None) {
+            Ok(c) => c.objectives().map(<[String]>::to_vec).unwrap_or_default(),
+            Err(why) => {
+                self.notes.push(format!("{} experiment {}: its strategy's objectives are unknown (no Pareto front): {why}", path.display(), e.id));
+                Vec::new()
+            }
+        };
         (space, objectives)
     }
 

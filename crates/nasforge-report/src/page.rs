@@ -227,7 +227,7 @@ fn top_trials(h: &mut String, r: &Report) -> Result<()> {
     let mut all: Vec<(&Run, &nasforge_journal::TrialRecord, f64)> = r
         .runs
         .iter()
-        .flat_map(|run| run.trials.iter().filter_map(move |t| t.outcome.as_ref().ok().filter(|m| m.valid.is_finite()).map(|m| (run, t, m.valid))))
+        .flat_map(|run| run.trials.iter().filter_map(move |t| crate::finite_valid(t).map(|v| (run, t, v))))
         .collect();
     if all.is_empty() {
         return Ok(());
@@ -258,7 +258,7 @@ fn best_architectures(h: &mut String, r: &Report) -> Result<()> {
     let mut body = String::new();
     for s in &r.series {
         let best = crate::first_best(
-            s.runs.iter().flat_map(|&i| r.runs[i].trials.iter().map(move |t| (i, t))).filter_map(|(i, t)| t.outcome.as_ref().ok().filter(|m| m.valid.is_finite()).map(|m| ((i, t), m.valid))),
+            s.runs.iter().flat_map(|&i| r.runs[i].trials.iter().map(move |t| (i, t))).filter_map(|(i, t)| crate::finite_valid(t).map(|v| ((i, t), v))),
         );
         let Some(((i, t), valid)) = best else { continue };
         let run = &r.runs[i];

@@ -346,8 +346,8 @@ impl<S: SearchSpace> Evaluator<S::Arch> for Runner<'_, S> {
         if self.error.is_some() {
             return Err(SearchStopped);
         }
+        let elapsed = self.elapsed();
         if let Some(sink) = self.sink.as_mut() {
-            let elapsed = self.elapsed_before + self.clock.elapsed().as_secs_f64();
             if let Err(e) = sink.journal.save_step(sink.experiment, step, log, state, elapsed) {
                 self.error = Some(e.into());
                 return Err(SearchStopped);

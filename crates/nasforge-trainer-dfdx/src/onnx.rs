@@ -13,16 +13,6 @@ use nasforge_space_nb201::Nb201Space;
 use crate::family::TrainerConfig;
 use crate::nb201::Nb201Net;
 
-/// A section of a journalled configuration as `(name, body)`.
-fn section(config: &toml::Table, key: &str, default_name: Option<&str>) -> Result<(String, String), String> {
-    let mut t = config.get(key).and_then(toml::Value::as_table).cloned().ok_or_else(|| format!("the experiment has no `[{key}]`: ONNX export builds the network its trainer trains"))?;
-    let name = match t.remove("name") {
-        Some(toml::Value::String(n)) => n,
-        _ => default_name.ok_or_else(|| format!("`[{key}]` has no name"))?.to_owned(),
-    };
-    Ok((name, toml::to_string(&t).map_err(|e| e.to_string())?))
-}
-
 /// The ONNX model of `arch` (the experiment's space `space`) as the
 /// experiment's `[trainer]` and `[dataset]` (`config`, its journalled
 /// TOML) build it, with `checkpoint`'s weights (`nasforge train`'s
@@ -53,15 +43,14 @@ pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial
     }
     let cell = Nb201Space.parse(arch).map_err(|e| format!("`{arch}`: {e}"))?;
     let config: toml::Table = config.parse().map_err(|e| format!("the journalled configuration: {e}"))?;
-    let (trainer_name, body) = section(&config, "trainer", Some("image"))?;
-    let trainer = registry.configure(Kind::Trainer, &trainer_name, &body).map_err(|e| e.to_string())?;
-    let image = &trainer.checked::<TrainerConfig>().ok_or_else(|| format!("trainer `{trainer_name}` trains no image networks"))?.image;
+    let trainer = registry.configure_stored(Kind::Trainer, &config, "trainer", Some("image"))?;
+    let image = &trainer.checked::<TrainerConfig>().ok_or_else(|| format!("trainer `{}` trains no image networks", trainer.name()))?.image;
     let shape = image.shape;
     // The search's own weights of this trial, when it kept them.
     let saved = image.save_weights.as_ref().map(|dir| crate::train::weights_path(dir, trial_seed)).filter(|p| p.is_file());
     let checkpoint = checkpoint.map(Path::to_path_buf).or(saved);
-    let (dataset_name, body) = section(&config, "dataset", None)?;
-    let dataset = registry.configure(Kind::Dataset, &dataset_name, &body).map_err(|e| e.to_string())?;
+    let dataset = registry.configure_stored(Kind::Dataset, &config, "dataset", None)?;
+    let dataset_name = dataset.name().to_owned();
     let entry = registry.dataset(&dataset_name).ok_or_else(|| format!("no dataset `{dataset_name}` in this build"))?;
     let data = entry.load(&dataset, 0)?;
     let images = data.downcast::<ImageSplits>().map_err(|_| format!("dataset `{dataset_name}` holds no images"))?;
@@ -69,7 +58,7 @@ pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial
     let mut net = Nb201Net::new(&cell, shape, c, images.train.classes, splitmix64(trial_seed));
     let weights = match &checkpoint {
         Some(path) => {
-            net.store.load(path)?;
+            net.store.load_expecting(path, &[(crate::train::ARCH_META, arch)])?;
             format!("weights from {}", path.display())
         }
         None => format!("weights at initialisation (trial seed {trial_seed})"),

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dfdx::prelude::*;
-use nasforge_core::{EvalError, Metrics, TrainBudget, TrainReport, Trainer, splitmix64};
+use nasforge_core::{EvalError, Metrics, SearchSpace, TrainBudget, TrainReport, Trainer, splitmix64};
 use nasforge_datasets::{ImageSplits, Images};
 use nasforge_engine::ops::{T2, T4};
 use nasforge_engine::params::{Optimizer, OptimizerConfig, ParamStore};
 use nasforge_space_darts::Genotype;
 use nasforge_space_mobilenet::{MbNet, MobileNetSpace};
-use nasforge_space_nb201::Cell;
+use nasforge_space_nb201::{Cell, Nb201Space};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -51,11 +51,17 @@ pub fn weights_path(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
     dir.join(format!("{seed:016x}.safetensors"))
 }
 
-/// The report of `t`, its weights first saved where `config` asks.
-fn kept<N: ImageClassifier>(mut t: Trained<N>, config: &ImageTrainConfig, seed: u64) -> Result<TrainReport, EvalError> {
+/// The metadata key of a saved network's architecture (its space's
+/// standard string), which loading for that architecture checks.
+pub const ARCH_META: &str = "arch";
+
+/// The report of `t`, its weights first saved where `config` asks, with
+/// `arch` (the standard string) as [`ARCH_META`]. A failed save fails the
+/// trial, saying why: the weights were asked for.
+fn kept<N: ImageClassifier>(mut t: Trained<N>, arch: &str, config: &ImageTrainConfig, seed: u64) -> Result<TrainReport, EvalError> {
     if let Some(dir) = &config.save_weights {
         std::fs::create_dir_all(dir).map_err(|e| EvalError::Other(format!("save-weights: creating {}: {e}", dir.display())))?;
-        t.net.store().save(&weights_path(dir, seed)).map_err(|e| EvalError::Other(format!("save-weights: {e}")))?;
+        t.net.store().save_with_meta(&weights_path(dir, seed), &[(ARCH_META, arch)]).map_err(|e| EvalError::Other(format!("save-weights: {e}")))?;
     }
     Ok(t.report)
 }
@@ -372,7 +378,7 @@ impl ImageArch for Cell {
     const TRAINER: &'static str = "dfdx-nb201";
 
     fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_nb201(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, config, seed))
+        train_nb201(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, &Nb201Space.format(self), config, seed))
     }
 }
 
@@ -380,7 +386,7 @@ impl ImageArch for Genotype {
     const TRAINER: &'static str = "dfdx-darts";
 
     fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_darts(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, config, seed))
+        train_darts(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, &nasforge_space_darts::DartsSpace.format(self), config, seed))
     }
 }
 
@@ -388,7 +394,7 @@ impl ImageArch for MbNet {
     const TRAINER: &'static str = "dfdx-mobilenet";
 
     fn train_on(&self, data: &ImageSplits, config: &ImageTrainConfig, budget: &TrainBudget, seed: u64) -> Result<TrainReport, EvalError> {
-        train_mobilenet(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, config, seed))
+        train_mobilenet(self, data, config, budget, seed, &mut |_, _, _| {}).and_then(|t| kept(t, &MobileNetSpace::default().format(self), config, seed))
     }
 }
 
@@ -450,7 +456,6 @@ mod tests {
 
     #[test]
     fn darts_networks_learn_digits_and_repeat_with_the_seed() {
-        use nasforge_core::SearchSpace;
         use nasforge_space_darts::DartsSpace;
         let data = nasforge_datasets::digits(0);
         let budget = TrainBudget { epochs: Some(3), ..TrainBudget::default() };
@@ -465,7 +470,6 @@ mod tests {
 
     #[test]
     fn mobilenets_learn_digits() {
-        use nasforge_core::SearchSpace;
         let data = nasforge_datasets::digits(0);
         let budget = TrainBudget { epochs: Some(6), ..TrainBudget::default() };
         // lr 0.1 diverges here (the 1,280-feature classifier at batch 32).

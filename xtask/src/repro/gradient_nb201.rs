@@ -145,35 +145,44 @@ fn run_search(registry: &Registry, name: &str, seed: u64, quick: bool, dir: &Pat
     let parse = |s: &str| Nb201Space.parse(s).map_err(|e| anyhow::anyhow!("{e}"));
     let magnitude = selected["magnitude"].as_str().map(parse).transpose()?;
     // Summed over the steps, which survive a resume (the runner's clock
-    // restarts with a resumed session); the runner's when larger: journals
-    // written before every step was timed.
+    // restarted with a resumed session before journal schema 4); the
+    // runner's when larger: journals written before every step was timed.
     let seconds = steps.iter().filter_map(|r| r["seconds"].as_f64()).sum::<f64>().max(summary.seconds);
     Ok(Search { cell: parse(&best.arch)?, magnitude, seconds, steps })
 }
 
 /// The searches of `queue` ((strategy, seed) pairs, in that order of
 /// priority), `jobs` at a time, each on its own thread: every search is
-/// seeded and journalled on its own, so the results do not depend on
-/// `jobs`. The first error stops the handing out of further searches.
+/// seeded and journalled on its own, so the cells and accuracies do not
+/// depend on `jobs` (the search seconds do: searches share the cores).
+/// A failed search is reported when it fails; no further search starts,
+/// the running ones finish (their journals are kept), and the first
+/// failure is the error.
 fn run_searches(registry: &Registry, queue: &[(usize, u64)], quick: bool, dir: &Path, jobs: usize) -> Result<Vec<((usize, u64), Search)>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(queue.len()));
+    let failed: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs.clamp(1, queue.len().max(1)))
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    while let Some(&(i, seed)) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
-                        let search = run_search(registry, STRATEGIES[i].example, seed, quick, dir).inspect_err(|_| next.store(queue.len(), Ordering::SeqCst))?;
-                        done.lock().expect("no search thread panics holding the lock").push(((i, seed), search));
+        for _ in 0..jobs.clamp(1, queue.len().max(1)) {
+            scope.spawn(|| {
+                while let Some(&(i, seed)) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    match run_search(registry, STRATEGIES[i].example, seed, quick, dir) {
+                        Ok(search) => done.lock().expect("no search thread panics holding the lock").push(((i, seed), search)),
+                        Err(e) => {
+                            eprintln!("gradient-nb201: {}, seed {seed} failed: {e:#}", STRATEGIES[i].example);
+                            next.store(queue.len(), Ordering::SeqCst);
+                            failed.lock().expect("no search thread panics holding the lock").get_or_insert(e);
+                        }
                     }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })?;
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().expect("no search thread panicked") {
+        return Err(e);
+    }
     Ok(done.into_inner().expect("no search thread panicked"))
 }
 

@@ -39,8 +39,9 @@ pub struct Mode {
     /// `--seeds`: overrides the suite's seed count.
     pub seeds: Option<u64>,
     /// `--jobs`: how many independent searches a suite may run at once
-    /// (a suite whose searches are long and single-threaded enough to
-    /// gain from it; the others ignore it). Results do not depend on it.
+    /// (a suite whose searches are long enough to gain from it; the
+    /// others ignore it). What was found does not depend on it; search
+    /// times do.
     pub jobs: usize,
 }
 

@@ -6,7 +6,7 @@
 //! exported mirror their forward pass in the builder's calls; a test per
 //! network compares onnxruntime's outputs with dfdx's.
 
-pub mod proto;
+mod proto;
 
 use prost::Message;
 
