@@ -39,8 +39,8 @@ pub struct Chain {
 /// pixels.
 #[derive(Clone, Copy, Debug)]
 pub struct FactorizedReduce {
-    a: ConvW,
-    b: ConvW,
+    pub(crate) a: ConvW,
+    pub(crate) b: ConvW,
     /// The closing batch norm.
     pub bn: BatchNorm,
 }

@@ -20,6 +20,7 @@
 
 use dfdx::prelude::*;
 use nasforge_engine::blocks::{Chain, FactorizedReduce, concat_nodes, detach, reattach};
+use nasforge_engine::onnx::OnnxGraph;
 use nasforge_engine::ops::{Conv, Pool, T2, T4, avg_pool2d, global_avg_pool, linear, max_pool2d, sum_all};
 use nasforge_engine::params::ParamStore;
 use nasforge_space_darts::{Genotype, NODES, Op};
@@ -130,6 +131,48 @@ impl DartsNet {
         let bound = 1.0 / (c_p as f32).sqrt();
         let fc = (b.store.uniform("fc.weight", &[classes, c_p], bound, &mut b.rng), b.store.uniform("fc.bias", &[classes], bound, &mut b.rng));
         Self { store, stem, cells, fc, classes }
+    }
+}
+
+impl DartsNet {
+    /// The network as an ONNX model for `(C, H, W)` images, in inference
+    /// mode: the same blocks as [`ImageClassifier::forward`], in the same
+    /// order.
+    pub fn to_onnx(&self, input: (usize, usize, usize), doc: &str) -> Vec<u8> {
+        let (mut g, s) = (OnnxGraph::new(), &self.store);
+        let stem = g.chain(s, &self.stem, OnnxGraph::INPUT);
+        let (mut s0, mut s1) = (stem.clone(), stem);
+        for cell in &self.cells {
+            let pre = |g: &mut OnnxGraph, p: &Preprocess, x: &str| match p {
+                Preprocess::Chain(c) => g.chain(s, c, x),
+                Preprocess::Reduce(f) => g.factorized_reduce(s, f, x),
+            };
+            let mut states = vec![pre(&mut g, &cell.pre0, &s0), pre(&mut g, &cell.pre1, &s1)];
+            for pair in cell.edges.chunks(2) {
+                let terms: Vec<String> = pair.iter().map(|(input, op)| edge_onnx(&mut g, s, op, &states[*input])).collect();
+                states.push(g.sum(&terms));
+            }
+            (s0, s1) = (s1, g.concat(&states[2..]));
+        }
+        let pooled = g.global_avg_pool(&s1);
+        let logits = g.linear(s, self.fc.0, self.fc.1, &pooled);
+        g.finish(&logits, input, self.classes, doc)
+    }
+}
+
+fn edge_onnx(g: &mut OnnxGraph, store: &ParamStore, op: &EdgeOp, x: &str) -> String {
+    let pool = |stride| Pool { kernel: 3, stride, padding: 1 };
+    match op {
+        EdgeOp::Zero { stride: 1 } => g.scale(x, 0.0),
+        EdgeOp::Zero { stride } => {
+            let strided = g.avg_pool(x, Pool { kernel: 1, stride: *stride, padding: 0 });
+            g.scale(&strided, 0.0)
+        }
+        EdgeOp::Identity => x.to_owned(),
+        EdgeOp::MaxPool { stride } => g.max_pool(x, pool(*stride)),
+        EdgeOp::AvgPool { stride } => g.avg_pool(x, pool(*stride)),
+        EdgeOp::Chains(chains) => chains.iter().fold(x.to_owned(), |y, c| g.chain(store, c, &y)),
+        EdgeOp::FactorizedReduce(f) => g.factorized_reduce(store, f, x),
     }
 }
 

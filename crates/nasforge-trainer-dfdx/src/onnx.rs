@@ -1,17 +1,24 @@
 //! `nasforge export --format onnx`: the network the trainer builds for a
 //! journalled architecture, with a checkpoint's weights, the weights the
-//! search kept (`[trainer] save-weights`) or at initialisation, as an ONNX model (`nasforge_engine::onnx`: IR 10, opset 17).
-//! NAS-Bench-201 networks so far.
+//! search kept (`[trainer] save-weights`) or at initialisation, as an
+//! ONNX model (`nasforge_engine::onnx`: IR 10, opset 17). NAS-Bench-201
+//! and DARTS networks so far.
 
 use std::path::Path;
 
 use nasforge_core::{SearchSpace, splitmix64};
 use nasforge_datasets::ImageSplits;
 use nasforge_registry::{Kind, Registry};
+use nasforge_space_darts::DartsSpace;
 use nasforge_space_nb201::Nb201Space;
 
+use crate::darts::DartsNet;
 use crate::family::TrainerConfig;
 use crate::nb201::Nb201Net;
+use crate::train::{ARCH_META, infer};
+
+/// The spaces whose networks export.
+pub const SPACES: [&str; 2] = ["nas-bench-201", "darts"];
 
 /// The ONNX model of `arch` (the experiment's space `space`) as the
 /// experiment's `[trainer]` and `[dataset]` (`config`, its journalled
@@ -25,11 +32,43 @@ pub fn export(registry: &Registry, config: &str, space: &str, arch: &str, trial_
     Ok(n.net.to_onnx(n.input, &n.doc))
 }
 
+/// A network that exports.
+pub enum Net {
+    /// A NAS-Bench-201 network.
+    Nb201(Nb201Net),
+    /// A DARTS evaluation network.
+    Darts(DartsNet),
+}
+
+impl Net {
+    /// Its ONNX model (see [`Nb201Net::to_onnx`]).
+    pub fn to_onnx(&self, input: (usize, usize, usize), doc: &str) -> Vec<u8> {
+        match self {
+            Net::Nb201(n) => n.to_onnx(input, doc),
+            Net::Darts(n) => n.to_onnx(input, doc),
+        }
+    }
+
+    /// Its logits in inference mode ([`infer`]), to check a model against.
+    pub fn infer(&mut self, pixels: Vec<f32>, batch: usize, shape: (usize, usize, usize)) -> Vec<f32> {
+        match self {
+            Net::Nb201(n) => infer(n, pixels, batch, shape),
+            Net::Darts(n) => infer(n, pixels, batch, shape),
+        }
+    }
+
+    fn store(&mut self) -> &mut nasforge_engine::ParamStore {
+        match self {
+            Net::Nb201(n) => &mut n.store,
+            Net::Darts(n) => &mut n.store,
+        }
+    }
+}
+
 /// The network [`export`] writes, with what the model says of it.
 pub struct Exported {
-    /// The network (for checking an exported model against dfdx with
-    /// [`crate::train::infer`]).
-    pub net: Nb201Net,
+    /// The network.
+    pub net: Net,
     /// Its input's `(C, H, W)`.
     pub input: (usize, usize, usize),
     /// The model's description: architecture, shape, weights.
@@ -38,10 +77,9 @@ pub struct Exported {
 
 /// The network [`export`] writes.
 pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial_seed: u64, checkpoint: Option<&Path>) -> Result<Exported, String> {
-    if space != "nas-bench-201" {
-        return Err(format!("ONNX export builds NAS-Bench-201 networks so far; `{space}` is not one"));
+    if !SPACES.contains(&space) {
+        return Err(format!("ONNX export builds the networks of {} so far; `{space}` is not one", SPACES.join(" and ")));
     }
-    let cell = Nb201Space.parse(arch).map_err(|e| format!("`{arch}`: {e}"))?;
     let config: toml::Table = config.parse().map_err(|e| format!("the journalled configuration: {e}"))?;
     let trainer = registry.configure_stored(Kind::Trainer, &config, "trainer", Some("image"))?;
     let image = &trainer.checked::<TrainerConfig>().ok_or_else(|| format!("trainer `{}` trains no image networks", trainer.name()))?.image;
@@ -54,15 +92,24 @@ pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial
     let entry = registry.dataset(&dataset_name).ok_or_else(|| format!("no dataset `{dataset_name}` in this build"))?;
     let data = entry.load(&dataset, 0)?;
     let images = data.downcast::<ImageSplits>().map_err(|_| format!("dataset `{dataset_name}` holds no images"))?;
-    let (c, h, w) = images.train.shape;
-    let mut net = Nb201Net::new(&cell, shape, c, images.train.classes, splitmix64(trial_seed));
+    let ((c, h, w), classes) = (images.train.shape, images.train.classes);
+    // As the trainer initialises the trial's network (`train_nb201`,
+    // `train_darts`).
+    let init = splitmix64(trial_seed);
+    let (mut net, what) = if space == "darts" {
+        let genotype = DartsSpace.parse(arch).map_err(|e| format!("`{arch}`: {e}"))?;
+        (Net::Darts(DartsNet::new(&genotype, shape.channels, shape.cells, c, classes, init)), format!("DARTS network, C={}, {} cells", shape.channels, shape.cells))
+    } else {
+        let cell = Nb201Space.parse(arch).map_err(|e| format!("`{arch}`: {e}"))?;
+        (Net::Nb201(Nb201Net::new(&cell, shape, c, classes, init)), format!("NAS-Bench-201 network, C={}, {} cells per stage", shape.channels, shape.cells))
+    };
     let weights = match &checkpoint {
         Some(path) => {
-            net.store.load_expecting(path, &[(crate::train::ARCH_META, arch)])?;
+            net.store().load_expecting(path, &[(ARCH_META, arch)])?;
             format!("weights from {}", path.display())
         }
         None => format!("weights at initialisation (trial seed {trial_seed})"),
     };
-    let doc = format!("nasforge: NAS-Bench-201 network of {arch}, C={}, {} cells per stage, {c}×{h}×{w} inputs, {} classes; {weights}", shape.channels, shape.cells, images.train.classes);
+    let doc = format!("nasforge: {what} of {arch}, {c}×{h}×{w} inputs, {classes} classes; {weights}");
     Ok(Exported { net, input: (c, h, w), doc })
 }

@@ -10,7 +10,7 @@ mod proto;
 
 use prost::Message;
 
-use crate::blocks::{ConvW, ResidualReduce};
+use crate::blocks::{Chain, ConvW, FactorizedReduce, ResidualReduce};
 use crate::ops::{Conv, Pool};
 use crate::params::{BatchNorm, ConvBn, Dense, ParamStore};
 use proto::*;
@@ -18,8 +18,8 @@ use proto::*;
 /// The IR version written.
 pub const IR_VERSION: i64 = 10;
 /// The default domain's operator set written: every operator used
-/// (Conv, BatchNormalization, Relu, AveragePool, Sum, Mul, Add,
-/// GlobalAveragePool, Flatten, Gemm, Identity) has this version's semantics.
+/// (Conv, BatchNormalization, Relu, AveragePool, MaxPool, Sum, Mul, Add,
+/// Concat, Slice, GlobalAveragePool, Flatten, Gemm, Identity) has this version's semantics.
 pub const OPSET: i64 = 17;
 
 /// A network's ONNX graph under construction. Values are named by the
@@ -91,6 +91,14 @@ impl OnnxGraph {
         name.into()
     }
 
+    /// A constant int64 tensor (the axes and bounds of a `Slice`).
+    fn int64s(&mut self, values: &[i64]) -> String {
+        self.counter += 1;
+        let name = format!("ints_{}", self.counter);
+        self.initializers.push(TensorProto { dims: vec![values.len() as i64], data_type: INT64, name: name.clone(), raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect() });
+        name
+    }
+
     /// The store's parameter `index` as an initializer of its own name
     /// and shape.
     pub fn parameter(&mut self, store: &ParamStore, index: usize) -> String {
@@ -140,6 +148,43 @@ impl OnnxGraph {
         let input = if cb.relu_first { self.relu(x) } else { x.to_owned() };
         let y = self.conv(store, cb.weight, cb.conv, &input);
         self.batch_norm(store, &cb.bn, &y)
+    }
+
+    /// [`Chain`]: its convolutions, each after a ReLU where flagged, then
+    /// batch norm.
+    pub fn chain(&mut self, store: &ParamStore, c: &Chain, x: &str) -> String {
+        let mut y = x.to_owned();
+        for (cw, relu_first) in &c.convs {
+            if *relu_first {
+                y = self.relu(&y);
+            }
+            y = self.conv_w(store, cw, &y);
+        }
+        self.batch_norm(store, &c.bn, &y)
+    }
+
+    /// DARTS' [`FactorizedReduce`]: ReLU, the two strided 1×1
+    /// convolutions (the second on the input shifted by one pixel: a
+    /// `Slice` from row and column 1), concatenated, batch norm.
+    pub fn factorized_reduce(&mut self, store: &ParamStore, f: &FactorizedReduce, x: &str) -> String {
+        let r = self.relu(x);
+        let a = self.conv_w(store, &f.a, &r);
+        let (starts, ends, axes) = (self.int64s(&[1, 1]), self.int64s(&[i64::MAX, i64::MAX]), self.int64s(&[2, 3]));
+        let shifted = self.node("Slice", &[&r, &starts, &ends, &axes], Vec::new());
+        let b = self.conv_w(store, &f.b, &shifted);
+        let both = self.concat(&[a, b]);
+        self.batch_norm(store, &f.bn, &both)
+    }
+
+    /// Max pooling (the engine's `max_pool2d`: padding never wins).
+    pub fn max_pool(&mut self, x: &str, p: Pool) -> String {
+        let (k, s, pad) = (p.kernel as i64, p.stride as i64, p.padding as i64);
+        self.node("MaxPool", &[x], vec![ints("kernel_shape", &[k, k]), ints("strides", &[s, s]), ints("pads", &[pad; 4])])
+    }
+
+    /// `xs` concatenated along the channels.
+    pub fn concat(&mut self, xs: &[String]) -> String {
+        self.node("Concat", &xs.iter().map(String::as_str).collect::<Vec<_>>(), vec![int("axis", 1)])
     }
 
     /// NAS-Bench-201's residual reduction ([`ResidualReduce`]).
