@@ -1,6 +1,6 @@
 //! `nasforge export --format onnx`: the best architecture of a search
-//! that trains every candidate (NAS-Bench-201 cells and DARTS genotypes,
-//! on the digits), exported with the weights the search kept
+//! that trains every candidate (NAS-Bench-201 cells, DARTS genotypes and
+//! MobileNets, on the digits), exported with the weights the search kept
 //! (`save-weights`) and, for the NB201 cell retrained by `nasforge
 //! train`, with its checkpoint; onnxruntime (PyPI, in `target/onnx-venv`)
 //! runs each: its logits match dfdx's within 1e-4 and its test accuracy
@@ -182,4 +182,15 @@ fn the_best_darts_genotype_of_a_training_search_exports_to_onnx_and_runs_in_onnx
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         check(&python, dir.path(), &model, &journal, "darts", &arch, seed as u64, None, &split, test);
     }
+}
+
+#[test]
+fn the_best_mobilenet_of_a_training_search_exports_to_onnx_and_runs_in_onnxruntime_as_in_dfdx() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = "[trainer]\nwidth = 0.35\nbatch-size = 32\nepochs = 1\nlr = 0.05\n";
+    let (journal, best, seed, journal_test) = search(dir.path(), "mobilenet", trainer);
+    let model = dir.path().join("mobilenet-best.onnx");
+    export(&journal, &model, None);
+    let Some(python) = python() else { return };
+    check(&python, dir.path(), &model, &journal, "mobilenet", &best, seed, None, &test_split(nasforge::core::derive_seed(2, "data-split")), journal_test);
 }

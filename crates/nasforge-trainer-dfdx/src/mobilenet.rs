@@ -9,6 +9,7 @@
 
 use dfdx::prelude::*;
 use nasforge_engine::ops::{Conv, T2, T4, conv2d, global_avg_pool, linear, relu6};
+use nasforge_engine::onnx::OnnxGraph;
 use nasforge_engine::params::{BatchNorm, ParamStore};
 use nasforge_space_mobilenet::{MbNet, MobileNetSpace, STAGES};
 use rand::SeedableRng;
@@ -103,6 +104,30 @@ impl MobileNet {
         let fc = (b.store.uniform("fc.weight", &[classes, last_ch], bound, &mut b.rng), b.store.uniform("fc.bias", &[classes], bound, &mut b.rng));
         Self { store, stem, blocks, last, fc, classes }
     }
+}
+
+impl MobileNet {
+    /// The network as an ONNX model for `(C, H, W)` images, in inference
+    /// mode: the same layers as [`ImageClassifier::forward`], in the same
+    /// order.
+    pub fn to_onnx(&self, input: (usize, usize, usize), doc: &str) -> Vec<u8> {
+        let (mut g, s) = (OnnxGraph::new(), &self.store);
+        let mut x = layer_onnx(&mut g, s, &self.stem, OnnxGraph::INPUT);
+        for block in &self.blocks {
+            let y = block.layers.iter().fold(x.clone(), |y, l| layer_onnx(&mut g, s, l, &y));
+            x = if block.residual { g.add(&y, &x) } else { y };
+        }
+        let x = layer_onnx(&mut g, s, &self.last, &x);
+        let pooled = g.global_avg_pool(&x);
+        let logits = g.linear(s, self.fc.0, self.fc.1, &pooled);
+        g.finish(&logits, input, self.classes, doc)
+    }
+}
+
+fn layer_onnx(g: &mut OnnxGraph, store: &ParamStore, l: &ConvBn, x: &str) -> String {
+    let y = g.conv(store, l.weight, l.conv, x);
+    let y = g.batch_norm(store, &l.bn, &y);
+    if l.relu6 { g.relu6(&y) } else { y }
 }
 
 fn apply<T: Tape<f32, Cpu>>(store: &mut ParamStore, l: &ConvBn, x: T4<T>, train: bool) -> T4<T> {

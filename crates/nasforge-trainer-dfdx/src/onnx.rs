@@ -1,8 +1,8 @@
 //! `nasforge export --format onnx`: the network the trainer builds for a
 //! journalled architecture, with a checkpoint's weights, the weights the
 //! search kept (`[trainer] save-weights`) or at initialisation, as an
-//! ONNX model (`nasforge_engine::onnx`: IR 10, opset 17). NAS-Bench-201
-//! and DARTS networks so far.
+//! ONNX model (`nasforge_engine::onnx`: IR 10, opset 17): NAS-Bench-201,
+//! DARTS and MobileNet networks.
 
 use std::path::Path;
 
@@ -10,15 +10,17 @@ use nasforge_core::{SearchSpace, splitmix64};
 use nasforge_datasets::ImageSplits;
 use nasforge_registry::{Kind, Registry};
 use nasforge_space_darts::DartsSpace;
+use nasforge_space_mobilenet::MobileNetSpace;
 use nasforge_space_nb201::Nb201Space;
 
 use crate::darts::DartsNet;
 use crate::family::TrainerConfig;
+use crate::mobilenet::MobileNet;
 use crate::nb201::Nb201Net;
 use crate::train::{ARCH_META, infer};
 
 /// The spaces whose networks export.
-pub const SPACES: [&str; 2] = ["nas-bench-201", "darts"];
+pub const SPACES: [&str; 3] = ["nas-bench-201", "darts", "mobilenet"];
 
 /// The ONNX model of `arch` (the experiment's space `space`) as the
 /// experiment's `[trainer]` and `[dataset]` (`config`, its journalled
@@ -38,6 +40,8 @@ pub enum Net {
     Nb201(Nb201Net),
     /// A DARTS evaluation network.
     Darts(DartsNet),
+    /// A MobileNet/MBConv network.
+    MobileNet(MobileNet),
 }
 
 impl Net {
@@ -46,6 +50,7 @@ impl Net {
         match self {
             Net::Nb201(n) => n.to_onnx(input, doc),
             Net::Darts(n) => n.to_onnx(input, doc),
+            Net::MobileNet(n) => n.to_onnx(input, doc),
         }
     }
 
@@ -54,6 +59,7 @@ impl Net {
         match self {
             Net::Nb201(n) => infer(n, pixels, batch, shape),
             Net::Darts(n) => infer(n, pixels, batch, shape),
+            Net::MobileNet(n) => infer(n, pixels, batch, shape),
         }
     }
 
@@ -61,6 +67,7 @@ impl Net {
         match self {
             Net::Nb201(n) => &mut n.store,
             Net::Darts(n) => &mut n.store,
+            Net::MobileNet(n) => &mut n.store,
         }
     }
 }
@@ -78,7 +85,7 @@ pub struct Exported {
 /// The network [`export`] writes.
 pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial_seed: u64, checkpoint: Option<&Path>) -> Result<Exported, String> {
     if !SPACES.contains(&space) {
-        return Err(format!("ONNX export builds the networks of {} so far; `{space}` is not one", SPACES.join(" and ")));
+        return Err(format!("ONNX export builds the networks of {} so far; `{space}` is not one", SPACES.join(", ")));
     }
     let config: toml::Table = config.parse().map_err(|e| format!("the journalled configuration: {e}"))?;
     let trainer = registry.configure_stored(Kind::Trainer, &config, "trainer", Some("image"))?;
@@ -96,11 +103,17 @@ pub fn network(registry: &Registry, config: &str, space: &str, arch: &str, trial
     // As the trainer initialises the trial's network (`train_nb201`,
     // `train_darts`).
     let init = splitmix64(trial_seed);
+    let bad = |e: nasforge_core::ParseArchError| format!("`{arch}`: {e}");
+    // `train_mobilenet`'s space: the width multiplier is the trainer's.
+    let mobilenet = MobileNetSpace { width: image.width, ..MobileNetSpace::default() };
     let (mut net, what) = if space == "darts" {
-        let genotype = DartsSpace.parse(arch).map_err(|e| format!("`{arch}`: {e}"))?;
+        let genotype = DartsSpace.parse(arch).map_err(bad)?;
         (Net::Darts(DartsNet::new(&genotype, shape.channels, shape.cells, c, classes, init)), format!("DARTS network, C={}, {} cells", shape.channels, shape.cells))
+    } else if space == "mobilenet" {
+        let mb = mobilenet.parse(arch).map_err(bad)?;
+        (Net::MobileNet(MobileNet::new(&mb, &mobilenet, c, classes, init)), format!("MobileNet network, width {}", image.width))
     } else {
-        let cell = Nb201Space.parse(arch).map_err(|e| format!("`{arch}`: {e}"))?;
+        let cell = Nb201Space.parse(arch).map_err(bad)?;
         (Net::Nb201(Nb201Net::new(&cell, shape, c, classes, init)), format!("NAS-Bench-201 network, C={}, {} cells per stage", shape.channels, shape.cells))
     };
     let weights = match &checkpoint {

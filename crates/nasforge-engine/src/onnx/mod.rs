@@ -18,7 +18,7 @@ use proto::*;
 /// The IR version written.
 pub const IR_VERSION: i64 = 10;
 /// The default domain's operator set written: every operator used
-/// (Conv, BatchNormalization, Relu, AveragePool, MaxPool, Sum, Mul, Add,
+/// (Conv, BatchNormalization, Relu, Clip, AveragePool, MaxPool, Sum, Mul, Add,
 /// Concat, Slice, GlobalAveragePool, Flatten, Gemm, Identity) has this version's semantics.
 pub const OPSET: i64 = 17;
 
@@ -193,7 +193,7 @@ impl OnnxGraph {
         let shortcut = self.conv_w(store, &r.shortcut, &pooled);
         let a = self.conv_bn(store, &r.a, x);
         let b = self.conv_bn(store, &r.b, &a);
-        self.node("Add", &[&b, &shortcut], Vec::new())
+        self.add(&b, &shortcut)
     }
 
     /// Average pooling, padding not counted (the engine's `avg_pool2d`).
@@ -210,11 +210,27 @@ impl OnnxGraph {
         }
     }
 
+    /// A constant scalar.
+    fn scalar(&mut self, value: f32) -> String {
+        self.counter += 1;
+        self.constant(&format!("scalar_{}", self.counter), &[], &[value])
+    }
+
     /// `x · factor` (a zero edge is `x · 0`, as the engine computes it).
     pub fn scale(&mut self, x: &str, factor: f32) -> String {
-        self.counter += 1;
-        let c = self.constant(&format!("scale_{}", self.counter), &[], &[factor]);
+        let c = self.scalar(factor);
         self.node("Mul", &[x, &c], Vec::new())
+    }
+
+    /// ReLU6: `Clip` to [0, 6].
+    pub fn relu6(&mut self, x: &str) -> String {
+        let (lo, hi) = (self.scalar(0.0), self.scalar(6.0));
+        self.node("Clip", &[x, &lo, &hi], Vec::new())
+    }
+
+    /// `a + b` (a residual connection).
+    pub fn add(&mut self, a: &str, b: &str) -> String {
+        self.node("Add", &[a, b], Vec::new())
     }
 
     /// Global average pooling to `(batch, C)`.
