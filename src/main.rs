@@ -1,5 +1,6 @@
 //! The `nasforge` command line: the default families over the CLI
-//! library, plus `train` (one NAS-Bench-201 cell trained for real),
+//! library, plus `train` (one image network trained for real: an NB201
+//! cell, a DARTS genotype or a MobileNet),
 //! `zero-cost` (a scores CSV of zero-cost proxies) and `export --format
 //! onnx` (the trainer's network of a journalled architecture).
 

@@ -164,9 +164,17 @@ fn the_best_darts_genotype_of_a_training_search_exports_to_onnx_and_runs_in_onnx
     let (journal, best, seed, journal_test) = search(dir.path(), "darts", trainer);
     let model = dir.path().join("darts-best.onnx");
     export(&journal, &model, None);
+    // The best genotype retrained by `nasforge train`, with its checkpoint.
+    let train = dir.path().join("train.toml");
+    std::fs::write(&train, format!("seed = 0\ncheckpoint = \"best.safetensors\"\n[space]\nname = \"darts\"\narch = \"{best}\"\n[dataset]\nname = \"digits\"\n{trainer}")).unwrap();
+    let trained = common::last_json(&common::nasforge(&["train", train.to_str().unwrap(), "--json"]));
+    let checkpoint = dir.path().join("best.safetensors");
+    let retrained = dir.path().join("darts-retrained.onnx");
+    export(&journal, &retrained, Some(&checkpoint));
     let Some(python) = python() else { return };
     let split = test_split(nasforge::core::derive_seed(2, "data-split"));
     check(&python, dir.path(), &model, &journal, "darts", &best, seed, None, &split, journal_test);
+    check(&python, dir.path(), &retrained, &journal, "darts", &best, seed, Some(&checkpoint), &test_split(0), trained["test"].as_f64().unwrap());
     // Every trial: four random genotypes between them use every operation.
     let trials: Vec<(i64, String, i64, f64)> = {
         let c = rusqlite::Connection::open(&journal).unwrap();

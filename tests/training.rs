@@ -159,6 +159,8 @@ fn broken_training_files_name_the_key_and_the_choices() {
         (format!("{base}[dataset]\nname = \"digits\"\n\n[trainer]\nchannels = 4\n"), "needs `epochs`, `steps` or `seconds`"),
         (format!("{base}[dataset]\nname = \"idx\"\npath = \"/no/such\"\n\n{TRAINER}"), "no such data folder"),
         (base.replace("none~2", "conv~2") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "key `space.arch`"),
+        (base.replace("nas-bench-201", "transformer") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "valid choices: nas-bench-201, darts, mobilenet"),
+        (base.replace("nas-bench-201", "darts") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "key `space.arch`"),
     ] {
         let file = write(dir.path(), "bad.toml", &text);
         let out = common::nasforge(&["train", file.to_str().unwrap()]);

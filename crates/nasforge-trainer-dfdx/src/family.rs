@@ -1,7 +1,8 @@
 //! The dfdx trainers' registry entries: the `dfdx-train` estimator, and one
 //! trainer per kind of network (images, graphs, character language
 //! models), each serving the spaces whose networks it builds. Also the
-//! `nasforge train` file (one NB201 cell trained for real).
+//! `nasforge train` file (one image network trained for real: an NB201
+//! cell, a DARTS genotype or a MobileNet).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -375,14 +376,31 @@ pub fn register(registry: &mut Registry) {
         ));
 }
 
+/// The spaces whose architectures `nasforge train` trains: the image
+/// networks, whose weights it can keep.
+pub const TRAIN_SPACES: [&str; 3] = ["nas-bench-201", "darts", "mobilenet"];
+
+/// The architecture a training file names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainArch {
+    /// A NAS-Bench-201 cell.
+    Nb201(Cell),
+    /// A DARTS genotype.
+    Darts(nasforge_space_darts::Genotype),
+    /// A MobileNet/MBConv network.
+    MobileNet(nasforge_space_mobilenet::MbNet),
+}
+
 /// A checked `nasforge train` file: one architecture, its data, its
 /// training.
 #[derive(Clone, Debug)]
 pub struct TrainJob {
     /// Seed of the split, the initialisation and the batch order.
     pub seed: u64,
-    /// The architecture (a NAS-Bench-201 cell).
-    pub arch: Cell,
+    /// The architecture.
+    pub arch: TrainArch,
+    /// Its standard string (what a checkpoint records).
+    pub arch_text: String,
     /// The `[dataset]` (an image dataset).
     pub dataset: nasforge_registry::Configured,
     /// The training.
@@ -412,16 +430,22 @@ pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<Tra
     let section = |key: &str| doc.section(key).map(|s| s.expect("a required key"));
     let space = section("space")?;
     let name = space.required_string("name")?;
-    if name.get_ref() != "nas-bench-201" {
-        return Err(doc.source().error_at(Some(name.span().start), Some("space.name".into()), format!("unknown space `{}`; valid choices: nas-bench-201", name.get_ref())));
+    if !TRAIN_SPACES.contains(&name.get_ref().as_str()) {
+        return Err(doc.source().error_at(Some(name.span().start), Some("space.name".into()), format!("unknown space `{}`; valid choices: {}", name.get_ref(), TRAIN_SPACES.join(", "))));
     }
     let arch_text = space.required_string("arch")?;
-    let arch = Nb201Space.parse(arch_text.get_ref()).map_err(|e| space.value_error("arch", e.reason))?;
+    let text = arch_text.get_ref();
+    let parsed = match name.get_ref().as_str() {
+        "darts" => DartsSpace.parse(text).map(|a| (TrainArch::Darts(a), DartsSpace.format(&a))),
+        "mobilenet" => MobileNetSpace::default().parse(text).map(|a| (TrainArch::MobileNet(a.clone()), MobileNetSpace::default().format(&a))),
+        _ => Nb201Space.parse(text).map(|a| (TrainArch::Nb201(a), Nb201Space.format(&a))),
+    };
+    let (arch, arch_text) = parsed.map_err(|e| space.value_error("arch", e.reason))?;
     let paths = PathContext::for_file(&base, top.data_root.as_deref());
     let dataset_section = section("dataset")?;
     let dataset = registry.parse_entry(Kind::Dataset, &dataset_section, &paths, None)?;
     if dataset.checked::<ImageData>().is_none() {
-        return Err(dataset_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell on images; `{}` is no image dataset", dataset.name())));
+        return Err(dataset_section.value_error("name", format!("`nasforge train` trains image networks; `{}` is no image dataset", dataset.name())));
     }
     let trainer_section = section("trainer")?;
     let trainer = registry.parse_entry(Kind::Trainer, &trainer_section, &paths, Some("image"))?;
@@ -429,11 +453,12 @@ pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<Tra
         return Err(trainer_section.value_error("name", "`nasforge train` trains one recipe: `search-*` keys are for searches"));
     }
     if trainer.name() != "image" {
-        return Err(trainer_section.value_error("name", format!("`nasforge train` trains a NAS-Bench-201 cell with the `image` trainer, not `{}`", trainer.name())));
+        return Err(trainer_section.value_error("name", format!("`nasforge train` trains image networks with the `image` trainer, not `{}`", trainer.name())));
     }
     Ok(TrainJob {
         seed: top.seed.unwrap_or(0),
         arch,
+        arch_text,
         trainer: trainer.checked::<TrainerConfig>().expect("the image trainer's parameters").clone(),
         dataset,
         checkpoint: top.checkpoint.map(|c| base.join(c)),
@@ -484,15 +509,25 @@ pub fn train(registry: &Registry, job: &TrainJob, on_step: &mut dyn FnMut(u64, O
     let entry = registry.dataset(job.dataset.name()).ok_or_else(|| TrainError::Data(format!("no dataset `{}`", job.dataset.name())))?;
     let loaded = entry.load(&job.dataset, job.seed).map_err(TrainError::Data)?;
     let data = loaded.downcast::<ImageSplits>().map_err(|_| TrainError::Data(format!("`{}` loads no images", job.dataset.name())))?;
-    let trained = train_nb201(&job.arch, &data, &job.trainer.image, &job.trainer.budget, job.seed, on_step)?;
+    let (config, budget) = (&job.trainer.image, &job.trainer.budget);
+    match &job.arch {
+        TrainArch::Nb201(cell) => summary(job, start, train_nb201(cell, &data, config, budget, job.seed, on_step)?),
+        TrainArch::Darts(g) => summary(job, start, crate::train_darts(g, &data, config, budget, job.seed, on_step)?),
+        TrainArch::MobileNet(m) => summary(job, start, crate::train_mobilenet(m, &data, config, budget, job.seed, on_step)?),
+    }
+}
+
+/// The summary of a trained network, its weights first saved (with its
+/// architecture, which loading checks) when the job asks.
+fn summary<N: crate::train::ImageClassifier>(job: &TrainJob, start: std::time::Instant, mut trained: crate::train::Trained<N>) -> Result<TrainSummary, TrainError> {
     if let Some(path) = &job.checkpoint {
-        trained.net.store.save(path).map_err(TrainError::Checkpoint)?;
+        trained.net.store().save_with_meta(path, &[(crate::train::ARCH_META, &job.arch_text)]).map_err(TrainError::Checkpoint)?;
     }
     Ok(TrainSummary {
         valid: trained.valid.accuracy,
         test: trained.test.accuracy,
         ece: trained.test.ece,
-        params: trained.net.param_count(),
+        params: trained.net.store().count(),
         seconds: start.elapsed().as_secs_f64(),
         loss_curve: trained.report.loss_curve,
     })
