@@ -26,7 +26,7 @@ fn a_report_shows_every_series_its_front_its_supernet_and_its_best_architecture(
         std::fs::create_dir_all(&sub).unwrap();
         let file = common::nb201_experiment(&sub, &format!("name = \"{strategy}\"\n{params}"), 40);
         let journal = sub.join("journal.sqlite");
-        for seed in 1..=2 {
+        for seed in 1..=5 {
             run(&file, seed, &journal);
         }
         journals.push(journal);
@@ -49,10 +49,14 @@ fn a_report_shows_every_series_its_front_its_supernet_and_its_best_architecture(
     let out = dir.path().join("report");
     let done = report(&journals, &out);
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
-    assert!(String::from_utf8_lossy(&done.stdout).contains("(8 experiments, 5 series)"), "{}", String::from_utf8_lossy(&done.stdout));
+    assert!(String::from_utf8_lossy(&done.stdout).contains("(17 experiments, 5 series)"), "{}", String::from_utf8_lossy(&done.stdout));
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
-    // 3 × 2 × 40 trials, NSGA-II's 300, DARTS' derived cell.
-    assert!(page.contains("<span id=\"trial-count\">541</span>"), "trial count");
+    // Kept for a look: `target/report-test/index.html`.
+    let kept = common::root().join("target/report-test");
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::write(kept.join("index.html"), &page).unwrap();
+    // 3 × 5 × 40 trials, NSGA-II's 300, DARTS' derived cell.
+    assert!(page.contains("<span id=\"trial-count\">901</span>"), "trial count");
     for label in ["random-search", "regularized-evolution", "local-search", "nsga2", "darts"] {
         assert!(page.contains(&format!(">{label}<")), "{label} is not in the page");
     }
