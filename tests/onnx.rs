@@ -1,8 +1,8 @@
 //! `nasforge export --format onnx`: the best architecture of a search
 //! that trains every candidate (NAS-Bench-201 cells, DARTS genotypes and
 //! MobileNets, on the digits), exported with the weights the search kept
-//! (`save-weights`) and, for the NB201 cell retrained by `nasforge
-//! train`, with its checkpoint; onnxruntime (PyPI, in `target/onnx-venv`)
+//! (`save-weights`) and, retrained by `nasforge train`, with its
+//! checkpoint; onnxruntime (PyPI, in `target/onnx-venv`)
 //! runs each: its logits match dfdx's within 1e-4 and its test accuracy
 //! is the one the journal or the trainer reports. The onnxruntime check
 //! is skipped, saying so, only when onnxruntime cannot be installed (no
@@ -30,8 +30,11 @@ fn onnxruntime_python() -> Option<PathBuf> {
     (made && works(&python)).then_some(python)
 }
 
+/// The Python [`onnxruntime_python`] finds, set up once per test binary:
+/// the tests run in parallel, and two pip installs into one venv collide.
 fn python() -> Option<PathBuf> {
-    let found = onnxruntime_python();
+    static PYTHON: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let found = PYTHON.get_or_init(onnxruntime_python).clone();
     if found.is_none() {
         // CI sets NASFORGE_REQUIRE_ONNXRUNTIME: there the check must run.
         assert!(std::env::var_os("NASFORGE_REQUIRE_ONNXRUNTIME").is_none(), "onnxruntime could not be installed from PyPI into target/onnx-venv, and NASFORGE_REQUIRE_ONNXRUNTIME is set");
@@ -158,9 +161,9 @@ fn the_best_cell_of_a_training_search_exports_to_onnx_and_runs_in_onnxruntime_as
 #[test]
 fn the_best_darts_genotype_of_a_training_search_exports_to_onnx_and_runs_in_onnxruntime_as_in_dfdx() {
     let dir = tempfile::tempdir().unwrap();
-    // 3 cells: the two reductions (factorized reductions, strided edges) and
-    // a normal cell after them.
-    let trainer = "[trainer]\nchannels = 4\ncells = 3\nbatch-size = 32\nepochs = 1\nlr = 0.05\n";
+    // 4 cells: normal, the two reductions (strided edges, and a factorized
+    // reduction preprocessing the cell after a reduction), normal.
+    let trainer = "[trainer]\nchannels = 4\ncells = 4\nbatch-size = 32\nepochs = 1\nlr = 0.05\n";
     let (journal, best, seed, journal_test) = search(dir.path(), "darts", trainer);
     let model = dir.path().join("darts-best.onnx");
     export(&journal, &model, None);
@@ -175,7 +178,8 @@ fn the_best_darts_genotype_of_a_training_search_exports_to_onnx_and_runs_in_onnx
     let split = test_split(nasforge::core::derive_seed(2, "data-split"));
     check(&python, dir.path(), &model, &journal, "darts", &best, seed, None, &split, journal_test);
     check(&python, dir.path(), &retrained, &journal, "darts", &best, seed, Some(&checkpoint), &test_split(0), trained["test"].as_f64().unwrap());
-    // Every trial: four random genotypes between them use every operation.
+    // Every trial: four random genotypes between them use (nearly) every
+    // operation.
     let trials: Vec<(i64, String, i64, f64)> = {
         let c = rusqlite::Connection::open(&journal).unwrap();
         let mut stmt = c.prepare("SELECT trial, arch, seed, test FROM trials ORDER BY trial").unwrap();
@@ -199,6 +203,14 @@ fn the_best_mobilenet_of_a_training_search_exports_to_onnx_and_runs_in_onnxrunti
     let (journal, best, seed, journal_test) = search(dir.path(), "mobilenet", trainer);
     let model = dir.path().join("mobilenet-best.onnx");
     export(&journal, &model, None);
+    // The best network retrained by `nasforge train`, with its checkpoint.
+    let train = dir.path().join("train.toml");
+    std::fs::write(&train, format!("seed = 0\ncheckpoint = \"best.safetensors\"\n[space]\nname = \"mobilenet\"\narch = \"{best}\"\n[dataset]\nname = \"digits\"\n{trainer}")).unwrap();
+    let trained = common::last_json(&common::nasforge(&["train", train.to_str().unwrap(), "--json"]));
+    let checkpoint = dir.path().join("best.safetensors");
+    let retrained = dir.path().join("mobilenet-retrained.onnx");
+    export(&journal, &retrained, Some(&checkpoint));
     let Some(python) = python() else { return };
     check(&python, dir.path(), &model, &journal, "mobilenet", &best, seed, None, &test_split(nasforge::core::derive_seed(2, "data-split")), journal_test);
+    check(&python, dir.path(), &retrained, &journal, "mobilenet", &best, seed, Some(&checkpoint), &test_split(0), trained["test"].as_f64().unwrap());
 }

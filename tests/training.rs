@@ -161,6 +161,7 @@ fn broken_training_files_name_the_key_and_the_choices() {
         (base.replace("none~2", "conv~2") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "key `space.arch`"),
         (base.replace("nas-bench-201", "transformer") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "valid choices: nas-bench-201, darts, mobilenet"),
         (base.replace("nas-bench-201", "darts") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "key `space.arch`"),
+        (base.replace("[space]\n", "[space]\nwidth = 0.35\n") + "[dataset]\nname = \"digits\"\n\n" + TRAINER, "`[trainer] width`"),
     ] {
         let file = write(dir.path(), "bad.toml", &text);
         let out = common::nasforge(&["train", file.to_str().unwrap()]);

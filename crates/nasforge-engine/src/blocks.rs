@@ -35,8 +35,9 @@ pub struct Chain {
 
 /// DARTS' `FactorizedReduce`: ReLU, two 1×1 stride-2 convolutions (the
 /// second on the input shifted by one pixel) to half the channels each,
-/// concatenated, BN: halves the resolution without dropping the odd
-/// pixels.
+/// concatenated, BN: halves an even resolution, each convolution reading
+/// every other pixel. As in DARTS' code, an odd side makes the two
+/// halves differ in size, which the concatenation refuses.
 #[derive(Clone, Copy, Debug)]
 pub struct FactorizedReduce {
     pub(crate) a: ConvW,

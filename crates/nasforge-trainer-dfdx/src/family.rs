@@ -433,6 +433,10 @@ pub fn load_train_job(registry: &Registry, path: impl AsRef<Path>) -> Result<Tra
     if !TRAIN_SPACES.contains(&name.get_ref().as_str()) {
         return Err(doc.source().error_at(Some(name.span().start), Some("space.name".into()), format!("unknown space `{}`; valid choices: {}", name.get_ref(), TRAIN_SPACES.join(", "))));
     }
+    if let Some(other) = space.keys().into_iter().find(|k| !["name", "arch"].contains(k)) {
+        let hint = if other == "width" { " (a MobileNet's width multiplier is `[trainer] width`)" } else { "" };
+        return Err(space.value_error(other, format!("unknown key `{other}`; a training file's `[space]` has `name` and `arch`{hint}")));
+    }
     let arch_text = space.required_string("arch")?;
     let text = arch_text.get_ref();
     let parsed = match name.get_ref().as_str() {
