@@ -88,6 +88,19 @@ fn export(journal: &Path, out: &Path, checkpoint: Option<&Path>) {
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
 }
 
+/// `arch` of `space` retrained by `nasforge train` with `trainer` (split
+/// seed 0), its checkpoint kept, then `journal`'s best trial exported
+/// with that checkpoint: the checkpoint, the model and the trainer's
+/// test accuracy.
+fn retrain_and_export(dir: &Path, space: &str, arch: &str, trainer: &str, journal: &Path) -> (PathBuf, PathBuf, f64) {
+    let train = dir.join("train.toml");
+    std::fs::write(&train, format!("seed = 0\ncheckpoint = \"best.safetensors\"\n[space]\nname = \"{space}\"\narch = \"{arch}\"\n[dataset]\nname = \"digits\"\n{trainer}")).unwrap();
+    let trained = common::last_json(&common::nasforge(&["train", train.to_str().unwrap(), "--json"]));
+    let (checkpoint, model) = (dir.join("best.safetensors"), dir.join(format!("{space}-retrained.onnx")));
+    export(journal, &model, Some(&checkpoint));
+    (checkpoint, model, trained["test"].as_f64().unwrap())
+}
+
 /// The digits' test split for a split seed.
 fn test_split(seed: u64) -> Images {
     let registry = nasforge::families();
@@ -132,12 +145,7 @@ fn the_best_cell_of_a_training_search_exports_to_onnx_and_runs_in_onnxruntime_as
     export(&journal, &from_search, None);
 
     // The best cell retrained by `nasforge train`, exported with its checkpoint.
-    let train = dir.path().join("train.toml");
-    std::fs::write(&train, format!("seed = 0\ncheckpoint = \"best.safetensors\"\n[space]\nname = \"nas-bench-201\"\narch = \"{best}\"\n[dataset]\nname = \"digits\"\n{trainer}")).unwrap();
-    let trained = common::last_json(&common::nasforge(&["train", train.to_str().unwrap(), "--json"]));
-    let checkpoint = dir.path().join("best.safetensors");
-    let retrained = dir.path().join("retrained.onnx");
-    export(&journal, &retrained, Some(&checkpoint));
+    let (checkpoint, retrained, trained_test) = retrain_and_export(dir.path(), "nas-bench-201", &best, trainer, &journal);
 
     // Weights of another architecture are refused, naming the file: the
     // search's kept weights say whose they are.
@@ -155,7 +163,7 @@ fn the_best_cell_of_a_training_search_exports_to_onnx_and_runs_in_onnxruntime_as
     // with its file's.
     let search_split = test_split(nasforge::core::derive_seed(2, "data-split"));
     check(&python, dir.path(), &from_search, &journal, "nas-bench-201", &best, seed, None, &search_split, journal_test);
-    check(&python, dir.path(), &retrained, &journal, "nas-bench-201", &best, seed, Some(&checkpoint), &test_split(0), trained["test"].as_f64().unwrap());
+    check(&python, dir.path(), &retrained, &journal, "nas-bench-201", &best, seed, Some(&checkpoint), &test_split(0), trained_test);
 }
 
 #[test]
@@ -168,16 +176,11 @@ fn the_best_darts_genotype_of_a_training_search_exports_to_onnx_and_runs_in_onnx
     let model = dir.path().join("darts-best.onnx");
     export(&journal, &model, None);
     // The best genotype retrained by `nasforge train`, with its checkpoint.
-    let train = dir.path().join("train.toml");
-    std::fs::write(&train, format!("seed = 0\ncheckpoint = \"best.safetensors\"\n[space]\nname = \"darts\"\narch = \"{best}\"\n[dataset]\nname = \"digits\"\n{trainer}")).unwrap();
-    let trained = common::last_json(&common::nasforge(&["train", train.to_str().unwrap(), "--json"]));
-    let checkpoint = dir.path().join("best.safetensors");
-    let retrained = dir.path().join("darts-retrained.onnx");
-    export(&journal, &retrained, Some(&checkpoint));
+    let (checkpoint, retrained, trained_test) = retrain_and_export(dir.path(), "darts", &best, trainer, &journal);
     let Some(python) = python() else { return };
     let split = test_split(nasforge::core::derive_seed(2, "data-split"));
     check(&python, dir.path(), &model, &journal, "darts", &best, seed, None, &split, journal_test);
-    check(&python, dir.path(), &retrained, &journal, "darts", &best, seed, Some(&checkpoint), &test_split(0), trained["test"].as_f64().unwrap());
+    check(&python, dir.path(), &retrained, &journal, "darts", &best, seed, Some(&checkpoint), &test_split(0), trained_test);
     // Every trial: four random genotypes between them use (nearly) every
     // operation.
     let trials: Vec<(i64, String, i64, f64)> = {
@@ -204,13 +207,8 @@ fn the_best_mobilenet_of_a_training_search_exports_to_onnx_and_runs_in_onnxrunti
     let model = dir.path().join("mobilenet-best.onnx");
     export(&journal, &model, None);
     // The best network retrained by `nasforge train`, with its checkpoint.
-    let train = dir.path().join("train.toml");
-    std::fs::write(&train, format!("seed = 0\ncheckpoint = \"best.safetensors\"\n[space]\nname = \"mobilenet\"\narch = \"{best}\"\n[dataset]\nname = \"digits\"\n{trainer}")).unwrap();
-    let trained = common::last_json(&common::nasforge(&["train", train.to_str().unwrap(), "--json"]));
-    let checkpoint = dir.path().join("best.safetensors");
-    let retrained = dir.path().join("mobilenet-retrained.onnx");
-    export(&journal, &retrained, Some(&checkpoint));
+    let (checkpoint, retrained, trained_test) = retrain_and_export(dir.path(), "mobilenet", &best, trainer, &journal);
     let Some(python) = python() else { return };
     check(&python, dir.path(), &model, &journal, "mobilenet", &best, seed, None, &test_split(nasforge::core::derive_seed(2, "data-split")), journal_test);
-    check(&python, dir.path(), &retrained, &journal, "mobilenet", &best, seed, Some(&checkpoint), &test_split(0), trained["test"].as_f64().unwrap());
+    check(&python, dir.path(), &retrained, &journal, "mobilenet", &best, seed, Some(&checkpoint), &test_split(0), trained_test);
 }

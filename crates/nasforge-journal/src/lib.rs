@@ -234,6 +234,15 @@ impl Journal {
         self.sql(self.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0))).map(|n| n > 0)
     }
 
+    /// The number of steps an experiment journaled (none in a journal
+    /// without step tables).
+    pub fn step_count(&self, experiment: i64) -> Result<u64, JournalError> {
+        if !self.has_table("steps")? {
+            return Ok(0);
+        }
+        self.sql(self.conn.query_row("SELECT COUNT(*) FROM steps WHERE experiment_id = ?1", [experiment], |r| r.get::<_, i64>(0))).map(|n| n as u64)
+    }
+
     /// The number of trials of an experiment.
     pub fn trial_count(&self, experiment: i64) -> Result<u64, JournalError> {
         self.sql(self.conn.query_row("SELECT COUNT(*) FROM trials WHERE experiment_id = ?1", [experiment], |r| r.get::<_, i64>(0))).map(|n| n as u64)

@@ -263,7 +263,7 @@ fn a_read_only_handle_reads_without_upgrading_or_writing() {
     j.conn.execute_batch("DROP TABLE steps; DROP TABLE checkpoints; UPDATE meta SET value = '2';").unwrap();
     drop(j);
     let r = Journal::open_read_only(&path).unwrap();
-    assert_eq!((r.experiments().unwrap().len(), r.trial_count(id).unwrap(), r.steps(id).unwrap()), (1, 1, vec![]));
+    assert_eq!((r.experiments().unwrap().len(), r.trial_count(id).unwrap(), r.steps(id).unwrap(), r.step_count(id).unwrap()), (1, 1, vec![], 0));
     let version: String = r.conn.query_row("SELECT value FROM meta", [], |row| row.get(0)).unwrap();
     assert_eq!(version, "2", "left as it was");
     assert!(r.conn.execute("DELETE FROM trials", []).is_err(), "the handle cannot write");

@@ -25,7 +25,7 @@ fn state(journals: &[PathBuf]) -> Result<String> {
         for e in j.experiments()? {
             experiments += 1;
             trials += j.trial_count(e.id)?;
-            steps += j.steps(e.id)?.len();
+            steps += j.step_count(e.id)?;
         }
     }
     Ok(format!("{{\"trials\":{trials},\"steps\":{steps},\"experiments\":{experiments}}}"))

@@ -47,23 +47,53 @@ fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// The smallest and largest of `values` (infinities when there are none).
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// One figure of `size` pixels (and `margin`) over `x` × `y` with its
+/// title and axis names, its series drawn by `draw`, and a legend at
+/// `legend` (none when `None`): the frame every figure here shares.
+fn figure(
+    (size, margin): ((u32, u32), u32),
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    legend: Option<SeriesLabelPosition>,
+    draw: impl FnOnce(&mut Chart) -> Result<()>,
+) -> Result<String> {
+    let small = size.0 < WIDE.0;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", if small { 13 } else { 18 }))
+            .margin(margin)
+            .x_label_area_size(if small { 28 } else { 40 })
+            .y_label_area_size(if small { 40 } else { 60 })
+            .build_cartesian_2d(x, y)?;
+        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE.mix(0.0)).draw()?;
+        draw(&mut chart)?;
+        if let Some(position) = legend {
+            chart.configure_series_labels().position(position).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw()?;
+        }
+        root.present()?;
+    }
+    Ok(svg)
+}
+
 /// Mean curves with shaded ± sd bands, one colour per curve.
 pub fn band_chart(title: &str, x_desc: &str, y_desc: &str, curves: &[BandCurve]) -> Result<String> {
     let pts = || curves.iter().flat_map(|c| c.points.iter());
     let x_max = pts().map(|p| p.x).fold(0.0, f64::max);
-    let y_lo = pts().map(|p| p.mean - p.sd).fold(f64::INFINITY, f64::min);
-    let y_hi = pts().map(|p| p.mean + p.sd).fold(f64::NEG_INFINITY, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, WIDE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..if x_max > 0.0 { x_max } else { 1.0 }, padded(y_lo, y_hi))?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE.mix(0.0)).draw()?;
+    let (y_lo, _) = bounds(pts().map(|p| p.mean - p.sd));
+    let (_, y_hi) = bounds(pts().map(|p| p.mean + p.sd));
+    let x = 0.0..if x_max > 0.0 { x_max } else { 1.0 };
+    figure((WIDE, 12), title, (x_desc, y_desc), (x, padded(y_lo, y_hi)), Some(SeriesLabelPosition::LowerRight), |chart| {
         for (i, c) in curves.iter().enumerate() {
             let col = colour(i);
             if c.points.iter().any(|p| p.sd > 0.0) {
@@ -76,30 +106,16 @@ pub fn band_chart(title: &str, x_desc: &str, y_desc: &str, curves: &[BandCurve])
                 .label(c.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw()?;
-        root.present()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Plain lines (`(label, points)`), for per-epoch logs; `size` is
 /// [`WIDE`] or [`PANEL`]; no legend when `legend` is false.
 pub fn line_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[(String, Vec<(f64, f64)>)], size: (u32, u32), legend: bool) -> Result<String> {
     let pts = || lines.iter().flat_map(|l| l.1.iter()).filter(|p| p.1.is_finite());
-    let (x_lo, x_hi) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y_lo, y_hi) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let small = size.0 < WIDE.0;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", if small { 13 } else { 18 }))
-            .margin(8)
-            .x_label_area_size(if small { 28 } else { 40 })
-            .y_label_area_size(if small { 40 } else { 60 })
-            .build_cartesian_2d(padded(x_lo, x_hi), padded(y_lo, y_hi))?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE.mix(0.0)).draw()?;
+    let ((x_lo, x_hi), (y_lo, y_hi)) = (bounds(pts().map(|p| p.0)), bounds(pts().map(|p| p.1)));
+    figure((size, 8), title, (x_desc, y_desc), (padded(x_lo, x_hi), padded(y_lo, y_hi)), legend.then_some(SeriesLabelPosition::UpperLeft), |chart| {
         for (i, (label, points)) in lines.iter().enumerate() {
             let col = colour(i);
             let s = chart.draw_series(LineSeries::new(points.iter().copied().filter(|p| p.1.is_finite()), col.stroke_width(2)))?;
@@ -107,12 +123,8 @@ pub fn line_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[(String, Vec
                 s.label(label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
             }
         }
-        if legend {
-            chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw()?;
-        }
-        root.present()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// One series of a Pareto figure: every evaluated point and its front.
@@ -128,19 +140,8 @@ pub struct FrontSeries<'a> {
 /// Evaluated trials as faint dots and each series' front as a line.
 pub fn front_chart(title: &str, x_desc: &str, y_desc: &str, series: &[FrontSeries]) -> Result<String> {
     let pts = || series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
-    let (x_lo, x_hi) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y_lo, y_hi) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, WIDE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(padded(x_lo, x_hi), padded(y_lo, y_hi))?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE.mix(0.0)).draw()?;
+    let ((x_lo, x_hi), (y_lo, y_hi)) = (bounds(pts().map(|p| p.0)), bounds(pts().map(|p| p.1)));
+    figure((WIDE, 12), title, (x_desc, y_desc), (padded(x_lo, x_hi), padded(y_lo, y_hi)), Some(SeriesLabelPosition::LowerRight), |chart| {
         for (i, s) in series.iter().enumerate() {
             let col = colour(i);
             chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 2, col.mix(0.35).filled())))?;
@@ -149,10 +150,8 @@ pub fn front_chart(title: &str, x_desc: &str, y_desc: &str, series: &[FrontSerie
                 .label(s.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.85)).border_style(BLACK.mix(0.4)).draw()?;
-        root.present()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -36,8 +36,9 @@ pub(crate) fn html(r: &Report) -> Result<String> {
     let trials: usize = r.runs.iter().map(|run| run.trials.len()).sum();
     write!(h, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>nasforge report</title><style>{STYLE}</style></head><body>")?;
     write!(h, "<h1>nasforge report</h1><p id=\"summary\"><span id=\"trial-count\">{trials}</span> trials in {} experiments of {} series.</p>", r.runs.len(), r.series.len())?;
-    experiments(&mut h, r)?;
-    progress(&mut h, r)?;
+    let traces: Vec<Trace> = r.runs.iter().map(|run| Trace::of(&run.trials)).collect();
+    experiments(&mut h, r, &traces)?;
+    progress(&mut h, r, &traces)?;
     fronts(&mut h, r)?;
     supernets(&mut h, r)?;
     top_trials(&mut h, r)?;
@@ -54,11 +55,10 @@ pub(crate) fn html(r: &Report) -> Result<String> {
 }
 
 /// What ran: one row per experiment.
-fn experiments(h: &mut String, r: &Report) -> Result<()> {
+fn experiments(h: &mut String, r: &Report, traces: &[Trace]) -> Result<()> {
     h.push_str("<h2>Experiments</h2><table><tr><th>series</th><th>journal</th><th>id</th><th>strategy</th><th>space</th><th>estimator</th><th>seed</th><th>trials (failed)</th><th>steps</th><th>state</th><th>seconds</th><th>best valid</th><th>its test</th></tr>");
-    for run in &r.runs {
+    for (run, t) in r.runs.iter().zip(traces) {
         let e = &run.experiment;
-        let t = Trace::of(&run.trials);
         let failed = run.trials.iter().filter(|t| t.outcome.is_err()).count();
         write!(
             h,
@@ -83,8 +83,7 @@ fn experiments(h: &mut String, r: &Report) -> Result<()> {
 }
 
 /// Best-so-far against evaluations and time, each series as mean ± sd.
-fn progress(h: &mut String, r: &Report) -> Result<()> {
-    let traces: Vec<Trace> = r.runs.iter().map(|run| Trace::of(&run.trials)).collect();
+fn progress(h: &mut String, r: &Report, traces: &[Trace]) -> Result<()> {
     let of_series = |s: usize| r.series[s].runs.iter().map(|&i| &traces[i]).filter(|t| !t.valid.is_empty()).collect::<Vec<_>>();
     // One-trial series (a one-shot search's derived cell) have no curve.
     let shown: Vec<usize> = (0..r.series.len()).filter(|&s| of_series(s).iter().any(|t| t.valid.len() > 1)).collect();
